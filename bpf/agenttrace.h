@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The records that cross the ring buffer from the kernel to agenttrace.
+ *
+ * This header is the single definition of the wire format: the Go types in
+ * internal/loader are generated from it by bpf2go (-type), and a Go test
+ * asserts their sizes. Every struct is naturally aligned with explicit
+ * padding (compiled with -Wpadded), never packed.
+ */
+#ifndef AGENTTRACE_H
+#define AGENTTRACE_H
+
+#define TASK_COMM_LEN 16
+/* PATH_MAX including the terminating NUL, as the kernel uses it. */
+#define PATH_BYTES 4096
+/* sizeof(struct sockaddr_storage). */
+#define SOCKADDR_BYTES 128
+/* Number of slots in the targets cgroup array. */
+#define MAX_TARGETS 8
+
+enum record_kind {
+	KIND_EXEC = 1,
+	KIND_OPEN = 2,
+	KIND_CONNECT = 3,
+	KIND_FORK = 4,
+	KIND_EXIT = 5,
+	KIND_MAX = 6,
+};
+
+/*
+ * Syscalls as numbered on the wire: stable across architectures and ABIs
+ * (the raw syscall number differs between x86_64 and i386).
+ */
+enum syscall_id {
+	SC_UNKNOWN = 0,
+	SC_EXECVE = 1,
+	SC_EXECVEAT = 2,
+	SC_OPEN = 3,
+	SC_CREAT = 4,
+	SC_OPENAT = 5,
+	SC_OPENAT2 = 6,
+	SC_CONNECT = 7,
+	SC_SOCKETCALL = 8,
+};
+
+enum event_flag {
+	/* The syscall was made through the i386 ABI (int 0x80, sysenter). */
+	EF_COMPAT = 1 << 0,
+	/* The path did not fit PATH_BYTES; the kernel saw a longer name. */
+	EF_PATH_TRUNCATED = 1 << 1,
+	/* The path could not be read from the caller's memory. */
+	EF_PATH_FAULT = 1 << 2,
+	/* The executable's path has more components than the walk follows. */
+	EF_EXE_TRUNCATED = 1 << 3,
+	/* argv was larger than max_arg_bytes; args_size has the full size. */
+	EF_ARGS_TRUNCATED = 1 << 4,
+	/* argv could not be read. */
+	EF_ARGS_FAULT = 1 << 5,
+	/* The caller passed an empty argv (the kernel substitutes {""}). */
+	EF_ARGV_EMPTY = 1 << 6,
+	/* The socket address could not be read from the caller's memory. */
+	EF_ADDR_FAULT = 1 << 7,
+	/* An exec seen at sched_process_exec without its syscall entry. */
+	EF_NO_ENTER = 1 << 8,
+};
+
+/* Who did it, and when: the first member of every record. */
+struct event_header {
+	__u64 ktime;             /* CLOCK_BOOTTIME ns at the syscall entry or event */
+	__u64 kseq;              /* per CPU and kind: 1, 2, 3... gaps mean loss */
+	__u64 cgroup_id;         /* cgroup v2 id of the task */
+	__u64 start_time;        /* process start, boot-time ns (group leader) */
+	__u64 exec_seq;          /* task->self_exec_id: bumps at every exec */
+	__u64 parent_start_time; /* the creating process, as at fork */
+	__u64 parent_exec_seq;
+	__u32 kind;              /* enum record_kind */
+	__u32 cpu;
+	__u32 pid;               /* tgid */
+	__u32 tid;
+	__u32 ppid;              /* current real parent */
+	__u32 parent_pid;        /* the creating process, as at fork */
+	__u32 uid;
+	__u32 gid;
+	__u32 euid;
+	__u32 egid;
+	__u32 auid;              /* loginuid; 4294967295 when unset */
+	__u32 flags;             /* enum event_flag */
+	char comm[TASK_COMM_LEN];
+};
+
+/*
+ * exec: followed by three regions at fixed offsets:
+ * filename[PATH_BYTES] (as passed), exe[PATH_BYTES] (as resolved), then
+ * args_len bytes of argv (NUL-separated, as the new program sees them).
+ */
+struct exec_event {
+	struct event_header hdr;
+	__s64 ret;
+	__u64 exe_ino;
+	__u32 exe_dev;
+	__u32 exe_mode;
+	__u32 exe_uid;
+	__u32 exe_gid;
+	__s32 dirfd;
+	__u32 at_flags;
+	__u32 syscall;       /* enum syscall_id */
+	__u32 filename_len;  /* bytes, without NUL */
+	__u32 exe_len;
+	__u32 argc;
+	__u32 args_len;      /* bytes of argv captured */
+	__u32 args_size;     /* bytes of argv in full */
+};
+
+struct open_event {
+	struct event_header hdr;
+	__s64 ret;
+	__u64 flags;
+	__u64 mode;
+	__u64 resolve;       /* openat2 only */
+	__s32 dirfd;
+	__u32 syscall;
+	__u32 path_len;      /* bytes, without NUL */
+	__u32 _pad;
+	char path[PATH_BYTES];
+};
+
+struct connect_event {
+	struct event_header hdr;
+	__s64 ret;
+	__s32 fd;
+	__u32 syscall;
+	__u32 addrlen;       /* as passed by the caller */
+	__u32 addr_len;      /* bytes of addr captured */
+	__u8 addr[SOCKADDR_BYTES];
+};
+
+/* fork: hdr is the parent; a new process, never a thread. */
+struct fork_event {
+	struct event_header hdr;
+	__u64 child_start_time;
+	__u32 child_pid;
+	__u32 _pad;
+};
+
+/* exit: the last thread of a process is gone. */
+struct exit_event {
+	struct event_header hdr;
+	__u32 exit_code;     /* wait(2) status: code << 8 | signal */
+	__u32 _pad;
+};
+
+/*
+ * Per CPU, per record kind. matched counts events the filters accepted;
+ * every one is either emitted (and carries kseq == matched at that point)
+ * or counted in one of the lost_* fields.
+ */
+struct kind_counters {
+	__u64 matched;
+	__u64 lost_ringbuf;  /* ring buffer full */
+	__u64 lost_inflight; /* syscall pairing map full */
+};
+
+#endif /* AGENTTRACE_H */

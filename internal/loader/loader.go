@@ -1,0 +1,289 @@
+// Package loader owns the kernel side of agenttrace at run time: it loads the
+// eBPF object generated from bpf/, sets its knobs, fills the target cgroups,
+// attaches the hooks and reads the ring buffer.
+//
+// It never interprets a record beyond handing its bytes on; decoding belongs
+// to package decoder.
+package loader
+
+import (
+	"errors"
+	"fmt"
+	"math/bits"
+	"os"
+	"time"
+	"unsafe"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+	"github.com/cilium/ebpf/rlimit"
+)
+
+// The record layouts, generated from bpf/agenttrace.h.
+type (
+	EventHeader  = bpfEventHeader
+	ExecEvent    = bpfExecEvent
+	OpenEvent    = bpfOpenEvent
+	ConnectEvent = bpfConnectEvent
+	ForkEvent    = bpfForkEvent
+	ExitEvent    = bpfExitEvent
+	KindCounters = bpfKindCounters
+)
+
+// Record kinds, as in enum record_kind.
+const (
+	KindExec    = uint32(bpfRecordKindKIND_EXEC)
+	KindOpen    = uint32(bpfRecordKindKIND_OPEN)
+	KindConnect = uint32(bpfRecordKindKIND_CONNECT)
+	KindFork    = uint32(bpfRecordKindKIND_FORK)
+	KindExit    = uint32(bpfRecordKindKIND_EXIT)
+	KindMax     = uint32(bpfRecordKindKIND_MAX)
+)
+
+// Syscall ids on the wire, as in enum syscall_id.
+const (
+	SyscallUnknown    = uint32(bpfSyscallIdSC_UNKNOWN)
+	SyscallExecve     = uint32(bpfSyscallIdSC_EXECVE)
+	SyscallExecveat   = uint32(bpfSyscallIdSC_EXECVEAT)
+	SyscallOpen       = uint32(bpfSyscallIdSC_OPEN)
+	SyscallCreat      = uint32(bpfSyscallIdSC_CREAT)
+	SyscallOpenat     = uint32(bpfSyscallIdSC_OPENAT)
+	SyscallOpenat2    = uint32(bpfSyscallIdSC_OPENAT2)
+	SyscallConnect    = uint32(bpfSyscallIdSC_CONNECT)
+	SyscallSocketcall = uint32(bpfSyscallIdSC_SOCKETCALL)
+)
+
+// Event flags, as in enum event_flag.
+const (
+	FlagCompat         = uint32(bpfEventFlagEF_COMPAT)
+	FlagPathTruncated  = uint32(bpfEventFlagEF_PATH_TRUNCATED)
+	FlagPathFault      = uint32(bpfEventFlagEF_PATH_FAULT)
+	FlagExeTruncated   = uint32(bpfEventFlagEF_EXE_TRUNCATED)
+	FlagArgsTruncated  = uint32(bpfEventFlagEF_ARGS_TRUNCATED)
+	FlagArgsFault      = uint32(bpfEventFlagEF_ARGS_FAULT)
+	FlagArgvEmpty      = uint32(bpfEventFlagEF_ARGV_EMPTY)
+	FlagAddrFault      = uint32(bpfEventFlagEF_ADDR_FAULT)
+	FlagNoEnter        = uint32(bpfEventFlagEF_NO_ENTER)
+	PathBytes          = 4096
+	MaxTargets         = 8
+	DefaultMaxArgBytes = 32 << 10
+	MaxMaxArgBytes     = 1 << 20
+	DefaultRingBytes   = 16 << 20
+)
+
+// ErrNotPrivileged means the kernel refused to load or attach for lack of
+// privileges.
+var ErrNotPrivileged = errors.New("not privileged: run as root or grant CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN")
+
+// Config holds the knobs fixed at load time.
+type Config struct {
+	// MaxArgBytes caps the argv bytes captured per exec (default 32 KiB, at most 1 MiB).
+	MaxArgBytes uint32
+	// RingBytes is the ring buffer size: a power of two, at least a page.
+	RingBytes uint32
+	// WakeupBytes: the kernel wakes the reader when this much is pending;
+	// below it the reader finds records by polling (see PollInterval).
+	WakeupBytes uint64
+}
+
+// PollInterval bounds how long a record can wait in the ring buffer when
+// wakeups are batched: well under the 1 s latency promised for the log.
+const PollInterval = 100 * time.Millisecond
+
+// Hook names one attached program, for `agenttrace check` and the start record.
+type Hook struct {
+	Name    string // e.g. "tp_btf/sys_enter"
+	Program string // program name in the object
+}
+
+// Hooks lists every hook agenttrace attaches, in attach order.
+var Hooks = []Hook{
+	{"tp_btf/sched_process_fork", "handle_sched_process_fork"},
+	{"tp_btf/sched_process_exec", "handle_sched_process_exec"},
+	{"tp_btf/sched_process_exit", "handle_sched_process_exit"},
+	{"tp_btf/sys_exit", "handle_sys_exit"},
+	{"tp_btf/sys_enter", "handle_sys_enter"},
+}
+
+// Tracer is the loaded and attached kernel side.
+type Tracer struct {
+	objs   bpfObjects
+	links  []link.Link
+	reader *ringbuf.Reader
+	cfg    Config
+}
+
+func (c *Config) normalize() error {
+	if c.MaxArgBytes == 0 {
+		c.MaxArgBytes = DefaultMaxArgBytes
+	}
+	if c.MaxArgBytes > MaxMaxArgBytes {
+		return fmt.Errorf("max arg bytes %d is over the limit of %d", c.MaxArgBytes, MaxMaxArgBytes)
+	}
+	if c.RingBytes == 0 {
+		c.RingBytes = DefaultRingBytes
+	}
+	if bits.OnesCount32(c.RingBytes) != 1 || c.RingBytes < uint32(os.Getpagesize()) {
+		return fmt.Errorf("ring size %d must be a power of two and at least a page", c.RingBytes)
+	}
+	// The largest record, an exec, must fit with room to spare.
+	if uint64(c.RingBytes) < 4*(uint64(c.MaxArgBytes)+3*PathBytes+1024) {
+		return fmt.Errorf("ring size %d is too small for max arg bytes %d", c.RingBytes, c.MaxArgBytes)
+	}
+	if c.WakeupBytes == 0 {
+		c.WakeupBytes = uint64(c.RingBytes / 8)
+	}
+	return nil
+}
+
+// Load loads the eBPF object into the kernel with cfg; nothing is attached yet.
+func Load(cfg Config) (*Tracer, error) {
+	if err := cfg.normalize(); err != nil {
+		return nil, err
+	}
+	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK.
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, classify(fmt.Errorf("removing memlock limit: %w", err))
+	}
+	spec, err := loadBpf()
+	if err != nil {
+		return nil, fmt.Errorf("parsing eBPF object: %w", err)
+	}
+	for name, value := range map[string]any{
+		"max_arg_bytes": cfg.MaxArgBytes,
+		"wakeup_bytes":  cfg.WakeupBytes,
+		"target_slots":  uint32(MaxTargets),
+	} {
+		if err := spec.Variables[name].Set(value); err != nil {
+			return nil, fmt.Errorf("setting %s: %w", name, err)
+		}
+	}
+	cpus, err := ebpf.PossibleCPU()
+	if err != nil {
+		return nil, fmt.Errorf("counting CPUs: %w", err)
+	}
+	heap := spec.Maps["heap"]
+	heap.MaxEntries = uint32(cpus)
+	// Fixed part, filename and exe, argv, and a path's worth of slack for
+	// the per-argument reads of a failed exec.
+	heap.ValueSize = uint32(unsafe.Sizeof(ExecEvent{})) + 3*PathBytes + cfg.MaxArgBytes
+	spec.Maps["events"].MaxEntries = cfg.RingBytes
+
+	t := &Tracer{cfg: cfg}
+	if err := spec.LoadAndAssign(&t.objs, nil); err != nil {
+		var verr *ebpf.VerifierError
+		if errors.As(err, &verr) {
+			return nil, fmt.Errorf("loading eBPF programs: %+v", verr)
+		}
+		return nil, classify(fmt.Errorf("loading eBPF programs: %w", err))
+	}
+	return t, nil
+}
+
+// SetTarget makes the cgroup open at cgroupFD (and all its descendants, now
+// and later) traced, in slot 0..MaxTargets-1.
+func (t *Tracer) SetTarget(slot uint32, cgroupFD int) error {
+	if slot >= MaxTargets {
+		return fmt.Errorf("target slot %d out of range", slot)
+	}
+	if err := t.objs.Targets.Put(slot, uint32(cgroupFD)); err != nil {
+		return fmt.Errorf("setting target cgroup: %w", err)
+	}
+	return nil
+}
+
+// Attach attaches every hook and opens the ring buffer reader. On error
+// everything attached so far is detached.
+func (t *Tracer) Attach() error {
+	progs := map[string]*ebpf.Program{
+		"handle_sched_process_fork": t.objs.HandleSchedProcessFork,
+		"handle_sched_process_exec": t.objs.HandleSchedProcessExec,
+		"handle_sched_process_exit": t.objs.HandleSchedProcessExit,
+		"handle_sys_exit":           t.objs.HandleSysExit,
+		"handle_sys_enter":          t.objs.HandleSysEnter,
+	}
+	reader, err := ringbuf.NewReader(t.objs.Events)
+	if err != nil {
+		return fmt.Errorf("opening ring buffer: %w", err)
+	}
+	t.reader = reader
+	// Exit before enter: a syscall entered after sys_enter is attached
+	// then always finds its exit hook.
+	for _, h := range Hooks {
+		l, err := link.AttachTracing(link.TracingOptions{Program: progs[h.Program]})
+		if err != nil {
+			t.detach()
+			return classify(fmt.Errorf("attaching %s: %w", h.Name, err))
+		}
+		t.links = append(t.links, l)
+	}
+	return nil
+}
+
+// ReadInto reads the next record, waiting at most until deadline (zero: no
+// deadline). It returns os.ErrDeadlineExceeded when the ring is empty at the
+// deadline and ringbuf.ErrFlushed after Flush once the ring is drained.
+func (t *Tracer) ReadInto(rec *ringbuf.Record, deadline time.Time) error {
+	t.reader.SetDeadline(deadline)
+	return t.reader.ReadInto(rec)
+}
+
+// Flush makes a blocked or later ReadInto return everything already in the
+// ring, then ringbuf.ErrFlushed.
+func (t *Tracer) Flush() error {
+	return t.reader.Flush()
+}
+
+// Pending reports the bytes waiting in the ring buffer.
+func (t *Tracer) Pending() int {
+	return t.reader.AvailableBytes()
+}
+
+// Counters returns the kernel's per-kind counters summed over CPUs, indexed
+// by record kind.
+func (t *Tracer) Counters() ([KindMax]KindCounters, error) {
+	var out [KindMax]KindCounters
+	for kind := uint32(1); kind < KindMax; kind++ {
+		var perCPU []KindCounters
+		if err := t.objs.Counters.Lookup(kind, &perCPU); err != nil {
+			return out, fmt.Errorf("reading counters: %w", err)
+		}
+		for _, c := range perCPU {
+			out[kind].Matched += c.Matched
+			out[kind].LostRingbuf += c.LostRingbuf
+			out[kind].LostInflight += c.LostInflight
+		}
+	}
+	return out, nil
+}
+
+// Detach removes the hooks; records already in the ring stay readable.
+func (t *Tracer) Detach() {
+	t.detach()
+}
+
+func (t *Tracer) detach() {
+	for i := len(t.links) - 1; i >= 0; i-- {
+		t.links[i].Close()
+	}
+	t.links = nil
+}
+
+// Close detaches, closes the reader and unloads, in reverse order of setup.
+func (t *Tracer) Close() error {
+	t.detach()
+	if t.reader != nil {
+		t.reader.Close()
+	}
+	return t.objs.Close()
+}
+
+// classify turns permission failures into ErrNotPrivileged so the CLI can
+// say what to do.
+func classify(err error) error {
+	if errors.Is(err, os.ErrPermission) {
+		return fmt.Errorf("%w (%v)", ErrNotPrivileged, err)
+	}
+	return err
+}
