@@ -612,7 +612,10 @@ int BPF_PROG(handle_sys_exit, struct pt_regs *regs, long ret)
 		struct open_event *e = &rec->open;
 		e->ret = ret;
 		stamp(&e->hdr);
-		emit(e, offsetof(struct open_event, path) + ((e->path_len + 1) & PATH_MASK), KIND_OPEN);
+		__u32 n = e->path_len + 1; /* with the NUL */
+		if (n > PATH_BYTES)
+			n = PATH_BYTES;
+		emit(e, offsetof(struct open_event, path) + n, KIND_OPEN);
 		break;
 	}
 	case KIND_CONNECT: {
