@@ -196,13 +196,7 @@ func (t *Tracer) SetTarget(slot uint32, cgroupFD int) error {
 // Attach attaches every hook and opens the ring buffer reader. On error
 // everything attached so far is detached.
 func (t *Tracer) Attach() error {
-	progs := map[string]*ebpf.Program{
-		"handle_sched_process_fork": t.objs.HandleSchedProcessFork,
-		"handle_sched_process_exec": t.objs.HandleSchedProcessExec,
-		"handle_sched_process_exit": t.objs.HandleSchedProcessExit,
-		"handle_sys_exit":           t.objs.HandleSysExit,
-		"handle_sys_enter":          t.objs.HandleSysEnter,
-	}
+	progs := t.programs()
 	reader, err := ringbuf.NewReader(t.objs.Events)
 	if err != nil {
 		return fmt.Errorf("opening ring buffer: %w", err)
@@ -219,6 +213,29 @@ func (t *Tracer) Attach() error {
 		t.links = append(t.links, l)
 	}
 	return nil
+}
+
+func (t *Tracer) programs() map[string]*ebpf.Program {
+	return map[string]*ebpf.Program{
+		"handle_sched_process_fork": t.objs.HandleSchedProcessFork,
+		"handle_sched_process_exec": t.objs.HandleSchedProcessExec,
+		"handle_sched_process_exit": t.objs.HandleSchedProcessExit,
+		"handle_sys_exit":           t.objs.HandleSysExit,
+		"handle_sys_enter":          t.objs.HandleSysEnter,
+	}
+}
+
+// ProgramTags returns the kernel tag of each loaded program by hook name,
+// so a record can say exactly which code produced the log.
+func (t *Tracer) ProgramTags() map[string]string {
+	tags := make(map[string]string, len(Hooks))
+	progs := t.programs()
+	for _, h := range Hooks {
+		if info, err := progs[h.Program].Info(); err == nil {
+			tags[h.Name] = info.Tag
+		}
+	}
+	return tags
 }
 
 // ReadInto reads the next record, waiting at most until deadline (zero: no

@@ -144,3 +144,32 @@ func disguising(r rune) bool {
 	}
 	return r == 0x2028 || r == 0x2029 || unicode.Is(unicode.Cf, r)
 }
+
+// AppendStrings appends "key": an array of the readable forms and, if any is
+// not exact, "key_b64": an array of every element's exact bytes.
+func AppendStrings(b []byte, key string, vs []string) []byte {
+	exact := true
+	b = append(appendKey(b, key), '[')
+	for i, v := range vs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		var ok bool
+		b, ok = appendQuoted(b, unsafeBytes(v))
+		exact = exact && ok
+	}
+	b = append(b, ']')
+	if exact {
+		return b
+	}
+	b = append(appendKey(b, key+"_b64"), '[')
+	for i, v := range vs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		b = base64.StdEncoding.AppendEncode(b, unsafeBytes(v))
+		b = append(b, '"')
+	}
+	return append(b, ']')
+}

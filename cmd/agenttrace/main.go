@@ -1,0 +1,173 @@
+// Command agenttrace records every exec, file open and network connect made
+// by an AI agent's process tree into a syscall-exact audit log.
+//
+//	agenttrace run [--log PATH] [--max-arg-bytes N] -- CMD [ARGS...]
+//	agenttrace check
+//	agenttrace version
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/agenttrace/agenttrace/internal/loader"
+	"github.com/agenttrace/agenttrace/internal/preflight"
+	"github.com/agenttrace/agenttrace/internal/session"
+)
+
+const usage = `agenttrace: a syscall-exact audit log of what an AI agent's processes do
+
+Usage:
+  agenttrace run [flags] -- CMD [ARGS...]   trace CMD and everything it starts
+  agenttrace check                          check that this host can run agenttrace
+  agenttrace version                        print the version
+
+Run "agenttrace run -h" for the flags of run.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "run":
+		return cmdRun(args[1:], stdin, stdout, stderr)
+	case "check":
+		return cmdCheck(stdout)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "agenttrace", session.Version)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "agenttrace: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}
+
+func cmdRun(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	logPath := fs.String("log", "", "audit log `path` (created; never overwritten). Default: agenttrace-<time>-<pid>-<random>.jsonl")
+	maxArg := fs.Uint("max-arg-bytes", loader.DefaultMaxArgBytes, fmt.Sprintf("argv bytes recorded per exec, at most %d; longer argv is marked truncated with its full size", loader.MaxMaxArgBytes))
+	ringSize := fs.Uint("ring-size", loader.DefaultRingBytes, "ring buffer `bytes` (a power of two)")
+	grace := fs.Duration("grace", session.DefaultGrace, "after CMD exits, how long its remaining processes may run (traced) before they are killed")
+	cgroupParent := fs.String("cgroup-parent", "agenttrace", "where session cgroups are created, below the cgroup2 mount")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "Usage: agenttrace run [flags] -- CMD [ARGS...]\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if *maxArg == 0 || *maxArg > loader.MaxMaxArgBytes {
+		fmt.Fprintf(stderr, "agenttrace: --max-arg-bytes must be between 1 and %d\n", loader.MaxMaxArgBytes)
+		return 2
+	}
+	if *ringSize > 1<<30 {
+		fmt.Fprintln(stderr, "agenttrace: --ring-size must be at most 1 GiB")
+		return 2
+	}
+	if *grace < 0 {
+		fmt.Fprintln(stderr, "agenttrace: --grace must not be negative")
+		return 2
+	}
+	if *grace == 0 {
+		*grace = time.Nanosecond
+	}
+
+	res, err := session.Run(session.Options{
+		Argv:         fs.Args(),
+		LogPath:      *logPath,
+		MaxArgBytes:  uint32(*maxArg),
+		RingBytes:    uint32(*ringSize),
+		Grace:        *grace,
+		CgroupParent: *cgroupParent,
+		Stdin:        stdin,
+		Stdout:       stdout,
+		Stderr:       stderr,
+	})
+	if res == nil {
+		var exitErr *session.ExitError
+		if errors.As(err, &exitErr) {
+			fmt.Fprintf(stderr, "agenttrace: %v\n", exitErr.Err)
+			return exitErr.Code
+		}
+		fmt.Fprintf(stderr, "agenttrace: %v\n", err)
+		return 1
+	}
+	printSummary(stderr, res)
+	if err != nil {
+		fmt.Fprintf(stderr, "agenttrace: %v\n", err)
+		if res.ExitCode == 0 {
+			return 1
+		}
+	}
+	return res.ExitCode
+}
+
+func printSummary(w io.Writer, res *session.Result) {
+	var parts []string
+	for _, k := range []string{"start", "exec", "open", "connect", "fork", "exit", "stop"} {
+		parts = append(parts, fmt.Sprintf("%s %d", k, res.ByType[k]))
+	}
+	var lost uint64
+	var lostParts []string
+	keys := make([]string, 0, len(res.Lost))
+	for k := range res.Lost {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		lost += res.Lost[k]
+		lostParts = append(lostParts, fmt.Sprintf("%s %d", k, res.Lost[k]))
+	}
+	fmt.Fprintf(w, "agenttrace: %d records (%s)\n", res.Records, strings.Join(parts, ", "))
+	if lost == 0 {
+		fmt.Fprintln(w, "agenttrace: events lost: 0")
+	} else {
+		fmt.Fprintf(w, "agenttrace: EVENTS LOST: %d (%s)\n", lost, strings.Join(lostParts, ", "))
+	}
+	if res.LeftRunning > 0 {
+		fmt.Fprintf(w, "agenttrace: %d processes were still running after the grace period and were killed (their exits are in the log)\n", res.LeftRunning)
+	}
+	fmt.Fprintf(w, "agenttrace: log: %s\n", res.LogPath)
+}
+
+func cmdCheck(stdout io.Writer) int {
+	failed := false
+	for _, r := range preflight.All() {
+		status := "OK"
+		switch {
+		case !r.OK && r.Required:
+			status = "MISSING"
+			failed = true
+		case !r.OK:
+			status = "optional"
+		}
+		fmt.Fprintf(stdout, "%-8s %-28s %s\n", status, r.Name, r.Detail)
+		if !r.OK && r.Fix != "" {
+			fmt.Fprintf(stdout, "%-8s %-28s -> %s\n", "", "", r.Fix)
+		}
+	}
+	if failed {
+		fmt.Fprintln(stdout, "\nagenttrace cannot run here: fix the MISSING items above.")
+		return 1
+	}
+	fmt.Fprintln(stdout, "\nagenttrace can run here.")
+	return 0
+}

@@ -1,0 +1,41 @@
+package loader
+
+import (
+	"errors"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/features"
+	"github.com/cilium/ebpf/link"
+)
+
+// HaveRingBuf reports whether the kernel has BPF ring buffers (5.8+).
+func HaveRingBuf() error {
+	return features.HaveMapType(ebpf.RingBuf)
+}
+
+// ProbeHooks loads the object and attaches each hook on its own, with no
+// target set (so nothing is recorded), then detaches. It returns one error
+// (nil: it works) per entry of Hooks, or an error if loading failed.
+func ProbeHooks() ([]error, error) {
+	t, err := Load(Config{})
+	if err != nil {
+		return nil, err
+	}
+	defer t.Close()
+	progs := t.programs()
+	results := make([]error, len(Hooks))
+	for i, h := range Hooks {
+		l, err := link.AttachTracing(link.TracingOptions{Program: progs[h.Program]})
+		if err != nil {
+			results[i] = classify(err)
+			continue
+		}
+		l.Close()
+	}
+	return results, nil
+}
+
+// IsNotSupported reports whether err says the kernel lacks a feature.
+func IsNotSupported(err error) bool {
+	return errors.Is(err, ebpf.ErrNotSupported)
+}

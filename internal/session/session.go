@@ -1,0 +1,364 @@
+// Package session owns one `agenttrace run`: a fresh cgroup, the tracer
+// attached to it, the command started inside it, and the end-of-session
+// policy for processes the command leaves behind.
+//
+// It must never let the command run before tracing is attached, and never
+// return while a process of the session is still running untraced.
+package session
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/agenttrace/agenttrace/internal/cgroup"
+	"github.com/agenttrace/agenttrace/internal/loader"
+	"github.com/agenttrace/agenttrace/internal/pipeline"
+	"github.com/agenttrace/agenttrace/internal/preflight"
+	"github.com/agenttrace/agenttrace/internal/record"
+	"github.com/agenttrace/agenttrace/internal/sink"
+)
+
+// Version is agenttrace's version, set by the linker for releases.
+var Version = "0.1.0-dev"
+
+// DefaultGrace is how long processes may outlive the command before they
+// are killed.
+const DefaultGrace = 2 * time.Second
+
+// Options of one run.
+type Options struct {
+	Argv         []string
+	LogPath      string // "" for a unique name in the current directory
+	MaxArgBytes  uint32
+	RingBytes    uint32
+	Grace        time.Duration
+	CgroupParent string // below the cgroup2 mount; default "agenttrace"
+	Stdin        io.Reader
+	Stdout       io.Writer
+	Stderr       io.Writer
+}
+
+// Result of a run.
+type Result struct {
+	LogPath     string
+	ExitCode    int // as a shell would report it: code, or 128+signal
+	Records     uint64
+	ByType      map[string]uint64
+	Lost        map[string]uint64 // by kind, from the kernel's counters
+	LeftRunning int               // processes alive when the grace period ended
+}
+
+// ExitError carries the exit status agenttrace should end with.
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string { return e.Err.Error() }
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// lookCommand resolves argv[0] like a shell: 127 if it does not exist, 126
+// if it cannot be executed.
+func lookCommand(name string) (string, error) {
+	path, err := exec.LookPath(name)
+	if err == nil {
+		return path, nil
+	}
+	if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
+		return "", &ExitError{Code: 127, Err: fmt.Errorf("%s: command not found", name)}
+	}
+	return "", &ExitError{Code: 126, Err: fmt.Errorf("%s: cannot execute: %w", name, err)}
+}
+
+// DefaultLogName is unique per run: time, pid and random bits.
+func DefaultLogName() string {
+	var rnd [4]byte
+	rand.Read(rnd[:])
+	return fmt.Sprintf("agenttrace-%s-%d-%s.jsonl", time.Now().UTC().Format("20060102T150405Z"), os.Getpid(), hex.EncodeToString(rnd[:]))
+}
+
+// BootID reads the kernel's boot id.
+func BootID() string {
+	data, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(data))
+}
+
+// Run runs one session to the end and returns its result. Errors before the
+// command started are returned with nothing left behind but, possibly, an
+// empty log; errors after it started still return the result.
+func Run(opts Options) (*Result, error) {
+	if len(opts.Argv) == 0 {
+		return nil, &ExitError{Code: 2, Err: errors.New("no command given: agenttrace run [flags] -- CMD [ARGS...]")}
+	}
+	if opts.Grace == 0 {
+		opts.Grace = DefaultGrace
+	}
+	if opts.CgroupParent == "" {
+		opts.CgroupParent = "agenttrace"
+	}
+	if opts.LogPath == "" {
+		opts.LogPath = DefaultLogName()
+	}
+	cmdPath, err := lookCommand(opts.Argv[0])
+	if err != nil {
+		return nil, err
+	}
+	if err := preflight.Required(); err != nil {
+		return nil, err
+	}
+	mount, err := cgroup.Mount()
+	if err != nil {
+		return nil, err
+	}
+
+	log, err := sink.Create(opts.LogPath)
+	if err != nil {
+		return nil, err
+	}
+	tracer, err := loader.Load(loader.Config{MaxArgBytes: opts.MaxArgBytes, RingBytes: opts.RingBytes})
+	if err != nil {
+		log.Close()
+		os.Remove(opts.LogPath)
+		return nil, err
+	}
+	defer tracer.Close()
+
+	name := fmt.Sprintf("run-%d-%d", time.Now().UnixNano(), os.Getpid())
+	cg, err := cgroup.Create(mount, filepath.Join(opts.CgroupParent, name))
+	if err != nil {
+		log.Close()
+		os.Remove(opts.LogPath)
+		return nil, err
+	}
+	defer cg.Remove()
+
+	if err := tracer.SetTarget(0, cg.FD()); err != nil {
+		log.Close()
+		os.Remove(opts.LogPath)
+		return nil, err
+	}
+	if err := tracer.Attach(); err != nil {
+		log.Close()
+		os.Remove(opts.LogPath)
+		return nil, err
+	}
+
+	host, _ := os.Hostname()
+	enc := record.NewEncoder(host, BootID(), record.WallOffset(), cgroup.NewResolver(mount, cg.Rel))
+	pipe := pipeline.New(tracer, enc, log)
+	pipeDone := make(chan error, 1)
+	go func() { pipeDone <- pipe.Run() }()
+
+	if err := log.Append(func(b []byte, seq uint64) []byte {
+		return appendStart(b, enc, seq, opts, cmdPath, cg, tracer.ProgramTags())
+	}); err != nil {
+		return nil, err
+	}
+
+	exitCode, waitErr := runCommand(cmdPath, opts, cg)
+
+	// The command is gone; give its descendants the grace period, then kill.
+	empty, _ := cg.WaitEmpty(opts.Grace)
+	left := 0
+	if !empty {
+		pids, _ := cg.Procs()
+		left = len(pids)
+		cg.Kill()
+		cg.WaitEmpty(10 * time.Second)
+	}
+
+	// Nothing in the cgroup can emit any more: drain the ring and stop.
+	tracer.Flush()
+	pipeErr := <-pipeDone
+	stats := pipe.Stats()
+	counters, _ := tracer.Counters()
+
+	res := &Result{LogPath: opts.LogPath, ExitCode: exitCode, LeftRunning: left,
+		ByType: map[string]uint64{}, Lost: map[string]uint64{}}
+	for kind := loader.KindExec; kind < loader.KindMax; kind++ {
+		name := record.KindName(kind)
+		res.ByType[name] = stats.Written[kind]
+		if lost := counters[kind].LostRingbuf + counters[kind].LostInflight; lost > 0 {
+			res.Lost[name] = lost
+		}
+	}
+	if stats.DecodeErrors > 0 {
+		res.Lost["decode_error"] = stats.DecodeErrors
+	}
+	if stats.WriteErrors > 0 {
+		res.Lost["write_error"] = stats.WriteErrors
+	}
+	log.Append(func(b []byte, seq uint64) []byte {
+		return appendStop(b, enc, seq, res, waitErr)
+	})
+	res.ByType["start"], res.ByType["stop"] = 1, 1
+	res.Records = log.Records()
+	closeErr := log.Close()
+	if pipeErr == nil {
+		pipeErr = closeErr
+	}
+	return res, pipeErr
+}
+
+// runCommand starts the command inside the cgroup, forwards signals, and
+// waits. It returns the exit status as a shell would.
+func runCommand(path string, opts Options, cg *cgroup.Cgroup) (int, error) {
+	cmd := exec.Command(path)
+	cmd.Args = opts.Argv
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = opts.Stdin, opts.Stdout, opts.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		// clone3(CLONE_INTO_CGROUP): in the traced cgroup before its first instruction.
+		UseCgroupFD: true,
+		CgroupFD:    cg.FD(),
+		// Its own process group: a signal to agenttrace's group reaches
+		// the command once, through forwarding, not twice.
+		Setpgid: true,
+	}
+	tty, foreground := foregroundTTY(opts.Stdin)
+	if foreground {
+		// A job on the terminal: ^C and ^Z go to the command directly.
+		cmd.SysProcAttr.Foreground = true
+		cmd.SysProcAttr.Ctty = tty
+	}
+
+	signals := make(chan os.Signal, 4)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
+	defer signal.Stop(signals)
+
+	if err := cmd.Start(); err != nil {
+		return 126, fmt.Errorf("starting %s: %w", path, err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var err error
+wait:
+	for {
+		select {
+		case sig := <-signals:
+			cmd.Process.Signal(sig)
+		case err = <-done:
+			break wait
+		}
+	}
+	if foreground {
+		reclaimTTY(tty)
+	}
+	state := cmd.ProcessState
+	if state == nil {
+		return 1, err
+	}
+	if ws, ok := state.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal()), nil
+	}
+	return state.ExitCode(), nil
+}
+
+// foregroundTTY reports whether stdin is a terminal whose foreground process
+// group is agenttrace's own.
+func foregroundTTY(stdin io.Reader) (int, bool) {
+	f, ok := stdin.(*os.File)
+	if !ok {
+		return 0, false
+	}
+	fd := int(f.Fd())
+	pgrp, err := unix.IoctlGetInt(fd, unix.TIOCGPGRP)
+	if err != nil || pgrp != unix.Getpgrp() {
+		return 0, false
+	}
+	return fd, true
+}
+
+// reclaimTTY makes agenttrace's process group the terminal's foreground again.
+func reclaimTTY(fd int) {
+	// tcsetpgrp from a background group raises SIGTTOU unless it is ignored.
+	signal.Ignore(syscall.SIGTTOU)
+	defer signal.Reset(syscall.SIGTTOU)
+	unix.IoctlSetPointerInt(fd, unix.TIOCSPGRP, unix.Getpgrp())
+}
+
+func appendStart(b []byte, enc *record.Encoder, seq uint64, opts Options, cmdPath string, cg *cgroup.Cgroup, tags map[string]string) []byte {
+	b = enc.AppendEnvelope(b, seq, record.BootTime(), "start")
+	b = append(b, `,"start":{"agenttrace_version":"`...)
+	b = append(b, Version...)
+	b = append(b, `","pid":`...)
+	b = strconv.AppendInt(b, int64(os.Getpid()), 10)
+	b = append(b, `,"uid":`...)
+	b = strconv.AppendInt(b, int64(os.Getuid()), 10)
+	b = record.AppendBytes(b, "command", []byte(cmdPath))
+	b = record.AppendStrings(b, "argv", opts.Argv)
+	b = record.AppendBytes(b, "cgroup", []byte(cg.Rel))
+	b = append(b, `,"cgroup_id":`...)
+	b = strconv.AppendUint(b, cg.ID, 10)
+	b = append(b, `,"max_arg_bytes":`...)
+	maxArg := opts.MaxArgBytes
+	if maxArg == 0 {
+		maxArg = loader.DefaultMaxArgBytes
+	}
+	b = strconv.AppendUint(b, uint64(maxArg), 10)
+	b = append(b, `,"hooks":[`...)
+	for i, h := range loader.Hooks {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"hook":"`...)
+		b = append(b, h.Name...)
+		b = append(b, `","tag":"`...)
+		b = append(b, tags[h.Name]...)
+		b = append(b, `"}`...)
+	}
+	return append(b, "]}}"...)
+}
+
+func appendStop(b []byte, enc *record.Encoder, seq uint64, res *Result, waitErr error) []byte {
+	b = enc.AppendEnvelope(b, seq, record.BootTime(), "stop")
+	b = append(b, `,"stop":{"reason":"command exited","exit_code":`...)
+	b = strconv.AppendInt(b, int64(res.ExitCode), 10)
+	if waitErr != nil {
+		b = record.AppendBytes(b, "error", []byte(waitErr.Error()))
+	}
+	b = append(b, `,"left_running":`...)
+	b = strconv.AppendInt(b, int64(res.LeftRunning), 10)
+	if res.LeftRunning > 0 {
+		b = append(b, `,"left_running_action":"killed with SIGKILL after the grace period"`...)
+	}
+	b = append(b, `,"records":{`...)
+	b = appendCounts(b, res.ByType)
+	b = append(b, `},"lost":{`...)
+	b = appendCounts(b, res.Lost)
+	return append(b, "}}}"...)
+}
+
+func appendCounts(b []byte, counts map[string]uint64) []byte {
+	first := true
+	for _, k := range []string{"exec", "open", "connect", "fork", "exit", "decode_error", "write_error"} {
+		v, ok := counts[k]
+		if !ok {
+			continue
+		}
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = append(b, '"')
+		b = append(b, k...)
+		b = append(b, `":`...)
+		b = strconv.AppendUint(b, v, 10)
+	}
+	return b
+}
