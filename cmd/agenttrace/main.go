@@ -110,6 +110,9 @@ func cmdRun(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "agenttrace: %v\n", err)
 		return 1
 	}
+	if res.CommandErr != nil {
+		fmt.Fprintf(stderr, "agenttrace: %v\n", res.CommandErr)
+	}
 	printSummary(stderr, res)
 	if err != nil {
 		fmt.Fprintf(stderr, "agenttrace: %v\n", err)

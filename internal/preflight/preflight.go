@@ -155,9 +155,11 @@ func All() []Result {
 		Detail: "start the command inside its cgroup from its first instruction (CLONE_INTO_CGROUP, 5.7+)",
 		Fix:    "upgrade to Linux 5.7 or later"})
 
-	rbErr := loader.HaveRingBuf()
-	add(Result{Name: "ring buffer", Required: true, OK: rbErr == nil, Detail: okOr(rbErr, "BPF_MAP_TYPE_RINGBUF"),
-		Fix: "upgrade to Linux 5.8 or later"})
+	if privErr == nil {
+		rbErr := loader.HaveRingBuf()
+		add(Result{Name: "ring buffer", Required: true, OK: rbErr == nil, Detail: okOr(rbErr, "BPF_MAP_TYPE_RINGBUF"),
+			Fix: "upgrade to Linux 5.8 or later"})
+	}
 
 	add(Result{Name: "tracefs", OK: true,
 		Detail: "not needed: agenttrace uses BTF tracepoints (tp_btf), which do not go through tracefs"})
@@ -175,7 +177,7 @@ func All() []Result {
 			}
 		}
 	} else {
-		add(Result{Name: "hooks", Required: true, Detail: "not probed: needs privileges and BTF",
+		add(Result{Name: "ring buffer and hooks", Required: true, Detail: "not probed: needs privileges and BTF",
 			Fix: "fix the checks above, then run agenttrace check again"})
 	}
 

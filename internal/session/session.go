@@ -59,6 +59,7 @@ type Result struct {
 	ByType      map[string]uint64
 	Lost        map[string]uint64 // by kind, from the kernel's counters
 	LeftRunning int               // processes alive when the grace period ended
+	CommandErr  error             // the command could not be started or waited for
 }
 
 // ExitError carries the exit status agenttrace should end with.
@@ -189,7 +190,7 @@ func Run(opts Options) (*Result, error) {
 	stats := pipe.Stats()
 	counters, _ := tracer.Counters()
 
-	res := &Result{LogPath: opts.LogPath, ExitCode: exitCode, LeftRunning: left,
+	res := &Result{LogPath: opts.LogPath, ExitCode: exitCode, CommandErr: waitErr, LeftRunning: left,
 		ByType: map[string]uint64{}, Lost: map[string]uint64{}}
 	for kind := loader.KindExec; kind < loader.KindMax; kind++ {
 		name := record.KindName(kind)
@@ -242,7 +243,12 @@ func runCommand(path string, opts Options, cg *cgroup.Cgroup) (int, error) {
 	defer signal.Stop(signals)
 
 	if err := cmd.Start(); err != nil {
-		return 126, fmt.Errorf("starting %s: %w", path, err)
+		// The failed execve is in the log; exit like a shell would.
+		code := 126
+		if errors.Is(err, os.ErrNotExist) {
+			code = 127
+		}
+		return code, fmt.Errorf("%s: cannot execute: %w", path, err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
