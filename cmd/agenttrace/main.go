@@ -2,6 +2,8 @@
 // by an AI agent's process tree into a syscall-exact audit log.
 //
 //	agenttrace run [--log PATH] [--max-arg-bytes N] -- CMD [ARGS...]
+//	agenttrace verify [--pubkey FILE] [--head SEQ:HASH] LOG|DIR...
+//	agenttrace keygen --out DIR
 //	agenttrace check
 //	agenttrace version
 package main
@@ -19,12 +21,15 @@ import (
 	"github.com/agenttrace/agenttrace/internal/loader"
 	"github.com/agenttrace/agenttrace/internal/preflight"
 	"github.com/agenttrace/agenttrace/internal/session"
+	"github.com/agenttrace/agenttrace/internal/sink"
 )
 
 const usage = `agenttrace: a syscall-exact audit log of what an AI agent's processes do
 
 Usage:
   agenttrace run [flags] -- CMD [ARGS...]   trace CMD and everything it starts
+  agenttrace verify [flags] LOG|DIR...      prove a log is complete and unmodified up to its signed checkpoints
+  agenttrace keygen --out DIR               create a checkpoint signing key pair
   agenttrace check                          check that this host can run agenttrace
   agenttrace version                        print the version
 
@@ -45,6 +50,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cmdRun(args[1:], stdin, stdout, stderr)
 	case "check":
 		return cmdCheck(stdout)
+	case "verify":
+		return cmdVerify(args[1:], stdout, stderr)
+	case "keygen":
+		return cmdKeygen(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "agenttrace", session.Version)
 		return 0
@@ -64,6 +73,12 @@ func cmdRun(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ringSize := fs.Uint("ring-size", loader.DefaultRingBytes, "ring buffer `bytes` (a power of two)")
 	grace := fs.Duration("grace", session.DefaultGrace, "after CMD exits, how long its remaining processes may run (traced) before they are killed")
 	cgroupParent := fs.String("cgroup-parent", "agenttrace", "where session cgroups are created, below the cgroup2 mount")
+	signingKey := fs.String("signing-key", "", "checkpoint signing key `file` (agenttrace keygen); default: an ephemeral key, its public half written beside the log")
+	cpRecords := fs.Uint64("checkpoint-records", sink.DefaultCheckpointRecords, "sign a checkpoint after this many records")
+	cpInterval := fs.Duration("checkpoint-interval", sink.DefaultCheckpointInterval, "sign a checkpoint after this long, if there are new records")
+	rotateSize := fs.Int64("rotate-size", 0, "start a new segment when one reaches this many `bytes` (0: never)")
+	rotateInterval := fs.Duration("rotate-interval", 0, "start a new segment after this long (0: never)")
+	fsync := fs.String("fsync", "checkpoint", "when to fsync: checkpoint (before every checkpoint, at rotation and exit) or always (after every write)")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "Usage: agenttrace run [flags] -- CMD [ARGS...]\n\n")
 		fs.PrintDefaults()
@@ -89,6 +104,15 @@ func cmdRun(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if *grace == 0 {
 		*grace = time.Nanosecond
 	}
+	syncPolicy, err := sink.ParseSyncPolicy(*fsync)
+	if err != nil {
+		fmt.Fprintf(stderr, "agenttrace: --fsync: %v\n", err)
+		return 2
+	}
+	if *cpRecords == 0 || *cpInterval <= 0 || *rotateSize < 0 || *rotateInterval < 0 {
+		fmt.Fprintln(stderr, "agenttrace: --checkpoint-records and --checkpoint-interval must be positive, --rotate-* not negative")
+		return 2
+	}
 
 	res, err := session.Run(session.Options{
 		Argv:         fs.Args(),
@@ -97,9 +121,17 @@ func cmdRun(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		RingBytes:    uint32(*ringSize),
 		Grace:        *grace,
 		CgroupParent: *cgroupParent,
-		Stdin:        stdin,
-		Stdout:       stdout,
-		Stderr:       stderr,
+		SigningKey:   *signingKey,
+
+		CheckpointRecords:  *cpRecords,
+		CheckpointInterval: *cpInterval,
+		RotateSize:         *rotateSize,
+		RotateInterval:     *rotateInterval,
+		Sync:               syncPolicy,
+
+		Stdin:  stdin,
+		Stdout: stdout,
+		Stderr: stderr,
 	})
 	if res == nil {
 		var exitErr *session.ExitError
@@ -125,7 +157,10 @@ func cmdRun(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 func printSummary(w io.Writer, res *session.Result) {
 	var parts []string
-	for _, k := range []string{"start", "exec", "open", "connect", "fork", "exit", "stop"} {
+	for _, k := range []string{"header", "recovery", "start", "exec", "open", "connect", "fork", "exit", "stop", "checkpoint"} {
+		if k == "recovery" && res.ByType[k] == 0 {
+			continue
+		}
 		parts = append(parts, fmt.Sprintf("%s %d", k, res.ByType[k]))
 	}
 	var lost uint64
@@ -148,7 +183,13 @@ func printSummary(w io.Writer, res *session.Result) {
 	if res.LeftRunning > 0 {
 		fmt.Fprintf(w, "agenttrace: %d processes were still running after the grace period and were killed (their exits are in the log)\n", res.LeftRunning)
 	}
-	fmt.Fprintf(w, "agenttrace: log: %s\n", res.LogPath)
+	fmt.Fprintf(w, "agenttrace: log: %s\n", strings.Join(res.Segments, " "))
+	if res.PublicKey != "" {
+		fmt.Fprintf(w, "agenttrace: checkpoints signed with an ephemeral key: %s\n", res.PublicKey)
+		fmt.Fprintf(w, "agenttrace: verify: agenttrace verify --pubkey %s %s\n", res.PublicKey, res.LogPath)
+	} else {
+		fmt.Fprintf(w, "agenttrace: verify: agenttrace verify --pubkey <your public key> %s\n", res.LogPath)
+	}
 }
 
 func cmdCheck(stdout io.Writer) int {

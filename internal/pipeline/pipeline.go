@@ -12,6 +12,7 @@ import (
 
 	"github.com/cilium/ebpf/ringbuf"
 
+	"github.com/agenttrace/agenttrace/internal/chain"
 	"github.com/agenttrace/agenttrace/internal/decoder"
 	"github.com/agenttrace/agenttrace/internal/loader"
 	"github.com/agenttrace/agenttrace/internal/record"
@@ -82,8 +83,8 @@ func (p *Pipeline) Run() error {
 			p.stats.DecodeErrors++
 			continue
 		}
-		err = p.log.Append(func(b []byte, seq uint64) []byte {
-			return p.enc.AppendEvent(b, seq, &ev)
+		err = p.log.Append(func(b []byte, seq uint64, prev *chain.Hash) []byte {
+			return p.enc.AppendEvent(b, seq, prev, &ev)
 		})
 		if err != nil {
 			p.stats.WriteErrors++

@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/agenttrace/agenttrace/internal/chain"
 	"github.com/agenttrace/agenttrace/internal/decoder"
 	"github.com/agenttrace/agenttrace/internal/loader"
 )
@@ -79,12 +80,15 @@ func KindName(kind uint32) string {
 	return ""
 }
 
-// AppendEnvelope starts a record: `{"v":..,"seq":..,"time":..,"ktime":..,"host":..,"boot_id":..,"type":..`.
+// AppendEnvelope starts a record: `{"v":..,"seq":..,"prev":..,"time":..,"ktime":..,"host":..,"boot_id":..,"type":..`.
+// prev is the SHA-256 of the previous line (all zeros for the first).
 // The caller appends members and the closing brace.
-func (e *Encoder) AppendEnvelope(b []byte, seq uint64, ktime uint64, typ string) []byte {
+func (e *Encoder) AppendEnvelope(b []byte, seq uint64, prev *chain.Hash, ktime uint64, typ string) []byte {
 	b = append(b, '{')
 	b = appendUint(b, "v", SchemaVersion)
 	b = appendUint(b, "seq", seq)
+	b = append(appendKey(b, "prev"), '"')
+	b = append(prev.AppendHex(b), '"')
 	b = appendKey(b, "time")
 	b = append(b, '"')
 	b = time.Unix(0, int64(ktime)+e.WallOffset).UTC().AppendFormat(b, "2006-01-02T15:04:05.000000000Z")
@@ -104,7 +108,7 @@ func BootTime() uint64 {
 }
 
 // AppendEvent appends the record of one kernel event, without newline.
-func (e *Encoder) AppendEvent(b []byte, seq uint64, ev *decoder.Event) []byte {
+func (e *Encoder) AppendEvent(b []byte, seq uint64, prev *chain.Hash, ev *decoder.Event) []byte {
 	h := &ev.Hdr
 	typ := KindName(h.Kind)
 	self := procKey{h.Pid, h.StartTime, h.ExecSeq}
@@ -123,7 +127,7 @@ func (e *Encoder) AppendEvent(b []byte, seq uint64, ev *decoder.Event) []byte {
 		}
 	}
 
-	b = e.AppendEnvelope(b, seq, h.Ktime, typ)
+	b = e.AppendEnvelope(b, seq, prev, h.Ktime, typ)
 	b = appendUint(b, "cpu", uint64(h.Cpu))
 	b = appendUint(b, "kseq", h.Kseq)
 	b = e.appendProc(b, h, self)
@@ -216,7 +220,7 @@ func appendExec(b []byte, h *loader.EventHeader, x *decoder.Exec) []byte {
 	b = appendSyscall(b, x.Syscall)
 	if x.Syscall == loader.SyscallExecveat {
 		b = appendInt(b, "dirfd", int64(x.Dirfd))
-		b = append(appendKey(b, "flags"), appendFlagNames(nil, atFlagNames, uint64(x.AtFlags))...)
+		b = appendFlagNames(appendKey(b, "flags"), atFlagNames, uint64(x.AtFlags))
 		b = appendUint(b, "flags_raw", uint64(x.AtFlags))
 	}
 	if h.Flags&loader.FlagNoEnter == 0 {
@@ -290,11 +294,11 @@ func appendOpen(b []byte, h *loader.EventHeader, o *decoder.Open) []byte {
 	b = appendInt(b, "dirfd", int64(o.Dirfd))
 	b = AppendBytes(b, "path", o.Path)
 	b = appendPathFlags(b, h.Flags)
-	b = append(appendKey(b, "flags"), appendOpenFlags(nil, o.Flags)...)
+	b = appendOpenFlags(appendKey(b, "flags"), o.Flags)
 	b = appendUint(b, "flags_raw", o.Flags)
 	b = appendOctal(b, "mode", o.Mode)
 	if o.Syscall == loader.SyscallOpenat2 {
-		b = append(appendKey(b, "resolve"), appendFlagNames(nil, resolveFlagNames, o.Resolve)...)
+		b = appendFlagNames(appendKey(b, "resolve"), resolveFlagNames, o.Resolve)
 	}
 	if o.Ret >= 0 {
 		b = appendInt(b, "fd", o.Ret)
@@ -312,6 +316,10 @@ func appendConnect(b []byte, h *loader.EventHeader, c *decoder.Connect) []byte {
 	}
 	return appendResult(b, c.Ret)
 }
+
+// sizeofSockaddrInet6RFC2133 is SIN6_LEN_RFC2133: the shortest sockaddr_in6
+// that connect(2) accepts.
+const sizeofSockaddrInet6RFC2133 = 24
 
 // appendAddress decodes a sockaddr as the kernel would read it.
 func appendAddress(b []byte, addr []byte) []byte {
@@ -333,7 +341,9 @@ func appendAddress(b []byte, addr []byte) []byte {
 		b = append(ip.AppendTo(b), '"')
 		b = appendUint(b, "port", uint64(decoder.Port(addr)))
 	case unix.AF_INET6:
-		if len(addr) < unix.SizeofSockaddrInet6 {
+		// The kernel accepts the 24-byte sockaddr_in6 of RFC 2133, without
+		// sin6_scope_id, and reads the scope only from a full one.
+		if len(addr) < sizeofSockaddrInet6RFC2133 {
 			return b
 		}
 		ip := netip.AddrFrom16([16]byte(addr[8:24]))
@@ -346,8 +356,10 @@ func appendAddress(b []byte, addr []byte) []byte {
 		if flow := binary.BigEndian.Uint32(addr[4:8]); flow != 0 {
 			b = appendUint(b, "flowinfo", uint64(flow))
 		}
-		if scope := binary.NativeEndian.Uint32(addr[24:28]); scope != 0 {
-			b = appendUint(b, "scope_id", uint64(scope))
+		if len(addr) >= unix.SizeofSockaddrInet6 {
+			if scope := binary.NativeEndian.Uint32(addr[24:28]); scope != 0 {
+				b = appendUint(b, "scope_id", uint64(scope))
+			}
 		}
 	case unix.AF_UNIX:
 		path := addr[2:]

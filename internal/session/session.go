@@ -21,9 +21,11 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/sys/unix"
 
 	"github.com/agenttrace/agenttrace/internal/cgroup"
+	"github.com/agenttrace/agenttrace/internal/chain"
 	"github.com/agenttrace/agenttrace/internal/loader"
 	"github.com/agenttrace/agenttrace/internal/pipeline"
 	"github.com/agenttrace/agenttrace/internal/preflight"
@@ -46,15 +48,25 @@ type Options struct {
 	RingBytes    uint32
 	Grace        time.Duration
 	CgroupParent string // below the cgroup2 mount; default "agenttrace"
-	Stdin        io.Reader
-	Stdout       io.Writer
-	Stderr       io.Writer
+	// SigningKey signs checkpoints; "" generates an ephemeral key whose
+	// public half is written beside the log as <segment>.pub.
+	SigningKey         string
+	CheckpointRecords  uint64
+	CheckpointInterval time.Duration
+	RotateSize         int64
+	RotateInterval     time.Duration
+	Sync               sink.SyncPolicy
+	Stdin              io.Reader
+	Stdout             io.Writer
+	Stderr             io.Writer
 }
 
 // Result of a run.
 type Result struct {
-	LogPath     string
-	ExitCode    int // as a shell would report it: code, or 128+signal
+	LogPath     string   // the log's base path (its first segment)
+	Segments    []string // the segments this run wrote
+	PublicKey   string   // file holding the ephemeral public key, if one was generated
+	ExitCode    int      // as a shell would report it: code, or 128+signal
 	Records     uint64
 	ByType      map[string]uint64
 	Lost        map[string]uint64 // by kind, from the kernel's counters
@@ -128,14 +140,15 @@ func Run(opts Options) (*Result, error) {
 		return nil, err
 	}
 
-	log, err := sink.Create(opts.LogPath)
+	if err := unix.Access(filepath.Dir(opts.LogPath), unix.W_OK|unix.X_OK); err != nil {
+		return nil, fmt.Errorf("cannot create log %s: %w", opts.LogPath, err)
+	}
+	signer, vkey, ephemeral, err := signingKey(opts.SigningKey)
 	if err != nil {
 		return nil, err
 	}
 	tracer, err := loader.Load(loader.Config{MaxArgBytes: opts.MaxArgBytes, RingBytes: opts.RingBytes})
 	if err != nil {
-		log.Close()
-		os.Remove(opts.LogPath)
 		return nil, err
 	}
 	defer tracer.Close()
@@ -143,32 +156,45 @@ func Run(opts Options) (*Result, error) {
 	name := fmt.Sprintf("run-%d-%d", time.Now().UnixNano(), os.Getpid())
 	cg, err := cgroup.Create(mount, filepath.Join(opts.CgroupParent, name))
 	if err != nil {
-		log.Close()
-		os.Remove(opts.LogPath)
 		return nil, err
 	}
 	defer cg.Remove()
-
 	if err := tracer.SetTarget(0, cg.FD()); err != nil {
-		log.Close()
-		os.Remove(opts.LogPath)
-		return nil, err
-	}
-	if err := tracer.Attach(); err != nil {
-		log.Close()
-		os.Remove(opts.LogPath)
 		return nil, err
 	}
 
 	host, _ := os.Hostname()
 	enc := record.NewEncoder(host, BootID(), record.WallOffset(), cgroup.NewResolver(mount, cg.Rel))
+	log, err := sink.Open(sink.Options{
+		Base: opts.LogPath, Signer: signer, VerifierKey: vkey, Encoder: enc, Version: Version,
+		CheckpointRecords: opts.CheckpointRecords, CheckpointInterval: opts.CheckpointInterval,
+		RotateSize: opts.RotateSize, RotateInterval: opts.RotateInterval, Sync: opts.Sync,
+	})
+	if err != nil {
+		return nil, err
+	}
+	pubPath := ""
+	if ephemeral {
+		pubPath = log.Path() + ".pub"
+		if err := writePublicKey(pubPath, vkey); err != nil {
+			log.Close()
+			return nil, err
+		}
+	}
+	if err := tracer.Attach(); err != nil {
+		log.Close()
+		return nil, err
+	}
 	pipe := pipeline.New(tracer, enc, log)
 	pipeDone := make(chan error, 1)
 	go func() { pipeDone <- pipe.Run() }()
 
-	if err := log.Append(func(b []byte, seq uint64) []byte {
-		return appendStart(b, enc, seq, opts, cmdPath, cg, tracer.ProgramTags())
+	if err := log.Append(func(b []byte, seq uint64, prev *chain.Hash) []byte {
+		return appendStart(b, enc, seq, prev, opts, cmdPath, cg, tracer.ProgramTags())
 	}); err != nil {
+		tracer.Flush()
+		<-pipeDone
+		log.Close()
 		return nil, err
 	}
 
@@ -190,7 +216,7 @@ func Run(opts Options) (*Result, error) {
 	stats := pipe.Stats()
 	counters, _ := tracer.Counters()
 
-	res := &Result{LogPath: opts.LogPath, ExitCode: exitCode, CommandErr: waitErr, LeftRunning: left,
+	res := &Result{LogPath: opts.LogPath, PublicKey: pubPath, ExitCode: exitCode, CommandErr: waitErr, LeftRunning: left,
 		ByType: map[string]uint64{}, Lost: map[string]uint64{}}
 	for kind := loader.KindExec; kind < loader.KindMax; kind++ {
 		name := record.KindName(kind)
@@ -205,12 +231,15 @@ func Run(opts Options) (*Result, error) {
 	if stats.WriteErrors > 0 {
 		res.Lost["write_error"] = stats.WriteErrors
 	}
-	log.Append(func(b []byte, seq uint64) []byte {
-		return appendStop(b, enc, seq, res, waitErr)
+	log.Append(func(b []byte, seq uint64, prev *chain.Hash) []byte {
+		return appendStop(b, enc, seq, prev, res, waitErr)
 	})
-	res.ByType["start"], res.ByType["stop"] = 1, 1
-	res.Records = log.Records()
 	closeErr := log.Close()
+	counts := log.Counts()
+	res.Segments = log.Paths()
+	res.ByType["start"], res.ByType["stop"] = 1, 1
+	res.ByType["header"], res.ByType["checkpoint"], res.ByType["recovery"] = counts.Headers, counts.Checkpoints, counts.Recoveries
+	res.Records = counts.Records + counts.Headers + counts.Checkpoints + counts.Recoveries
 	if pipeErr == nil {
 		pipeErr = closeErr
 	}
@@ -298,8 +327,8 @@ func reclaimTTY(fd int) {
 	unix.IoctlSetPointerInt(fd, unix.TIOCSPGRP, unix.Getpgrp())
 }
 
-func appendStart(b []byte, enc *record.Encoder, seq uint64, opts Options, cmdPath string, cg *cgroup.Cgroup, tags map[string]string) []byte {
-	b = enc.AppendEnvelope(b, seq, record.BootTime(), "start")
+func appendStart(b []byte, enc *record.Encoder, seq uint64, prev *chain.Hash, opts Options, cmdPath string, cg *cgroup.Cgroup, tags map[string]string) []byte {
+	b = enc.AppendEnvelope(b, seq, prev, record.BootTime(), "start")
 	b = append(b, `,"start":{"agenttrace_version":"`...)
 	b = append(b, Version...)
 	b = append(b, `","pid":`...)
@@ -331,8 +360,8 @@ func appendStart(b []byte, enc *record.Encoder, seq uint64, opts Options, cmdPat
 	return append(b, "]}}"...)
 }
 
-func appendStop(b []byte, enc *record.Encoder, seq uint64, res *Result, waitErr error) []byte {
-	b = enc.AppendEnvelope(b, seq, record.BootTime(), "stop")
+func appendStop(b []byte, enc *record.Encoder, seq uint64, prev *chain.Hash, res *Result, waitErr error) []byte {
+	b = enc.AppendEnvelope(b, seq, prev, record.BootTime(), "stop")
 	b = append(b, `,"stop":{"reason":"command exited","exit_code":`...)
 	b = strconv.AppendInt(b, int64(res.ExitCode), 10)
 	if waitErr != nil {
@@ -367,4 +396,30 @@ func appendCounts(b []byte, counts map[string]uint64) []byte {
 		b = strconv.AppendUint(b, v, 10)
 	}
 	return b
+}
+
+// signingKey reads the key at path, or generates an ephemeral one.
+func signingKey(path string) (note.Signer, string, bool, error) {
+	if path != "" {
+		signer, vkey, err := chain.ReadSigningKey(path)
+		return signer, vkey, false, err
+	}
+	skey, vkey, err := chain.GenerateKey()
+	if err != nil {
+		return nil, "", false, fmt.Errorf("generating signing key: %w", err)
+	}
+	signer, err := note.NewSigner(skey)
+	return signer, vkey, true, err
+}
+
+func writePublicKey(path, vkey string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return fmt.Errorf("writing public key: %w", err)
+	}
+	if _, err := f.WriteString(vkey + "\n"); err != nil {
+		f.Close()
+		return fmt.Errorf("writing public key: %w", err)
+	}
+	return f.Close()
 }

@@ -1,76 +1,307 @@
-// Package sink owns the audit log file: it creates it (never over an existing
-// file), numbers records with a contiguous seq, writes whole lines only, and
-// makes them durable.
+// Package sink owns the audit log files: it creates or continues a log
+// (never over an existing file), numbers records with a contiguous seq,
+// links each to the one before by hash, writes whole lines only, signs
+// checkpoints, rotates segments, and makes records durable before any
+// checkpoint covers them.
 //
 // It must never reorder, rewrite or truncate what it has written.
 package sink
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strconv"
 	"sync"
+	"time"
 
+	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/sys/unix"
+
+	"github.com/agenttrace/agenttrace/internal/chain"
+	"github.com/agenttrace/agenttrace/internal/record"
 )
 
-// flushBytes is how much is buffered before a write(2); callers also Flush
-// on a timer so a record reaches the file within the promised latency.
+// flushBytes is how much is buffered before a write(2); the writer also
+// flushes on its own tick so a record reaches the file within a second.
 const flushBytes = 256 << 10
 
-// Writer appends records to one log file. It is safe for concurrent use.
-type Writer struct {
-	path string
+// Defaults for checkpoints.
+const (
+	DefaultCheckpointRecords  = 10000
+	DefaultCheckpointInterval = 10 * time.Second
+	tick                      = 250 * time.Millisecond
+)
 
-	mu      sync.Mutex
-	f       *os.File
-	buf     []byte
-	seq     uint64
-	records uint64
-	err     error // the first write error; later appends fail with it
+// SyncPolicy says when the log is fsync'ed.
+type SyncPolicy int
+
+const (
+	// SyncCheckpoint: before every checkpoint (so a checkpoint never covers
+	// a record that is not on disk), at rotation and at close.
+	SyncCheckpoint SyncPolicy = iota
+	// SyncAlways: additionally after every write of buffered records.
+	SyncAlways
+)
+
+// ParseSyncPolicy parses "checkpoint" or "always".
+func ParseSyncPolicy(s string) (SyncPolicy, error) {
+	switch s {
+	case "checkpoint":
+		return SyncCheckpoint, nil
+	case "always":
+		return SyncAlways, nil
+	}
+	return 0, fmt.Errorf("unknown fsync policy %q (want checkpoint or always)", s)
 }
 
-// Create creates the log at path with mode 0600. It fails if anything
-// exists at path: agenttrace never overwrites a file.
-func Create(path string) (*Writer, error) {
+// Options of a log.
+type Options struct {
+	Base               string // path of segment 1; later segments are numbered beside it
+	Signer             note.Signer
+	VerifierKey        string
+	Encoder            *record.Encoder // envelope of the writer's own records
+	Version            string          // agenttrace version, for headers
+	CheckpointRecords  uint64
+	CheckpointInterval time.Duration
+	RotateSize         int64         // bytes; 0: never
+	RotateInterval     time.Duration // 0: never
+	Sync               SyncPolicy
+}
+
+// Counts of what a writer appended.
+type Counts struct {
+	Records     uint64 // appended by callers
+	Headers     uint64
+	Checkpoints uint64
+	Recoveries  uint64
+}
+
+// Writer appends records to a log. It is safe for concurrent use.
+type Writer struct {
+	opts Options
+
+	mu        sync.Mutex
+	f         *os.File
+	segPath   string
+	segNum    int
+	segBytes  int64
+	segOpened time.Time
+	paths     []string // segments this writer created
+	buf       []byte
+	logID     string
+	seq       uint64
+	prev      chain.Hash
+	tree      chain.Tree
+	since     uint64 // records since the last checkpoint
+	lastCP    time.Time
+	counts    Counts
+	err       error // the first write error; later appends fail with it
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+// Open starts writing the log at opts.Base. If the log does not exist it is
+// created. If it does, its last segment is read and a new segment continues
+// its chain; a torn last line (a crash) is left untouched and described in a
+// recovery record. Nothing existing is ever modified.
+func Open(opts Options) (*Writer, error) {
+	if opts.CheckpointRecords == 0 {
+		opts.CheckpointRecords = DefaultCheckpointRecords
+	}
+	if opts.CheckpointInterval == 0 {
+		opts.CheckpointInterval = DefaultCheckpointInterval
+	}
+	if opts.Signer == nil || opts.Encoder == nil {
+		return nil, errors.New("sink: a signer and an encoder are required")
+	}
+	w := &Writer{opts: opts, buf: make([]byte, 0, 2*flushBytes), stop: make(chan struct{}), done: make(chan struct{})}
+
+	files, numbers := chain.Segments(opts.Base)
+	var tail *chain.Tail
+	if len(files) == 0 {
+		w.logID = chain.NewLogID()
+		w.segNum = 1
+	} else {
+		last := len(files) - 1
+		var err error
+		if tail, err = chain.ReadTail(files[last], numbers[last]); err != nil {
+			return nil, fmt.Errorf("cannot continue log %s: %w", opts.Base, err)
+		}
+		w.logID, w.seq, w.prev, w.tree, w.segNum = tail.LogID, tail.LastSeq, tail.LastHash, *tail.Tree, tail.Number+1
+	}
+	if err := w.openSegment(tail); err != nil {
+		return nil, err
+	}
+	if tail != nil && (!tail.EndedFinal || len(tail.Torn) > 0) {
+		w.appendRecovery(tail)
+	}
+	if err := w.flushLocked(); err != nil {
+		w.f.Close()
+		return nil, err
+	}
+	go w.ticker()
+	return w, nil
+}
+
+// openSegment creates segment w.segNum and writes its header; prevTail
+// describes the segment it continues (nil for a new log).
+func (w *Writer) openSegment(prevTail *chain.Tail) error {
+	path := chain.SegmentPath(w.opts.Base, w.segNum)
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		if errors.Is(err, os.ErrExist) {
-			return nil, fmt.Errorf("log %s already exists: agenttrace never overwrites a file; choose another --log", path)
+			return fmt.Errorf("log segment %s already exists: agenttrace never overwrites a file", path)
 		}
-		return nil, fmt.Errorf("creating log: %w", err)
+		return fmt.Errorf("creating log: %w", err)
 	}
-	return &Writer{path: path, f: f, buf: make([]byte, 0, 2*flushBytes)}, nil
+	w.f, w.segPath, w.segBytes, w.segOpened = f, path, 0, time.Now()
+	w.paths = append(w.paths, path)
+
+	hdr := chain.HeaderBody{
+		Schema: record.SchemaVersion, AgenttraceVersion: w.opts.Version, LogID: w.logID,
+		Segment: w.segNum, Key: w.opts.VerifierKey,
+	}
+	if w.segNum > 1 {
+		prevFile := chain.SegmentPath(w.opts.Base, w.segNum-1)
+		if prevTail != nil {
+			prevFile = prevTail.Path
+		}
+		hdr.Continues = &chain.Continues{
+			SegmentFile: filepath.Base(prevFile), LastSeq: w.seq, LastHash: w.prev.String(), Tree: w.tree.State(),
+		}
+	}
+	w.appendMeta("header", func(b []byte) []byte { return appendHeader(b, &hdr) })
+	w.counts.Headers++
+	w.lastCP = time.Now()
+	return nil
 }
 
-// Path is the log's file name as given to Create.
-func (w *Writer) Path() string { return w.path }
+func (w *Writer) appendRecovery(t *chain.Tail) {
+	rec := chain.RecoveryBody{SegmentFile: filepath.Base(t.Path), AfterSeq: t.LastSeq, Unsigned: t.Unsigned, TornBytes: int64(len(t.Torn))}
+	if len(t.Torn) > 0 {
+		h := chain.HashLine(t.Torn)
+		rec.TornOffset, rec.TornSHA256 = t.TornOffset, h.String()
+	}
+	w.appendMeta("recovery", func(b []byte) []byte { return appendRecovery(b, &rec) })
+	w.counts.Recoveries++
+}
 
-// Append adds one record: fn appends the record for seq (without newline) to
-// b and returns it. Records are numbered 1, 2, 3... in the order appended.
-func (w *Writer) Append(fn func(b []byte, seq uint64) []byte) error {
+// Path is the current segment's file.
+func (w *Writer) Path() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.segPath
+}
+
+// Paths are the segments this writer created, in order.
+func (w *Writer) Paths() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]string(nil), w.paths...)
+}
+
+// LogID is the log's identity.
+func (w *Writer) LogID() string { return w.logID }
+
+// Counts returns what was appended so far.
+func (w *Writer) Counts() Counts {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.counts
+}
+
+// Head returns the seq and hash of the last record appended.
+func (w *Writer) Head() (uint64, chain.Hash) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.seq, w.prev
+}
+
+// Append adds one record: fn appends the record for seq (whose envelope must
+// carry prev) to b, without newline, and returns it.
+func (w *Writer) Append(fn func(b []byte, seq uint64, prev *chain.Hash) []byte) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.err != nil {
 		return w.err
 	}
-	w.seq++
-	w.buf = append(fn(w.buf, w.seq), '\n')
-	w.records++
-	if len(w.buf) >= flushBytes {
-		return w.flushLocked()
+	w.appendLocked(fn)
+	w.counts.Records++
+	if w.since >= w.opts.CheckpointRecords {
+		w.checkpointLocked(false)
 	}
-	return nil
+	if w.opts.RotateSize > 0 && w.segBytes+int64(len(w.buf)) >= w.opts.RotateSize {
+		w.rotateLocked()
+	} else if len(w.buf) >= flushBytes {
+		w.flushLocked()
+	}
+	return w.err
 }
 
-// Records is the number of records appended so far.
-func (w *Writer) Records() uint64 {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.records
+func (w *Writer) appendLocked(fn func(b []byte, seq uint64, prev *chain.Hash) []byte) {
+	start := len(w.buf)
+	w.buf = append(fn(w.buf, w.seq+1, &w.prev), '\n')
+	h := chain.HashLine(w.buf[start:])
+	w.seq++
+	w.prev = h
+	w.tree.Append(h)
+	w.since++
 }
 
-// Flush writes buffered records to the file (not necessarily to disk).
+// appendMeta appends one of the writer's own records.
+func (w *Writer) appendMeta(typ string, body func(b []byte) []byte) {
+	w.appendLocked(func(b []byte, seq uint64, prev *chain.Hash) []byte {
+		b = w.opts.Encoder.AppendEnvelope(b, seq, prev, record.BootTime(), typ)
+		return append(body(b), '}')
+	})
+}
+
+// checkpointLocked makes every record so far durable, then signs and
+// appends a checkpoint covering them.
+func (w *Writer) checkpointLocked(final bool) {
+	if w.flushLocked() != nil || w.syncLocked() != nil {
+		return
+	}
+	root := w.tree.Root()
+	text := chain.CheckpointText(w.logID, w.seq, root, w.prev)
+	signed, err := note.Sign(&note.Note{Text: text}, w.opts.Signer)
+	if err != nil {
+		w.err = fmt.Errorf("signing checkpoint: %w", err)
+		return
+	}
+	cp := chain.CheckpointBody{LogID: w.logID, Size: w.seq, Head: w.prev.String(), Root: base64.StdEncoding.EncodeToString(root[:]), Final: final, Note: string(signed)}
+	w.appendMeta("checkpoint", func(b []byte) []byte { return appendCheckpoint(b, &cp) })
+	w.counts.Checkpoints++
+	w.since = 0
+	w.lastCP = time.Now()
+	if w.flushLocked() == nil {
+		w.syncLocked()
+	}
+}
+
+// rotateLocked ends the segment with a checkpoint and continues in a new one.
+func (w *Writer) rotateLocked() {
+	w.checkpointLocked(false)
+	if w.err != nil {
+		return
+	}
+	if err := w.f.Close(); err != nil {
+		w.err = fmt.Errorf("closing log segment: %w", err)
+		return
+	}
+	w.segNum++
+	if err := w.openSegment(nil); err != nil {
+		w.err = err
+		return
+	}
+	w.flushLocked()
+}
+
+// Flush writes buffered records to the file (fsync only with SyncAlways).
 func (w *Writer) Flush() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -84,24 +315,132 @@ func (w *Writer) flushLocked() error {
 	if len(w.buf) == 0 {
 		return nil
 	}
-	if _, err := w.f.Write(w.buf); err != nil {
-		w.err = fmt.Errorf("writing log %s: %w", w.path, err)
+	n, err := w.f.Write(w.buf)
+	w.segBytes += int64(n)
+	if err != nil {
+		w.err = fmt.Errorf("writing log %s: %w", w.segPath, err)
 		return w.err
 	}
 	w.buf = w.buf[:0]
+	if w.opts.Sync == SyncAlways {
+		return w.syncLocked()
+	}
 	return nil
 }
 
-// Close flushes, syncs to disk and closes the file.
+func (w *Writer) syncLocked() error {
+	if w.err != nil {
+		return w.err
+	}
+	if err := w.f.Sync(); err != nil {
+		w.err = fmt.Errorf("syncing log %s: %w", w.segPath, err)
+	}
+	return w.err
+}
+
+// ticker writes time-based checkpoints and rotations, and flushes.
+func (w *Writer) ticker() {
+	defer close(w.done)
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-w.stop:
+			return
+		case <-t.C:
+		}
+		w.mu.Lock()
+		switch {
+		case w.err != nil:
+		case w.opts.RotateInterval > 0 && time.Since(w.segOpened) >= w.opts.RotateInterval:
+			w.rotateLocked()
+		case w.since > 0 && time.Since(w.lastCP) >= w.opts.CheckpointInterval:
+			w.checkpointLocked(false)
+		default:
+			w.flushLocked()
+		}
+		w.mu.Unlock()
+	}
+}
+
+// Close appends a final checkpoint, syncs and closes the log.
 func (w *Writer) Close() error {
+	close(w.stop)
+	<-w.done
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	err := w.flushLocked()
-	if serr := w.f.Sync(); serr != nil && err == nil {
-		err = fmt.Errorf("syncing log %s: %w", w.path, serr)
-	}
+	w.checkpointLocked(true)
+	err := w.err
 	if cerr := w.f.Close(); cerr != nil && err == nil {
-		err = fmt.Errorf("closing log %s: %w", w.path, cerr)
+		err = fmt.Errorf("closing log %s: %w", w.segPath, cerr)
 	}
 	return err
+}
+
+func appendHeader(b []byte, h *chain.HeaderBody) []byte {
+	b = append(b, `,"header":{"schema":`...)
+	b = strconv.AppendInt(b, int64(h.Schema), 10)
+	b = record.AppendBytes(b, "agenttrace_version", []byte(h.AgenttraceVersion))
+	b = append(b, `,"log_id":"`...)
+	b = append(b, h.LogID...)
+	b = append(b, `","segment":`...)
+	b = strconv.AppendInt(b, int64(h.Segment), 10)
+	b = record.AppendBytes(b, "key", []byte(h.Key))
+	if c := h.Continues; c != nil {
+		b = append(b, `,"continues":{`...)
+		b = record.AppendBytes(b, "segment_file", []byte(c.SegmentFile))
+		b = append(b, `,"last_seq":`...)
+		b = strconv.AppendUint(b, c.LastSeq, 10)
+		b = append(b, `,"last_hash":"`...)
+		b = append(b, c.LastHash...)
+		b = append(b, `","tree":[`...)
+		for i, s := range c.Tree {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, '"')
+			b = append(b, s...)
+			b = append(b, '"')
+		}
+		b = append(b, "]}"...)
+	}
+	return append(b, '}')
+}
+
+func appendCheckpoint(b []byte, c *chain.CheckpointBody) []byte {
+	b = append(b, `,"checkpoint":{"log_id":"`...)
+	b = append(b, c.LogID...)
+	b = append(b, `","size":`...)
+	b = strconv.AppendUint(b, c.Size, 10)
+	b = append(b, `,"head":"`...)
+	b = append(b, c.Head...)
+	b = append(b, `","root":"`...)
+	b = append(b, c.Root...)
+	b = append(b, '"')
+	if c.Final {
+		b = append(b, `,"final":true`...)
+	}
+	b = record.AppendBytes(b, "note", []byte(c.Note))
+	return append(b, '}')
+}
+
+func appendRecovery(b []byte, r *chain.RecoveryBody) []byte {
+	b = append(b, `,"recovery":{`...)
+	b = record.AppendBytes(b, "segment_file", []byte(r.SegmentFile))
+	b = append(b, `,"after_seq":`...)
+	b = strconv.AppendUint(b, r.AfterSeq, 10)
+	b = append(b, `,"unsigned_records":`...)
+	b = strconv.AppendUint(b, r.Unsigned, 10)
+	if r.TornBytes > 0 {
+		b = append(b, `,"torn_offset":`...)
+		b = strconv.AppendInt(b, r.TornOffset, 10)
+	}
+	b = append(b, `,"torn_bytes":`...)
+	b = strconv.AppendInt(b, r.TornBytes, 10)
+	if r.TornSHA256 != "" {
+		b = append(b, `,"torn_sha256":"`...)
+		b = append(b, r.TornSHA256...)
+		b = append(b, '"')
+	}
+	return append(b, '}')
 }
