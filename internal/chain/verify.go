@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"sync"
 
 	"golang.org/x/mod/sumdb/note"
 )
@@ -88,6 +90,7 @@ type verifier struct {
 	final    bool
 	torn     *tornTail
 	headSeen bool
+	invalid  int // index of the current segment's first line that is not JSON, or -1
 }
 
 type tornTail struct {
@@ -143,6 +146,7 @@ func (v *verifier) segment(path string, number int, data []byte) *Damage {
 	if d := v.header(path, number, lines[0]); d != nil {
 		return d
 	}
+	v.invalid = firstInvalidJSON(lines)
 	for i, line := range lines {
 		if d := v.line(path, i+1, line, lines[i+1:]); d != nil {
 			return d
@@ -158,6 +162,40 @@ func (v *verifier) segment(path string, number int, data []byte) *Damage {
 		v.torn = &tornTail{file: path, offset: int64(end), data: data[end:]}
 	}
 	return nil
+}
+
+// firstInvalidJSON returns the index of the first line that is not valid
+// JSON, or -1. JSON validation is most of the cost of verifying, so it runs
+// on every CPU while hashing stays sequential.
+func firstInvalidJSON(lines [][]byte) int {
+	workers := runtime.GOMAXPROCS(0)
+	chunk := (len(lines) + workers - 1) / workers
+	if chunk < 1024 {
+		chunk, workers = len(lines), 1
+	}
+	firsts := make([]int, workers)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		firsts[w] = -1
+		lo, hi := w*chunk, min((w+1)*chunk, len(lines))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := lo; i < hi; i++ {
+				if !json.Valid(lines[i]) {
+					firsts[w] = i
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, f := range firsts {
+		if f >= 0 {
+			return f
+		}
+	}
+	return -1
 }
 
 func splitLines(b []byte) [][]byte {
@@ -246,45 +284,49 @@ func (v *verifier) recovered(path string, rest [][]byte) *Damage {
 
 func (v *verifier) line(path string, n int, line []byte, rest [][]byte) *Damage {
 	at := func(kind string, seq uint64, lineNo int, format string, args ...any) *Damage {
-		d := &Damage{Kind: kind, Segment: path, Line: lineNo, Seq: seq, Detail: fmt.Sprintf(format, args...)}
-		if kind != Spliced && spliced(rest, v.rep.LogID) {
-			d.Kind = Spliced
-			d.Detail += "; records of another log follow"
+		return &Damage{Kind: kind, Segment: path, Line: lineNo, Seq: seq, Detail: fmt.Sprintf(format, args...)}
+	}
+	// broken names the first failure, unless the records from here on
+	// belong to another log: then the log was spliced here.
+	broken := func(d *Damage) *Damage {
+		if spliced(append([][]byte{line}, rest...), v.rep.LogID) {
+			return at(Spliced, v.expect, n, "the records from here on belong to another log")
 		}
 		return d
 	}
-	if !json.Valid(line) {
-		return at(Modified, v.expect, n, "the line is not valid JSON")
+	if n-1 == v.invalid {
+		return broken(at(Modified, v.expect, n, "the line is not valid JSON"))
 	}
 	env, err := ParseEnvelope(line)
 	if err != nil {
-		return at(Modified, v.expect, n, "%v", err)
+		return broken(at(Modified, v.expect, n, "%v", err))
 	}
+	h := HashLine(line)
+	nextLinksHere := len(rest) > 0 && linksTo(rest[0], h)
 	switch {
 	case env.Seq > v.expect:
-		return at(Deleted, v.expect, n, "records %d to %d are missing", v.expect, env.Seq-1)
-	case env.Seq < v.expect:
 		for _, later := range rest {
 			if e, err := ParseEnvelope(later); err == nil && e.Seq == v.expect {
-				return at(Reordered, env.Seq, n, "seq %d appears where seq %d belongs", env.Seq, v.expect)
+				return broken(at(Reordered, env.Seq, n, "seq %d appears where seq %d belongs", env.Seq, v.expect))
 			}
 		}
-		return at(Inserted, env.Seq, n, "a record with seq %d appears again after seq %d", env.Seq, v.expect-1)
+		return broken(at(Deleted, v.expect, n, "records %d to %d are missing", v.expect, env.Seq-1))
+	case env.Seq < v.expect:
+		if env.Seq == v.expect-1 && nextLinksHere {
+			// This record is the one the log goes on from: the one before
+			// it, with the same seq, was inserted.
+			return broken(at(Inserted, env.Seq, n-1, "a second record with seq %d was inserted before this one", env.Seq))
+		}
+		return broken(at(Inserted, env.Seq, n, "a record with seq %d appears again after seq %d", env.Seq, v.expect-1))
 	case env.Prev != v.prev:
 		// Either the previous line was changed, or this line's prev was.
 		// If the next line still links to this one, this one is intact.
-		h := HashLine(line)
-		if len(rest) > 0 {
-			if next, err := ParseEnvelope(rest[0]); err == nil && next.Prev == h {
-				return at(Modified, v.expect-1, n-1, "the record does not match the hash that seq %d holds for it", v.expect)
-			}
+		if nextLinksHere || len(rest) == 0 {
+			return broken(at(Modified, v.expect-1, n-1, "the record does not match the hash that seq %d holds for it", v.expect))
 		}
-		if len(rest) == 0 {
-			return at(Modified, v.expect-1, n-1, "the record does not match the hash that seq %d holds for it", v.expect)
-		}
-		return at(Modified, v.expect, n, "the record's prev does not match the record before it")
+		return broken(at(Modified, v.expect, n, "the record's prev does not match the record before it"))
 	case env.Type == "header" && n != 1:
-		return at(Inserted, env.Seq, n, "a header record in the middle of a segment")
+		return broken(at(Inserted, env.Seq, n, "a header record in the middle of a segment"))
 	}
 	if v.opts.Head != nil && env.Seq == v.opts.Head.Seq {
 		v.headSeen = true
@@ -297,7 +339,7 @@ func (v *verifier) line(path string, n int, line []byte, rest [][]byte) *Damage 
 			return d
 		}
 	}
-	v.prev = HashLine(line)
+	v.prev = h
 	v.tree.Append(v.prev)
 	v.expect++
 	v.rep.Records++
@@ -306,6 +348,11 @@ func (v *verifier) line(path string, n int, line []byte, rest [][]byte) *Damage 
 		v.final = false
 	}
 	return nil
+}
+
+func linksTo(line []byte, h Hash) bool {
+	env, err := ParseEnvelope(line)
+	return err == nil && env.Prev == h
 }
 
 // spliced reports whether the rest of a segment holds a header or

@@ -1,0 +1,365 @@
+package chain_test
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/agenttrace/agenttrace/internal/chain"
+	"github.com/agenttrace/agenttrace/internal/record"
+	"github.com/agenttrace/agenttrace/internal/sink"
+)
+
+type key struct {
+	signer note.Signer
+	vkey   string
+}
+
+func newKey(t testing.TB) key {
+	skey, vkey, err := chain.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := note.NewSigner(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key{signer, vkey}
+}
+
+// writeLog appends n event-like records to the log at base with a
+// checkpoint every 10 records, and closes it (final checkpoint).
+func writeLog(t testing.TB, base string, k key, n int, opts sink.Options) {
+	t.Helper()
+	enc := record.NewEncoder("testhost", "00000000-0000-0000-0000-000000000000", 0, nil)
+	opts.Base, opts.Signer, opts.VerifierKey, opts.Encoder, opts.Version = base, k.signer, k.vkey, enc, "test"
+	if opts.CheckpointRecords == 0 {
+		opts.CheckpointRecords = 10
+	}
+	w, err := sink.Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		err := w.Append(func(b []byte, seq uint64, prev *chain.Hash) []byte {
+			b = enc.AppendEnvelope(b, seq, prev, uint64(1000+i), "open")
+			b = append(b, `,"open":{"path":"/work/file-`...)
+			b = strconv.AppendInt(b, int64(i), 10)
+			return append(b, `","ret":3}}`...)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readLines(t testing.TB, path string) [][]byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bytes.SplitAfter(data, []byte("\n"))[:bytes.Count(data, []byte("\n"))]
+}
+
+func writeLines(t testing.TB, path string, lines [][]byte) {
+	t.Helper()
+	if err := os.WriteFile(path, bytes.Join(lines, nil), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func verify(t testing.TB, base string, opts chain.VerifyOptions) *chain.Report {
+	t.Helper()
+	files, numbers := chain.Segments(base)
+	rep, err := chain.Verify(files, numbers, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+func lineType(t testing.TB, line []byte) string {
+	env, err := chain.ParseEnvelope(line)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env.Type
+}
+
+// The log of 45 records: line 1 header, a checkpoint every 10 lines (lines
+// 11, 22, 33, 44), the last record on line 50 and the final checkpoint on
+// line 51.
+const records = 45
+
+func TestIntactLogVerifies(t *testing.T) {
+	dir := t.TempDir()
+	base := filepath.Join(dir, "audit.jsonl")
+	k := newKey(t)
+	writeLog(t, base, k, records, sink.Options{})
+	rep := verify(t, base, chain.VerifyOptions{PublicKey: k.vkey})
+	if rep.Damage != nil {
+		t.Fatalf("intact log: %v", rep.Damage)
+	}
+	if rep.Records != 51 || rep.Checkpoints != 5 || rep.LastSignedSeq != 50 || rep.Unsigned != 0 {
+		t.Fatalf("report %+v", rep)
+	}
+	lines := readLines(t, base)
+	for _, i := range []int{11, 22, 33, 44, 51} {
+		if got := lineType(t, lines[i-1]); got != "checkpoint" {
+			t.Fatalf("line %d is %s, want checkpoint", i, got)
+		}
+	}
+}
+
+// positions: first record, middle, just before a checkpoint, just after a
+// checkpoint, last record.
+var positions = []struct {
+	name string
+	line int // 1-based line of the record tampered with
+}{
+	{"first record", 2},
+	{"middle", 17},
+	{"before checkpoint", 21},
+	{"after checkpoint", 23},
+	{"last record", 50},
+}
+
+func TestTamperMatrix(t *testing.T) {
+	k := newKey(t)
+	pristine := filepath.Join(t.TempDir(), "audit.jsonl")
+	writeLog(t, pristine, k, records, sink.Options{})
+	orig := readLines(t, pristine)
+
+	type tamper struct {
+		name     string
+		apply    func(lines [][]byte, i int) [][]byte // i: 0-based index of the line
+		kind     string
+		seq      func(i int) uint64 // seq named in the damage
+		skipLast bool
+	}
+	cases := []tamper{
+		{name: "flip one byte", kind: chain.Modified,
+			apply: func(lines [][]byte, i int) [][]byte {
+				l := bytes.Clone(lines[i])
+				j := bytes.Index(l, []byte("/work/file-")) + 1
+				l[j] ^= 0x01 // 'w' -> 'v'
+				lines[i] = l
+				return lines
+			},
+			seq: func(i int) uint64 { return uint64(i + 1) }},
+		{name: "delete a line", kind: chain.Deleted,
+			apply: func(lines [][]byte, i int) [][]byte { return append(lines[:i:i], lines[i+1:]...) },
+			seq:   func(i int) uint64 { return uint64(i + 1) }},
+		{name: "insert a forged line", kind: chain.Inserted,
+			apply: func(lines [][]byte, i int) [][]byte {
+				// A careful forger: the next seq, linked to the line before.
+				prev := chain.HashLine(lines[i-1])
+				forged := fmt.Sprintf(`{"v":1,"seq":%d,"prev":"%s","time":"2026-01-01T00:00:00.000000000Z","ktime":1,"host":"testhost","boot_id":"x","type":"open","open":{"path":"/forged","ret":3}}`+"\n", i+1, prev)
+				out := append(append(lines[:i:i], []byte(forged)), lines[i:]...)
+				return out
+			},
+			seq: func(i int) uint64 { return uint64(i + 1) }},
+		{name: "swap two lines", kind: chain.Reordered,
+			apply: func(lines [][]byte, i int) [][]byte {
+				lines[i], lines[i+1] = lines[i+1], lines[i]
+				return lines
+			},
+			seq: func(i int) uint64 { return uint64(i + 2) }},
+	}
+	for _, tc := range cases {
+		for _, pos := range positions {
+			t.Run(tc.name+"/"+pos.name, func(t *testing.T) {
+				base := filepath.Join(t.TempDir(), "audit.jsonl")
+				lines := make([][]byte, len(orig))
+				copy(lines, orig)
+				writeLines(t, base, tc.apply(lines, pos.line-1))
+				rep := verify(t, base, chain.VerifyOptions{PublicKey: k.vkey})
+				if rep.Damage == nil {
+					t.Fatal("tampering not detected")
+				}
+				if rep.Damage.Kind != tc.kind || rep.Damage.Seq != tc.seq(pos.line-1) {
+					t.Fatalf("damage %v, want %s at seq %d", rep.Damage, tc.kind, tc.seq(pos.line-1))
+				}
+			})
+		}
+	}
+
+	t.Run("truncate the tail", func(t *testing.T) {
+		for _, keep := range []int{50, 47, 45} { // after the last record, mid-way, just after a checkpoint
+			base := filepath.Join(t.TempDir(), "audit.jsonl")
+			writeLines(t, base, orig[:keep])
+			rep := verify(t, base, chain.VerifyOptions{PublicKey: k.vkey})
+			if rep.Damage == nil || rep.Damage.Kind != chain.Truncated {
+				t.Fatalf("keep %d lines: damage %v, want truncated", keep, rep.Damage)
+			}
+		}
+	})
+
+	t.Run("bad signature", func(t *testing.T) {
+		base := filepath.Join(t.TempDir(), "audit.jsonl")
+		lines := make([][]byte, len(orig))
+		copy(lines, orig)
+		l := bytes.Clone(lines[21]) // checkpoint on line 22
+		sig := bytes.LastIndex(l, []byte(`— agenttrace `)) + len(`— agenttrace `) + 40 // inside the Ed25519 signature, past the key hash
+		if l[sig] == 'A' {
+			l[sig] = 'B'
+		} else {
+			l[sig] = 'A'
+		}
+		lines[21] = l
+		writeLines(t, base, lines)
+		rep := verify(t, base, chain.VerifyOptions{PublicKey: k.vkey})
+		if rep.Damage == nil || rep.Damage.Kind != chain.BadSignature || rep.Damage.Line != 22 {
+			t.Fatalf("damage %v, want bad signature on line 22", rep.Damage)
+		}
+	})
+
+	t.Run("re-chain with another key", func(t *testing.T) {
+		base := filepath.Join(t.TempDir(), "audit.jsonl")
+		writeLog(t, base, newKey(t), records, sink.Options{})
+		if rep := verify(t, base, chain.VerifyOptions{}); rep.Damage != nil {
+			t.Fatalf("without --pubkey the re-chained log is self-consistent, got %v", rep.Damage)
+		}
+		rep := verify(t, base, chain.VerifyOptions{PublicKey: k.vkey})
+		if rep.Damage == nil || rep.Damage.Kind != chain.WrongKey {
+			t.Fatalf("damage %v, want wrong key", rep.Damage)
+		}
+	})
+
+	t.Run("splice two logs", func(t *testing.T) {
+		other := filepath.Join(t.TempDir(), "other.jsonl")
+		writeLog(t, other, k, records, sink.Options{})
+		otherLines := readLines(t, other)
+		base := filepath.Join(t.TempDir(), "audit.jsonl")
+		spliced := append(append([][]byte{}, orig[:30]...), otherLines[30:]...)
+		writeLines(t, base, spliced)
+		rep := verify(t, base, chain.VerifyOptions{PublicKey: k.vkey})
+		if rep.Damage == nil || rep.Damage.Kind != chain.Spliced || rep.Damage.Line != 31 {
+			t.Fatalf("damage %v, want spliced at line 31", rep.Damage)
+		}
+	})
+}
+
+func TestSegmentsAndHead(t *testing.T) {
+	k := newKey(t)
+	dir := t.TempDir()
+	base := filepath.Join(dir, "audit.jsonl")
+	// Rotation: about 300 bytes a record, 2 KiB segments.
+	writeLog(t, base, k, 60, sink.Options{RotateSize: 2048})
+	files, _ := chain.Segments(base)
+	if len(files) < 5 {
+		t.Fatalf("%d segments, want at least 5", len(files))
+	}
+	rep := verify(t, base, chain.VerifyOptions{PublicKey: k.vkey})
+	if rep.Damage != nil {
+		t.Fatal(rep.Damage)
+	}
+	events := 0
+	for _, f := range files {
+		for _, l := range readLines(t, f) {
+			if lineType(t, l) == "open" {
+				events++
+			}
+		}
+	}
+	if events != 60 || rep.Records != rep.LastSeq {
+		t.Fatalf("%d event records across %d segments (want 60), %d verified of %d", events, len(files), rep.Records, rep.LastSeq)
+	}
+
+	t.Run("missing middle segment", func(t *testing.T) {
+		d := t.TempDir()
+		for i, f := range files {
+			if i == 2 {
+				continue
+			}
+			data, _ := os.ReadFile(f)
+			os.WriteFile(filepath.Join(d, filepath.Base(f)), data, 0o600)
+		}
+		rep := verify(t, filepath.Join(d, "audit.jsonl"), chain.VerifyOptions{PublicKey: k.vkey})
+		if rep.Damage == nil || rep.Damage.Kind != chain.MissingSegment {
+			t.Fatalf("damage %v, want missing segment", rep.Damage)
+		}
+	})
+
+	t.Run("tail truncated with its checkpoints, caught with --head", func(t *testing.T) {
+		d := t.TempDir()
+		b := filepath.Join(d, "audit.jsonl")
+		writeLog(t, b, k, 20, sink.Options{}) // run 1 ends in a final checkpoint
+		writeLog(t, b, k, 20, sink.Options{}) // run 2 continues in segment 2
+		seq, err := lastCheckpointHead(t, chain.SegmentPath(b, 2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep := verify(t, b, chain.VerifyOptions{PublicKey: k.vkey, Head: seq}); rep.Damage != nil {
+			t.Fatalf("intact: %v", rep.Damage)
+		}
+		os.Remove(chain.SegmentPath(b, 2))
+		if rep := verify(t, b, chain.VerifyOptions{PublicKey: k.vkey}); rep.Damage != nil {
+			t.Fatalf("without --head the shortened log looks complete, got %v", rep.Damage)
+		}
+		rep := verify(t, b, chain.VerifyOptions{PublicKey: k.vkey, Head: seq})
+		if rep.Damage == nil || rep.Damage.Kind != chain.Truncated {
+			t.Fatalf("damage %v, want truncated", rep.Damage)
+		}
+	})
+}
+
+// lastCheckpointHead is what a SIEM holds: the size and head of the last checkpoint.
+func lastCheckpointHead(t testing.TB, path string) (*chain.HeadRef, error) {
+	lines := readLines(t, path)
+	cp, err := chain.DecodeCheckpoint(lines[len(lines)-1])
+	if err != nil {
+		return nil, err
+	}
+	h, err := chain.ParseHash(cp.Head)
+	return &chain.HeadRef{Seq: cp.Size, Hash: h}, err
+}
+
+func TestTornTailRecovery(t *testing.T) {
+	k := newKey(t)
+	base := filepath.Join(t.TempDir(), "audit.jsonl")
+	writeLog(t, base, k, 15, sink.Options{})
+	torn := []byte(`{"v":1,"seq":18,"prev":"0123`)
+	f, _ := os.OpenFile(base, os.O_APPEND|os.O_WRONLY, 0)
+	f.Write(torn)
+	f.Close()
+	before, _ := os.ReadFile(base)
+
+	if rep := verify(t, base, chain.VerifyOptions{}); rep.Damage == nil || rep.Damage.Kind != chain.Truncated {
+		t.Fatalf("unrecovered torn tail: damage %v, want truncated", rep.Damage)
+	}
+	writeLog(t, base, k, 5, sink.Options{})
+	after, _ := os.ReadFile(base)
+	if !bytes.Equal(before, after) {
+		t.Fatal("the torn segment was modified")
+	}
+	rep := verify(t, base, chain.VerifyOptions{PublicKey: k.vkey})
+	if rep.Damage != nil || len(rep.Recovered) != 1 {
+		t.Fatalf("damage %v, recovered %v", rep.Damage, rep.Recovered)
+	}
+	want := fmt.Sprintf("%s: %d torn bytes at offset %d after seq 18", base, len(torn), len(before)-len(torn))
+	if rep.Recovered[0] != want {
+		t.Fatalf("recovered %q, want %q", rep.Recovered[0], want)
+	}
+}
+
+func BenchmarkVerify(b *testing.B) {
+	k := newKey(b)
+	base := filepath.Join(b.TempDir(), "audit.jsonl")
+	writeLog(b, base, k, 100000, sink.Options{CheckpointRecords: 10000})
+	info, _ := os.Stat(base)
+	b.SetBytes(info.Size())
+	b.ResetTimer()
+	for b.Loop() {
+		verify(b, base, chain.VerifyOptions{PublicKey: k.vkey})
+	}
+}
