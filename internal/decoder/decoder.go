@@ -157,22 +157,38 @@ func decodeExec(raw []byte, e *Exec) error {
 	return nil
 }
 
+// Offsets of the fixed members of an open record. An open record is shorter
+// than loader.OpenEvent (the path is sent without its unused tail), so it
+// must not be converted to *loader.OpenEvent: its members are read at the
+// generated offsets instead.
+var openEv loader.OpenEvent
+
+const (
+	openRet     = unsafe.Offsetof(openEv.Ret)
+	openFlags   = unsafe.Offsetof(openEv.Flags)
+	openMode    = unsafe.Offsetof(openEv.Mode)
+	openResolve = unsafe.Offsetof(openEv.Resolve)
+	openDirfd   = unsafe.Offsetof(openEv.Dirfd)
+	openSyscall = unsafe.Offsetof(openEv.Syscall)
+	openPathLen = unsafe.Offsetof(openEv.PathLen)
+)
+
 func decodeOpen(raw []byte, o *Open) error {
 	if len(raw) < OpenSize {
 		return malformed("open record of %d bytes", len(raw))
 	}
-	r := (*loader.OpenEvent)(unsafe.Pointer(&raw[0]))
-	if r.PathLen >= pathBytes || OpenSize+int(r.PathLen) > len(raw) {
-		return malformed("open path length %d in a record of %d bytes", r.PathLen, len(raw))
+	pathLen := byteOrder.Uint32(raw[openPathLen:])
+	if pathLen >= pathBytes || OpenSize+int(pathLen) > len(raw) {
+		return malformed("open path length %d in a record of %d bytes", pathLen, len(raw))
 	}
-	end := OpenSize + int(r.PathLen)
+	end := OpenSize + int(pathLen)
 	*o = Open{
-		Ret:     r.Ret,
-		Syscall: r.Syscall,
-		Dirfd:   r.Dirfd,
-		Flags:   r.Flags,
-		Mode:    r.Mode,
-		Resolve: r.Resolve,
+		Ret:     int64(byteOrder.Uint64(raw[openRet:])),
+		Syscall: byteOrder.Uint32(raw[openSyscall:]),
+		Dirfd:   int32(byteOrder.Uint32(raw[openDirfd:])),
+		Flags:   byteOrder.Uint64(raw[openFlags:]),
+		Mode:    byteOrder.Uint64(raw[openMode:]),
+		Resolve: byteOrder.Uint64(raw[openResolve:]),
 		Path:    raw[OpenSize:end:end],
 	}
 	return nil
