@@ -117,7 +117,12 @@ func (e *Encoder) AppendEvent(b []byte, seq uint64, prev *chain.Hash, ev *decode
 	switch h.Kind {
 	case loader.KindExec:
 		if ev.Exec.Ret == 0 && len(ev.Exec.Exe) > 0 {
-			e.exes[self] = append(e.exes[self][:0], ev.Exec.Exe...)
+			// The exec bumped self_exec_id by one: the image it replaced
+			// is gone, and no later record can name it.
+			replaced := procKey{h.Pid, h.StartTime, h.ExecSeq - 1}
+			exe := append(e.exes[replaced][:0], ev.Exec.Exe...)
+			delete(e.exes, replaced)
+			e.exes[self] = exe
 		}
 	case loader.KindFork:
 		// The child runs the parent's image until it execs; it inherits

@@ -623,3 +623,25 @@ func TestNames(t *testing.T) {
 		}
 	}
 }
+
+// TestExeCacheBounded: a process that forks children which exec and exit
+// leaves nothing behind in the executable cache.
+func TestExeCacheBounded(t *testing.T) {
+	enc := NewEncoder("h", "b", 0, nil)
+	var prev chain.Hash
+	root := decoder.Event{Hdr: loader.EventHeader{Kind: loader.KindExec, Pid: 100, Tid: 100, StartTime: 5, ExecSeq: 1}}
+	root.Exec = decoder.Exec{Exe: []byte("/bin/agent")}
+	enc.AppendEvent(nil, 1, &prev, &root)
+	for i := uint32(0); i < 1000; i++ {
+		child, start := 200+i, uint64(10+i)
+		fork := decoder.Event{Hdr: loader.EventHeader{Kind: loader.KindFork, Pid: 100, Tid: 100, StartTime: 5, ExecSeq: 1}, Fork: decoder.Fork{ChildPid: child, ChildStartTime: start}}
+		enc.AppendEvent(nil, 2, &prev, &fork)
+		exec := decoder.Event{Hdr: loader.EventHeader{Kind: loader.KindExec, Pid: child, Tid: child, StartTime: start, ExecSeq: 2}, Exec: decoder.Exec{Exe: []byte("/bin/tool")}}
+		enc.AppendEvent(nil, 3, &prev, &exec)
+		exit := decoder.Event{Hdr: loader.EventHeader{Kind: loader.KindExit, Pid: child, Tid: child, StartTime: start, ExecSeq: 2}}
+		enc.AppendEvent(nil, 4, &prev, &exit)
+	}
+	if len(enc.exes) != 1 {
+		t.Fatalf("%d cached executables after 1000 fork+exec+exit, want 1 (the root's)", len(enc.exes))
+	}
+}
