@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/agenttrace/agenttrace/internal/loader"
+	"github.com/agenttrace/agenttrace/internal/pipeline"
 	"github.com/agenttrace/agenttrace/internal/preflight"
 	"github.com/agenttrace/agenttrace/internal/session"
 	"github.com/agenttrace/agenttrace/internal/sink"
@@ -78,10 +79,23 @@ func cmdRun(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cpInterval := fs.Duration("checkpoint-interval", sink.DefaultCheckpointInterval, "sign a checkpoint after this long, if there are new records")
 	rotateSize := fs.Int64("rotate-size", 0, "start a new segment when one reaches this many `bytes` (0: never)")
 	rotateInterval := fs.Duration("rotate-interval", 0, "start a new segment after this long (0: never)")
+	failClosed := fs.Bool("fail-closed", false, "freeze the traced processes (cgroup.freeze) while capture cannot be guaranteed: ring buffer above half full, or log not writable")
+	heartbeat := fs.Duration("heartbeat", pipeline.DefaultHeartbeat, "write a heartbeat record with running totals this often")
+	writeDelay := fs.Duration("debug-write-delay", 0, "")
 	fsync := fs.String("fsync", "checkpoint", "when to fsync: checkpoint (before every checkpoint, at rotation and exit) or always (after every write)")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "Usage: agenttrace run [flags] -- CMD [ARGS...]\n\n")
-		fs.PrintDefaults()
+		fs.VisitAll(func(f *flag.Flag) {
+			if f.Usage == "" {
+				return // test-only knobs (debug-write-delay: a writer that cannot keep up)
+			}
+			name, usage := flag.UnquoteUsage(f)
+			fmt.Fprintf(stderr, "  --%s %s\n    \t%s", f.Name, name, usage)
+			if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "false" && f.DefValue != "0s" {
+				fmt.Fprintf(stderr, " (default %s)", f.DefValue)
+			}
+			fmt.Fprintln(stderr)
+		})
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -109,7 +123,7 @@ func cmdRun(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "agenttrace: --fsync: %v\n", err)
 		return 2
 	}
-	if *cpRecords == 0 || *cpInterval <= 0 || *rotateSize < 0 || *rotateInterval < 0 {
+	if *cpRecords == 0 || *cpInterval <= 0 || *rotateSize < 0 || *rotateInterval < 0 || *heartbeat <= 0 || *writeDelay < 0 {
 		fmt.Fprintln(stderr, "agenttrace: --checkpoint-records and --checkpoint-interval must be positive, --rotate-* not negative")
 		return 2
 	}
@@ -128,6 +142,9 @@ func cmdRun(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		RotateSize:         *rotateSize,
 		RotateInterval:     *rotateInterval,
 		Sync:               syncPolicy,
+		FailClosed:         *failClosed,
+		Heartbeat:          *heartbeat,
+		WriteDelay:         *writeDelay,
 
 		Stdin:  stdin,
 		Stdout: stdout,
@@ -157,8 +174,8 @@ func cmdRun(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 func printSummary(w io.Writer, res *session.Result) {
 	var parts []string
-	for _, k := range []string{"header", "recovery", "start", "exec", "open", "connect", "fork", "exit", "stop", "checkpoint"} {
-		if k == "recovery" && res.ByType[k] == 0 {
+	for _, k := range []string{"header", "recovery", "start", "exec", "open", "connect", "fork", "exit", "gap", "heartbeat", "freeze", "thaw", "stop", "checkpoint"} {
+		if res.ByType[k] == 0 && (k == "recovery" || k == "gap" || k == "heartbeat" || k == "freeze" || k == "thaw") {
 			continue
 		}
 		parts = append(parts, fmt.Sprintf("%s %d", k, res.ByType[k]))
@@ -178,7 +195,7 @@ func printSummary(w io.Writer, res *session.Result) {
 	if lost == 0 {
 		fmt.Fprintln(w, "agenttrace: events lost: 0")
 	} else {
-		fmt.Fprintf(w, "agenttrace: EVENTS LOST: %d (%s)\n", lost, strings.Join(lostParts, ", "))
+		fmt.Fprintf(w, "agenttrace: EVENTS LOST: %d (%s), each counted in a gap record in the log\n", lost, strings.Join(lostParts, ", "))
 	}
 	if res.LeftRunning > 0 {
 		fmt.Fprintf(w, "agenttrace: %d processes were still running after the grace period and were killed (their exits are in the log)\n", res.LeftRunning)

@@ -294,3 +294,14 @@ func (r *Resolver) scan() {
 		return nil
 	})
 }
+
+// Freeze stops every process in the cgroup tree (cgroup.freeze, 5.2+); they
+// stay in the kernel until Thaw, unable to run any code.
+func (c *Cgroup) Freeze() error {
+	return os.WriteFile(filepath.Join(c.Path(), "cgroup.freeze"), []byte("1"), 0)
+}
+
+// Thaw lets the processes run again.
+func (c *Cgroup) Thaw() error {
+	return os.WriteFile(filepath.Join(c.Path(), "cgroup.freeze"), []byte("0"), 0)
+}

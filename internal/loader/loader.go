@@ -257,22 +257,41 @@ func (t *Tracer) Pending() int {
 	return t.reader.AvailableBytes()
 }
 
-// Counters returns the kernel's per-kind counters summed over CPUs, indexed
-// by record kind.
+// PerCPUCounters returns the kernel's counters by CPU, then by record kind.
+// dst is reused when it has the right length.
+func (t *Tracer) PerCPUCounters(dst [][KindMax]KindCounters) ([][KindMax]KindCounters, error) {
+	var perCPU []KindCounters
+	for kind := uint32(1); kind < KindMax; kind++ {
+		if err := t.objs.Counters.Lookup(kind, &perCPU); err != nil {
+			return dst, fmt.Errorf("reading counters: %w", err)
+		}
+		if len(dst) != len(perCPU) {
+			dst = make([][KindMax]KindCounters, len(perCPU))
+		}
+		for cpu, c := range perCPU {
+			dst[cpu][kind] = c
+		}
+	}
+	return dst, nil
+}
+
+// Counters returns the kernel's per-kind counters summed over CPUs.
 func (t *Tracer) Counters() ([KindMax]KindCounters, error) {
 	var out [KindMax]KindCounters
-	for kind := uint32(1); kind < KindMax; kind++ {
-		var perCPU []KindCounters
-		if err := t.objs.Counters.Lookup(kind, &perCPU); err != nil {
-			return out, fmt.Errorf("reading counters: %w", err)
-		}
-		for _, c := range perCPU {
+	perCPU, err := t.PerCPUCounters(nil)
+	for _, cpu := range perCPU {
+		for kind, c := range cpu {
 			out[kind].Matched += c.Matched
 			out[kind].LostRingbuf += c.LostRingbuf
 			out[kind].LostInflight += c.LostInflight
 		}
 	}
-	return out, nil
+	return out, err
+}
+
+// RingSize is the ring buffer's size in bytes.
+func (t *Tracer) RingSize() int {
+	return int(t.cfg.RingBytes)
 }
 
 // Detach removes the hooks; records already in the ring stay readable.

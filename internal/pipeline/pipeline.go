@@ -1,13 +1,18 @@
 // Package pipeline moves records from the ring buffer to the log: read,
 // decode, encode, append, in one goroutine so that log order is ring order.
+// It also keeps the log's account of itself: every event the kernel matched
+// is either a record in the log or counted in a gap record, and heartbeat
+// records carry the running totals.
 //
-// It must not filter: every record the kernel emitted is written or counted
-// as a decode error.
+// It must not filter: nothing the kernel emitted is dropped without being
+// counted in a gap record.
 package pipeline
 
 import (
 	"errors"
 	"os"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/cilium/ebpf/ringbuf"
@@ -19,20 +24,55 @@ import (
 	"github.com/agenttrace/agenttrace/internal/sink"
 )
 
-// flushInterval bounds how long a record may sit in the writer's buffer
-// while the ring keeps it busy.
-const flushInterval = 200 * time.Millisecond
+const (
+	// flushInterval bounds how long a record may sit in the writer's
+	// buffer while the ring keeps the pipeline busy.
+	flushInterval = 200 * time.Millisecond
+	// accountInterval: kernel loss counters are read this often, so a
+	// gap record follows a loss within a second.
+	accountInterval = 200 * time.Millisecond
+	// DefaultHeartbeat is the default heartbeat interval.
+	DefaultHeartbeat = 10 * time.Second
+)
 
-// Source is the ring buffer side (a *loader.Tracer).
+// Source is the kernel side (a *loader.Tracer).
 type Source interface {
 	ReadInto(rec *ringbuf.Record, deadline time.Time) error
+	PerCPUCounters(dst [][loader.KindMax]loader.KindCounters) ([][loader.KindMax]loader.KindCounters, error)
+	Pending() int
+	RingSize() int
 }
 
-// Stats are the pipeline's own counts.
+// Options of a pipeline.
+type Options struct {
+	Heartbeat time.Duration // 0: DefaultHeartbeat
+	// WriteDelay slows every record down (tests: a writer that cannot keep up).
+	WriteDelay time.Duration
+}
+
+// Stats are the pipeline's counts, by record kind.
 type Stats struct {
-	Written      [loader.KindMax]uint64 // records written, by kind
-	DecodeErrors uint64
-	WriteErrors  uint64 // records that could not be written
+	Matched    [loader.KindMax]uint64 // events the kernel matched (read at the end)
+	Written    [loader.KindMax]uint64 // event records in the log
+	Gapped     [loader.KindMax]uint64 // events counted in gap records in the log
+	Unwritten  [loader.KindMax]uint64 // lost events whose gap record could not be written either
+	GapRecords uint64
+	Heartbeats uint64
+}
+
+// Lost is the number of events of a kind that are not records in the log.
+func (s *Stats) Lost(kind uint32) uint64 { return s.Gapped[kind] + s.Unwritten[kind] }
+
+// gapKey says where events were lost.
+type gapKey struct {
+	stage  string // kernel, decode, write
+	reason string
+	cpu    int // -1 for user-space stages
+}
+
+type gap struct {
+	lost     [loader.KindMax]uint64
+	from, to time.Time
 }
 
 // Pipeline is one read-decode-encode-append loop.
@@ -40,27 +80,39 @@ type Pipeline struct {
 	src   Source
 	enc   *record.Encoder
 	log   *sink.Writer
+	opts  Options
+	start time.Time
 	stats Stats
+
+	gaps          map[gapKey]*gap // counted, not yet in the log
+	counters      [][loader.KindMax]loader.KindCounters
+	accounted     [][loader.KindMax]loader.KindCounters // kernel losses already counted
+	lastAccount   time.Time
+	lastHeartbeat time.Time
 }
 
 // New returns a pipeline from src to log through enc.
-func New(src Source, enc *record.Encoder, log *sink.Writer) *Pipeline {
-	return &Pipeline{src: src, enc: enc, log: log}
+func New(src Source, enc *record.Encoder, log *sink.Writer, opts Options) *Pipeline {
+	if opts.Heartbeat == 0 {
+		opts.Heartbeat = DefaultHeartbeat
+	}
+	now := time.Now()
+	return &Pipeline{src: src, enc: enc, log: log, opts: opts, start: now, lastHeartbeat: now, lastAccount: now,
+		gaps: map[gapKey]*gap{}}
 }
 
 // Stats returns the counts; call it after Run has returned.
 func (p *Pipeline) Stats() Stats { return p.stats }
 
-// Run reads until the source is flushed (ringbuf.ErrFlushed) or closed, and
-// returns nil in both cases; any other read error is returned. Write errors
-// do not stop it: the records are counted in Stats.WriteErrors and the first
-// error is returned at the end.
+// Run reads until the source is flushed (ringbuf.ErrFlushed) or closed,
+// then accounts for every event the kernel matched and returns. Records the
+// log refuses (disk full) are counted and become a gap record once it
+// accepts data again; only a fatal log error ends Run early.
 func (p *Pipeline) Run() error {
 	var (
 		rec       ringbuf.Record
 		ev        decoder.Event
 		lastFlush = time.Now()
-		writeErr  error
 	)
 	for {
 		err := p.src.ReadInto(&rec, time.Now().Add(loader.PollInterval))
@@ -68,41 +120,291 @@ func (p *Pipeline) Run() error {
 		case err == nil:
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			// The ring is idle: push out what is buffered.
-			p.flush(&writeErr)
+			if err := p.housekeeping(true); err != nil {
+				return err
+			}
 			lastFlush = time.Now()
 			continue
 		case errors.Is(err, ringbuf.ErrFlushed), errors.Is(err, ringbuf.ErrClosed):
-			p.flush(&writeErr)
-			return writeErr
+			return p.finish()
 		default:
-			p.flush(&writeErr)
+			p.finish()
 			return err
 		}
 
 		if err := decoder.Decode(rec.RawSample, &ev); err != nil {
-			p.stats.DecodeErrors++
+			p.lose(gapKey{"decode", "malformed record", -1}, kindOf(rec.RawSample), 1)
 			continue
+		}
+		if p.opts.WriteDelay > 0 {
+			time.Sleep(p.opts.WriteDelay)
 		}
 		err = p.log.Append(func(b []byte, seq uint64, prev *chain.Hash) []byte {
 			return p.enc.AppendEvent(b, seq, prev, &ev)
 		})
-		if err != nil {
-			p.stats.WriteErrors++
-			if writeErr == nil {
-				writeErr = err
-			}
-			continue
+		switch {
+		case err == nil:
+			p.stats.Written[ev.Hdr.Kind]++
+		case errors.Is(err, sink.ErrBlocked):
+			p.lose(gapKey{"write", "the log file refused writes", -1}, ev.Hdr.Kind, 1)
+		default:
+			return err
 		}
-		p.stats.Written[ev.Hdr.Kind]++
-		if time.Since(lastFlush) >= flushInterval {
-			p.flush(&writeErr)
-			lastFlush = time.Now()
+		if now := time.Now(); now.Sub(lastFlush) >= flushInterval || now.Sub(p.lastAccount) >= accountInterval {
+			if err := p.housekeeping(now.Sub(lastFlush) >= flushInterval); err != nil {
+				return err
+			}
+			lastFlush = now
 		}
 	}
 }
 
-func (p *Pipeline) flush(first *error) {
-	if err := p.log.Flush(); err != nil && *first == nil {
-		*first = err
+// kindOf reads the record kind of a raw record that failed to decode; 0
+// (counted as "unknown") if even that is not there.
+func kindOf(raw []byte) uint32 {
+	if len(raw) < decoder.HeaderSize {
+		return 0
 	}
+	var ev decoder.Event
+	decoder.Decode(raw[:decoder.HeaderSize], &ev)
+	if ev.Hdr.Kind >= loader.KindMax {
+		return 0
+	}
+	return ev.Hdr.Kind
+}
+
+func (p *Pipeline) lose(k gapKey, kind uint32, n uint64) {
+	g := p.gaps[k]
+	now := time.Now()
+	if g == nil {
+		g = &gap{from: now}
+		p.gaps[k] = g
+	}
+	g.lost[kind] += n
+	g.to = now
+}
+
+// housekeeping turns kernel loss counters into gaps, writes pending gap
+// records and a heartbeat when due, and flushes.
+func (p *Pipeline) housekeeping(flush bool) error {
+	if time.Since(p.lastAccount) >= accountInterval {
+		p.accountKernel()
+	}
+	p.writeGaps()
+	if time.Since(p.lastHeartbeat) >= p.opts.Heartbeat {
+		p.heartbeat()
+	}
+	if flush {
+		if err := p.log.Flush(); err != nil && !errors.Is(err, sink.ErrBlocked) {
+			if blocked, _ := p.log.Blocked(); !blocked {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// accountKernel counts kernel-side losses since the last call as gaps, per
+// CPU and reason.
+func (p *Pipeline) accountKernel() {
+	now := time.Now()
+	counters, err := p.src.PerCPUCounters(p.counters)
+	if err != nil {
+		return
+	}
+	p.counters = counters
+	if len(p.accounted) != len(counters) {
+		p.accounted = make([][loader.KindMax]loader.KindCounters, len(counters))
+	}
+	for cpu := range counters {
+		for kind := range counters[cpu] {
+			cur, seen := &counters[cpu][kind], &p.accounted[cpu][kind]
+			if d := cur.LostRingbuf - seen.LostRingbuf; d > 0 {
+				p.loseWindow(gapKey{"kernel", "ring buffer full", cpu}, uint32(kind), d, p.lastAccount, now)
+			}
+			if d := cur.LostInflight - seen.LostInflight; d > 0 {
+				p.loseWindow(gapKey{"kernel", "syscall pairing map full", cpu}, uint32(kind), d, p.lastAccount, now)
+			}
+			*seen = *cur
+		}
+	}
+	p.lastAccount = now
+}
+
+func (p *Pipeline) loseWindow(k gapKey, kind uint32, n uint64, from, to time.Time) {
+	g := p.gaps[k]
+	if g == nil {
+		g = &gap{from: from}
+		p.gaps[k] = g
+	}
+	g.lost[kind] += n
+	g.to = to
+}
+
+// writeGaps appends the pending gap records, unless the log refuses writes.
+func (p *Pipeline) writeGaps() {
+	if len(p.gaps) == 0 {
+		return
+	}
+	keys := make([]gapKey, 0, len(p.gaps))
+	for k := range p.gaps {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b gapKey) int {
+		if a.stage != b.stage {
+			return compare(a.stage, b.stage)
+		}
+		if a.reason != b.reason {
+			return compare(a.reason, b.reason)
+		}
+		return a.cpu - b.cpu
+	})
+	for _, k := range keys {
+		g := p.gaps[k]
+		err := p.log.Append(func(b []byte, seq uint64, prev *chain.Hash) []byte {
+			return p.appendGap(b, seq, prev, k, g)
+		})
+		if err != nil {
+			return // blocked: retried at the next housekeeping
+		}
+		for kind, n := range g.lost {
+			p.stats.Gapped[kind] += n
+		}
+		p.stats.GapRecords++
+		delete(p.gaps, k)
+	}
+}
+
+func compare(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func kindName(kind int) string {
+	if name := record.KindName(uint32(kind)); name != "" {
+		return name
+	}
+	return "unknown"
+}
+
+func (p *Pipeline) appendGap(b []byte, seq uint64, prev *chain.Hash, k gapKey, g *gap) []byte {
+	b = p.enc.AppendEnvelope(b, seq, prev, record.BootTime(), "gap")
+	b = append(b, `,"gap":{"stage":"`...)
+	b = append(b, k.stage...)
+	b = append(b, `","reason":"`...)
+	b = append(b, k.reason...)
+	b = append(b, '"')
+	if k.cpu >= 0 {
+		b = append(b, `,"cpu":`...)
+		b = strconv.AppendInt(b, int64(k.cpu), 10)
+	}
+	b = append(b, `,"lost":{`...)
+	first := true
+	for kind, n := range g.lost {
+		if n == 0 {
+			continue
+		}
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = append(b, '"')
+		b = append(b, kindName(kind)...)
+		b = append(b, `":`...)
+		b = strconv.AppendUint(b, n, 10)
+	}
+	b = append(b, `},"from":"`...)
+	b = g.from.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","to":"`...)
+	b = g.to.UTC().AppendFormat(b, time.RFC3339Nano)
+	return append(b, `"}}`...)
+}
+
+// heartbeat appends the running totals.
+func (p *Pipeline) heartbeat() {
+	now := time.Now()
+	var matched [loader.KindMax]uint64
+	for _, cpu := range p.counters {
+		for kind, c := range cpu {
+			matched[kind] += c.Matched
+		}
+	}
+	pending := p.src.Pending()
+	c := p.log.Counts()
+	lines := c.Records + c.Headers + c.Checkpoints + c.Recoveries + 1 // with this one
+	err := p.log.Append(func(b []byte, seq uint64, prev *chain.Hash) []byte {
+		b = p.enc.AppendEnvelope(b, seq, prev, record.BootTime(), "heartbeat")
+		b = append(b, `,"heartbeat":{"uptime_ns":`...)
+		b = strconv.AppendInt(b, int64(now.Sub(p.start)), 10)
+		b = append(b, `,"records":`...)
+		b = strconv.AppendUint(b, lines, 10)
+		b = append(b, `,"ring":{"size":`...)
+		b = strconv.AppendInt(b, int64(p.src.RingSize()), 10)
+		b = append(b, `,"used":`...)
+		b = strconv.AppendInt(b, int64(pending), 10)
+		b = append(b, `},"kinds":{`...)
+		for kind := loader.KindExec; kind < loader.KindMax; kind++ {
+			if kind > loader.KindExec {
+				b = append(b, ',')
+			}
+			b = append(b, '"')
+			b = append(b, record.KindName(kind)...)
+			b = append(b, `":{"matched":`...)
+			b = strconv.AppendUint(b, matched[kind], 10)
+			b = append(b, `,"written":`...)
+			b = strconv.AppendUint(b, p.stats.Written[kind], 10)
+			b = append(b, `,"lost":`...)
+			b = strconv.AppendUint(b, p.stats.Gapped[kind]+p.pendingLost(kind), 10)
+			b = append(b, '}')
+		}
+		return append(b, "}}}"...)
+	})
+	if err == nil {
+		p.lastHeartbeat = now
+		p.stats.Heartbeats++
+	}
+}
+
+func (p *Pipeline) pendingLost(kind uint32) uint64 {
+	var n uint64
+	for _, g := range p.gaps {
+		n += g.lost[kind]
+	}
+	return n
+}
+
+// finish runs after the ring is drained: it counts the last kernel losses,
+// writes every pending gap, and checks the accounting identity; any event
+// it cannot explain is recorded as a gap too.
+func (p *Pipeline) finish() error {
+	p.accountKernel()
+	for kind := range p.stats.Matched {
+		p.stats.Matched[kind] = 0
+	}
+	for _, cpu := range p.counters {
+		for kind, c := range cpu {
+			p.stats.Matched[kind] += c.Matched
+		}
+	}
+	for kind := loader.KindExec; kind < loader.KindMax; kind++ {
+		explained := p.stats.Written[kind] + p.stats.Gapped[kind] + p.pendingLost(kind)
+		if p.stats.Matched[kind] > explained {
+			p.lose(gapKey{"accounting", "matched by the kernel, not in the log", -1}, kind, p.stats.Matched[kind]-explained)
+		}
+	}
+	p.writeGaps()
+	for kind := range p.stats.Unwritten {
+		p.stats.Unwritten[kind] = p.pendingLost(uint32(kind))
+	}
+	if err := p.log.Flush(); err != nil {
+		if blocked, _ := p.log.Blocked(); !blocked {
+			return err
+		}
+	}
+	return nil
 }

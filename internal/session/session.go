@@ -56,9 +56,15 @@ type Options struct {
 	RotateSize         int64
 	RotateInterval     time.Duration
 	Sync               sink.SyncPolicy
-	Stdin              io.Reader
-	Stdout             io.Writer
-	Stderr             io.Writer
+	// FailClosed freezes the session's processes while capture cannot be
+	// guaranteed (ring buffer near full, log not writable).
+	FailClosed bool
+	Heartbeat  time.Duration
+	// WriteDelay slows the writer down, for tests of loss accounting.
+	WriteDelay time.Duration
+	Stdin      io.Reader
+	Stdout     io.Writer
+	Stderr     io.Writer
 }
 
 // Result of a run.
@@ -71,6 +77,7 @@ type Result struct {
 	ByType      map[string]uint64
 	Lost        map[string]uint64 // by kind, from the kernel's counters
 	LeftRunning int               // processes alive when the grace period ended
+	Freezes     int               // fail-closed freezes
 	CommandErr  error             // the command could not be started or waited for
 }
 
@@ -185,9 +192,14 @@ func Run(opts Options) (*Result, error) {
 		log.Close()
 		return nil, err
 	}
-	pipe := pipeline.New(tracer, enc, log)
+	pipe := pipeline.New(tracer, enc, log, pipeline.Options{Heartbeat: opts.Heartbeat, WriteDelay: opts.WriteDelay})
 	pipeDone := make(chan error, 1)
 	go func() { pipeDone <- pipe.Run() }()
+	var guard *pipeline.Guard
+	if opts.FailClosed {
+		guard = pipeline.NewGuard(tracer, log, enc, cg)
+		guard.Start()
+	}
 
 	if err := log.Append(func(b []byte, seq uint64, prev *chain.Hash) []byte {
 		return appendStart(b, enc, seq, prev, opts, cmdPath, cg, tracer.ProgramTags())
@@ -210,26 +222,28 @@ func Run(opts Options) (*Result, error) {
 		cg.WaitEmpty(10 * time.Second)
 	}
 
+	freezes := 0
+	if guard != nil {
+		guard.Stop()
+		freezes = guard.Freezes()
+	}
 	// Nothing in the cgroup can emit any more: drain the ring and stop.
 	tracer.Flush()
 	pipeErr := <-pipeDone
 	stats := pipe.Stats()
-	counters, _ := tracer.Counters()
 
 	res := &Result{LogPath: opts.LogPath, PublicKey: pubPath, ExitCode: exitCode, CommandErr: waitErr, LeftRunning: left,
-		ByType: map[string]uint64{}, Lost: map[string]uint64{}}
-	for kind := loader.KindExec; kind < loader.KindMax; kind++ {
+		Freezes: freezes, ByType: map[string]uint64{}, Lost: map[string]uint64{}}
+	for kind := uint32(0); kind < loader.KindMax; kind++ {
 		name := record.KindName(kind)
-		res.ByType[name] = stats.Written[kind]
-		if lost := counters[kind].LostRingbuf + counters[kind].LostInflight; lost > 0 {
+		if name == "" {
+			name = "unknown"
+		} else {
+			res.ByType[name] = stats.Written[kind]
+		}
+		if lost := stats.Lost(kind); lost > 0 {
 			res.Lost[name] = lost
 		}
-	}
-	if stats.DecodeErrors > 0 {
-		res.Lost["decode_error"] = stats.DecodeErrors
-	}
-	if stats.WriteErrors > 0 {
-		res.Lost["write_error"] = stats.WriteErrors
 	}
 	log.Append(func(b []byte, seq uint64, prev *chain.Hash) []byte {
 		return appendStop(b, enc, seq, prev, res, waitErr)
@@ -238,6 +252,8 @@ func Run(opts Options) (*Result, error) {
 	counts := log.Counts()
 	res.Segments = log.Paths()
 	res.ByType["start"], res.ByType["stop"] = 1, 1
+	res.ByType["gap"], res.ByType["heartbeat"] = stats.GapRecords, stats.Heartbeats
+	res.ByType["freeze"], res.ByType["thaw"] = uint64(freezes), uint64(freezes)
 	res.ByType["header"], res.ByType["checkpoint"], res.ByType["recovery"] = counts.Headers, counts.Checkpoints, counts.Recoveries
 	res.Records = counts.Records + counts.Headers + counts.Checkpoints + counts.Recoveries
 	if pipeErr == nil {
@@ -381,7 +397,7 @@ func appendStop(b []byte, enc *record.Encoder, seq uint64, prev *chain.Hash, res
 
 func appendCounts(b []byte, counts map[string]uint64) []byte {
 	first := true
-	for _, k := range []string{"exec", "open", "connect", "fork", "exit", "decode_error", "write_error"} {
+	for _, k := range []string{"exec", "open", "connect", "fork", "exit", "unknown"} {
 		v, ok := counts[k]
 		if !ok {
 			continue

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
@@ -71,6 +72,10 @@ type Options struct {
 	Sync               SyncPolicy
 }
 
+// ErrBlocked is returned by Append while the log file refuses writes. The
+// record was not added (and not chained): the caller counts it as lost.
+var ErrBlocked = errors.New("log is not writable")
+
 // Counts of what a writer appended.
 type Counts struct {
 	Records     uint64 // appended by callers
@@ -98,7 +103,13 @@ type Writer struct {
 	since     uint64 // records since the last checkpoint
 	lastCP    time.Time
 	counts    Counts
-	err       error // the first write error; later appends fail with it
+	err       error // a fatal error (signing, creating a segment); later appends fail with it
+	// blocked is the last write or sync error while the file refuses data
+	// (disk full, I/O error). Lines already chained stay in buf and are
+	// retried every tick; new records are refused with ErrBlocked so the
+	// caller can count them, until a retry succeeds.
+	blocked   error
+	isBlocked atomic.Bool
 
 	stop chan struct{}
 	done chan struct{}
@@ -223,11 +234,18 @@ func (w *Writer) Head() (uint64, chain.Hash) {
 
 // Append adds one record: fn appends the record for seq (whose envelope must
 // carry prev) to b, without newline, and returns it.
+//
+// While the file refuses writes it returns an error wrapping ErrBlocked and
+// the record is not added; the records before it are kept and written when
+// the file accepts data again. Other errors are fatal.
 func (w *Writer) Append(fn func(b []byte, seq uint64, prev *chain.Hash) []byte) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.err != nil {
 		return w.err
+	}
+	if w.blocked != nil {
+		return fmt.Errorf("%w: %v", ErrBlocked, w.blocked)
 	}
 	w.appendLocked(fn)
 	w.counts.Records++
@@ -240,6 +258,22 @@ func (w *Writer) Append(fn func(b []byte, seq uint64, prev *chain.Hash) []byte) 
 		w.flushLocked()
 	}
 	return w.err
+}
+
+// Blocked reports whether the log currently refuses writes, and why.
+func (w *Writer) Blocked() (bool, error) {
+	if !w.isBlocked.Load() {
+		return false, nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.blocked != nil, w.blocked
+}
+
+func (w *Writer) block(err error) error {
+	w.blocked = err
+	w.isBlocked.Store(err != nil)
+	return err
 }
 
 func (w *Writer) appendLocked(fn func(b []byte, seq uint64, prev *chain.Hash) []byte) {
@@ -264,7 +298,7 @@ func (w *Writer) appendMeta(typ string, body func(b []byte) []byte) {
 // appends a checkpoint covering them.
 func (w *Writer) checkpointLocked(final bool) {
 	if w.flushLocked() != nil || w.syncLocked() != nil {
-		return
+		return // retried at the next tick, once the records are durable
 	}
 	root := w.tree.Root()
 	text := chain.CheckpointText(w.logID, w.seq, root, w.prev)
@@ -286,7 +320,7 @@ func (w *Writer) checkpointLocked(final bool) {
 // rotateLocked ends the segment with a checkpoint and continues in a new one.
 func (w *Writer) rotateLocked() {
 	w.checkpointLocked(false)
-	if w.err != nil {
+	if w.err != nil || w.blocked != nil {
 		return
 	}
 	if err := w.f.Close(); err != nil {
@@ -312,17 +346,17 @@ func (w *Writer) flushLocked() error {
 	if w.err != nil {
 		return w.err
 	}
-	if len(w.buf) == 0 {
-		return nil
+	if len(w.buf) > 0 {
+		n, err := w.f.Write(w.buf)
+		w.segBytes += int64(n)
+		// Keep what was not written: the next attempt continues exactly
+		// where this one stopped, so a line cut by a full disk is completed.
+		w.buf = w.buf[:copy(w.buf, w.buf[n:])]
+		if err != nil {
+			return w.block(fmt.Errorf("writing log %s: %w", w.segPath, err))
+		}
 	}
-	n, err := w.f.Write(w.buf)
-	w.segBytes += int64(n)
-	if err != nil {
-		w.err = fmt.Errorf("writing log %s: %w", w.segPath, err)
-		return w.err
-	}
-	w.buf = w.buf[:0]
-	if w.opts.Sync == SyncAlways {
+	if w.opts.Sync == SyncAlways || w.blocked != nil {
 		return w.syncLocked()
 	}
 	return nil
@@ -333,9 +367,9 @@ func (w *Writer) syncLocked() error {
 		return w.err
 	}
 	if err := w.f.Sync(); err != nil {
-		w.err = fmt.Errorf("syncing log %s: %w", w.segPath, err)
+		return w.block(fmt.Errorf("syncing log %s: %w", w.segPath, err))
 	}
-	return w.err
+	return w.block(nil)
 }
 
 // ticker writes time-based checkpoints and rotations, and flushes.
@@ -352,6 +386,8 @@ func (w *Writer) ticker() {
 		w.mu.Lock()
 		switch {
 		case w.err != nil:
+		case w.blocked != nil:
+			w.flushLocked()
 		case w.opts.RotateInterval > 0 && time.Since(w.segOpened) >= w.opts.RotateInterval:
 			w.rotateLocked()
 		case w.since > 0 && time.Since(w.lastCP) >= w.opts.CheckpointInterval:
@@ -363,14 +399,28 @@ func (w *Writer) ticker() {
 	}
 }
 
-// Close appends a final checkpoint, syncs and closes the log.
+// closeRetry is how long Close keeps retrying a log that refuses writes.
+const closeRetry = 5 * time.Second
+
+// Close appends a final checkpoint, syncs and closes the log. If the file
+// still refuses writes after closeRetry, the records not written are lost
+// and the error says how many bytes.
 func (w *Writer) Close() error {
 	close(w.stop)
 	<-w.done
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.checkpointLocked(true)
+	for deadline := time.Now().Add(closeRetry); w.blocked != nil && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		w.flushLocked()
+	}
+	if w.blocked == nil {
+		w.checkpointLocked(true)
+	}
 	err := w.err
+	if err == nil && w.blocked != nil {
+		err = fmt.Errorf("%d bytes of records could not be written: %w", len(w.buf), w.blocked)
+	}
 	if cerr := w.f.Close(); cerr != nil && err == nil {
 		err = fmt.Errorf("closing log %s: %w", w.segPath, cerr)
 	}
