@@ -195,7 +195,12 @@ func printSummary(w io.Writer, res *session.Result) {
 	if lost == 0 {
 		fmt.Fprintln(w, "agenttrace: events lost: 0")
 	} else {
-		fmt.Fprintf(w, "agenttrace: EVENTS LOST: %d (%s), each counted in a gap record in the log\n", lost, strings.Join(lostParts, ", "))
+		fmt.Fprintf(w, "agenttrace: EVENTS LOST: %d (%s)\n", lost, strings.Join(lostParts, ", "))
+		if res.Unrecorded == 0 {
+			fmt.Fprintln(w, "agenttrace: every lost event is counted in a gap record in the log")
+		} else {
+			fmt.Fprintf(w, "agenttrace: %d of them could not be counted in the log either: it stayed unwritable\n", res.Unrecorded)
+		}
 	}
 	if res.LeftRunning > 0 {
 		fmt.Fprintf(w, "agenttrace: %d processes were still running after the grace period and were killed (their exits are in the log)\n", res.LeftRunning)

@@ -397,6 +397,12 @@ func (p *Pipeline) finish() error {
 			p.lose(gapKey{"accounting", "matched by the kernel, not in the log", -1}, kind, p.stats.Matched[kind]-explained)
 		}
 	}
+	// The log may refuse writes (disk full): give it as long as Close would.
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if blocked, _ := p.log.Blocked(); !blocked || p.log.Flush() == nil {
+			break
+		}
+	}
 	p.writeGaps()
 	for kind := range p.stats.Unwritten {
 		p.stats.Unwritten[kind] = p.pendingLost(uint32(kind))

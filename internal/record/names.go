@@ -111,9 +111,22 @@ func appendOpenFlags(b []byte, v uint64) []byte {
 	return append(appendFlagList(b, openFlagNames, v&^unix.O_ACCMODE), ']')
 }
 
+// Kernel-internal errnos a syscall returns when a signal or the freezer
+// interrupted it; the kernel then restarts it, which is the next record.
+var restartNames = map[int64]string{
+	512: "ERESTARTSYS",
+	513: "ERESTARTNOINTR",
+	514: "ERESTARTNOHAND",
+	515: "ENOIOCTLCMD",
+	516: "ERESTART_RESTARTBLOCK",
+}
+
 // ErrnoName names an errno value ("ENOENT"), or "E<number>" if unknown.
 func ErrnoName(errno int64) string {
 	if name := unix.ErrnoName(unix.Errno(errno)); name != "" {
+		return name
+	}
+	if name, ok := restartNames[errno]; ok {
 		return name
 	}
 	return "E" + strconv.FormatInt(errno, 10)

@@ -78,6 +78,7 @@ type Result struct {
 	Lost        map[string]uint64 // by kind, from the kernel's counters
 	LeftRunning int               // processes alive when the grace period ended
 	Freezes     int               // fail-closed freezes
+	Unrecorded  uint64            // lost events not even a gap record could count (log not writable at the end)
 	CommandErr  error             // the command could not be started or waited for
 }
 
@@ -244,6 +245,7 @@ func Run(opts Options) (*Result, error) {
 		if lost := stats.Lost(kind); lost > 0 {
 			res.Lost[name] = lost
 		}
+		res.Unrecorded += stats.Unwritten[kind]
 	}
 	log.Append(func(b []byte, seq uint64, prev *chain.Hash) []byte {
 		return appendStop(b, enc, seq, prev, res, waitErr)

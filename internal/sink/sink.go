@@ -34,6 +34,7 @@ const (
 	DefaultCheckpointRecords  = 10000
 	DefaultCheckpointInterval = 10 * time.Second
 	tick                      = 250 * time.Millisecond
+	blockedRetry              = 20 * time.Millisecond
 )
 
 // SyncPolicy says when the log is fsync'ed.
@@ -110,6 +111,7 @@ type Writer struct {
 	// caller can count them, until a retry succeeds.
 	blocked   error
 	isBlocked atomic.Bool
+	lastRetry time.Time
 
 	stop chan struct{}
 	done chan struct{}
@@ -245,7 +247,15 @@ func (w *Writer) Append(fn func(b []byte, seq uint64, prev *chain.Hash) []byte) 
 		return w.err
 	}
 	if w.blocked != nil {
-		return fmt.Errorf("%w: %v", ErrBlocked, w.blocked)
+		// Retry now and then from here too, so records are kept again as
+		// soon as the file accepts data, not only at the next tick.
+		if time.Since(w.lastRetry) < blockedRetry {
+			return fmt.Errorf("%w: %v", ErrBlocked, w.blocked)
+		}
+		w.lastRetry = time.Now()
+		if w.flushLocked() != nil {
+			return fmt.Errorf("%w: %v", ErrBlocked, w.blocked)
+		}
 	}
 	w.appendLocked(fn)
 	w.counts.Records++

@@ -1,0 +1,231 @@
+package integration
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+var (
+	floodOnce sync.Once
+	floodBin  string
+	floodErr  error
+)
+
+// flood builds testdata/flood.c, statically: a dynamic loader would add
+// opens the generator does not count.
+func flood(t *testing.T) string {
+	t.Helper()
+	floodOnce.Do(func() {
+		bin := filepath.Join(baseDir, "bin", "flood")
+		out, err := exec.Command("gcc", "-O2", "-Wall", "-Werror", "-static", "-o", bin, filepath.Join("testdata", "flood.c")).CombinedOutput()
+		if err != nil {
+			floodErr = fmt.Errorf("gcc -static testdata/flood.c (needs libc6-dev): %v\n%s", err, out)
+			return
+		}
+		floodBin = bin
+	})
+	if floodErr != nil {
+		t.Fatal(floodErr)
+	}
+	return floodBin
+}
+
+// accounting is what a log says about each record kind.
+type accounting struct {
+	records  map[string]uint64            // event records by type
+	gapped   map[string]uint64            // events counted in gap records, by kind
+	stages   map[string]uint64            // gap counts by stage
+	types    map[string]int               // every record type
+	gaps     []map[string]json.RawMessage // the gap objects
+	restarts int
+}
+
+func restarted(line []byte) bool {
+	for _, e := range []string{"ERESTARTSYS", "ERESTARTNOINTR", "ERESTARTNOHAND", "ERESTART_RESTARTBLOCK"} {
+		if bytes.Contains(line, []byte(`"errno":"`+e+`"`)) {
+			return true
+		}
+	}
+	return false
+}
+
+func account(t *testing.T, path string) accounting {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	a := accounting{records: map[string]uint64{}, gapped: map[string]uint64{}, stages: map[string]uint64{}, types: map[string]int{}}
+	s := bufio.NewScanner(f)
+	s.Buffer(make([]byte, 4<<20), 4<<20)
+	for s.Scan() {
+		var r struct {
+			Type string `json:"type"`
+			Gap  *struct {
+				Stage string            `json:"stage"`
+				Lost  map[string]uint64 `json:"lost"`
+			} `json:"gap"`
+		}
+		if err := json.Unmarshal(s.Bytes(), &r); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		a.types[r.Type]++
+		switch r.Type {
+		case "exec", "open", "connect", "fork", "exit":
+			// A syscall the freezer interrupted is recorded twice: once with
+			// a kernel-internal restart errno, once when the kernel redoes it.
+			if !restarted(s.Bytes()) {
+				a.records[r.Type]++
+			} else {
+				a.restarts++
+			}
+		case "gap":
+			for kind, n := range r.Gap.Lost {
+				a.gapped[kind] += n
+				a.stages[r.Gap.Stage] += n
+			}
+			var raw map[string]json.RawMessage
+			json.Unmarshal(s.Bytes(), &raw)
+			a.gaps = append(a.gaps, raw)
+		}
+	}
+	if err := s.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// floodExpect is what `flood OPENS EXECS CONNECTS` makes, per record kind,
+// counting the exec of flood itself and its exit.
+func floodExpect(opens, execs, connects uint64) map[string]uint64 {
+	return map[string]uint64{"open": opens, "exec": execs + 1, "connect": connects, "fork": execs, "exit": execs + 1}
+}
+
+// checkIdentity asserts, per kind: records + gap counts == generated, exactly.
+func checkIdentity(t *testing.T, a accounting, want map[string]uint64) {
+	t.Helper()
+	for kind, n := range want {
+		if got := a.records[kind] + a.gapped[kind]; got != n {
+			t.Errorf("%s: %d records + %d in gaps = %d, generated %d", kind, a.records[kind], a.gapped[kind], got, n)
+		}
+	}
+	if a.stages["accounting"] != 0 {
+		t.Errorf("%d events the pipeline could not account for", a.stages["accounting"])
+	}
+	t.Logf("generated %v; records %v; gap-counted %v by stage %v", want, a.records, a.gapped, a.stages)
+}
+
+func runFlood(t *testing.T, log string, flags []string, args ...string) []byte {
+	t.Helper()
+	cmd := exec.Command(agentBin, append(append([]string{"run", "--log", log}, flags...), append([]string{"--", flood(t)}, args...)...)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("agenttrace run: %v\n%s", err, stderr.Bytes())
+	}
+	if verify, err := exec.Command(agentBin, "verify", log).CombinedOutput(); err != nil {
+		t.Fatalf("verify: %v\n%s", err, verify)
+	}
+	return out
+}
+
+// TestFloodLossAccounted: a generator floods a deliberately tiny ring
+// buffer drained by a deliberately slowed writer, so that thousands of
+// events are lost in the kernel; every one of them is in a gap record.
+func TestFloodLossAccounted(t *testing.T) {
+	requireRoot(t)
+	log := filepath.Join(testDir(t), "flood.jsonl")
+	// Port 1 on loopback: nothing listens, connects fail fast with ECONNREFUSED.
+	out := runFlood(t, log, []string{"--ring-size", "262144", "--debug-write-delay", "20us"}, "30000", "300", "3000", "1")
+	if string(out) != "open 30000 exec 300 connect 3000\n" {
+		t.Fatalf("flood said %q", out)
+	}
+	a := account(t, log)
+	checkIdentity(t, a, floodExpect(30000, 300, 3000))
+	if a.stages["kernel"] < 1000 {
+		t.Fatalf("only %d events lost in the kernel: the test did not overflow the ring", a.stages["kernel"])
+	}
+	for _, g := range a.gaps {
+		var body map[string]json.RawMessage
+		json.Unmarshal(g["gap"], &body)
+		for _, key := range []string{"stage", "reason", "lost", "from", "to"} {
+			if _, ok := body[key]; !ok {
+				t.Fatalf("gap record without %q: %s", key, g["gap"])
+			}
+		}
+	}
+}
+
+// TestFloodZeroLossDefault: the same generator at full speed with default
+// settings loses nothing.
+func TestFloodZeroLossDefault(t *testing.T) {
+	requireRoot(t)
+	log := filepath.Join(testDir(t), "flood.jsonl")
+	runFlood(t, log, nil, "100000", "500", "10000", "1")
+	a := account(t, log)
+	checkIdentity(t, a, floodExpect(100000, 500, 10000))
+	if a.types["gap"] != 0 {
+		t.Fatalf("%d gap records with default settings: %v", a.types["gap"], a.gaps)
+	}
+}
+
+// TestFailClosed: with the tiny ring and the slowed writer of the flood
+// test, fail-closed mode freezes the generator instead of losing events.
+func TestFailClosed(t *testing.T) {
+	requireRoot(t)
+	log := filepath.Join(testDir(t), "flood.jsonl")
+	runFlood(t, log, []string{"--fail-closed", "--ring-size", "262144", "--debug-write-delay", "20us"}, "10000", "50", "1000", "1")
+	a := account(t, log)
+	checkIdentity(t, a, floodExpect(10000, 50, 1000))
+	if a.types["gap"] != 0 {
+		t.Fatalf("fail-closed lost events: %v", a.gaps)
+	}
+	if a.types["freeze"] == 0 || a.types["freeze"] != a.types["thaw"] {
+		t.Fatalf("%d freeze and %d thaw records, want as many of each and at least one", a.types["freeze"], a.types["thaw"])
+	}
+}
+
+// TestDiskFull: the log's file system fills up mid-run; no partial record
+// is written, the records that could not be written are counted in a gap
+// record once space returns, and the log verifies.
+func TestDiskFull(t *testing.T) {
+	requireRoot(t)
+	dir := filepath.Join(testDir(t), "small")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=4m"); err != nil {
+		t.Fatalf("mounting a small tmpfs: %v", err)
+	}
+	defer unix.Unmount(dir, unix.MNT_DETACH)
+	filler := filepath.Join(dir, "filler")
+	var st unix.Statfs_t
+	unix.Statfs(dir, &st)
+	free := int64(st.Bavail) * st.Bsize
+	if err := os.WriteFile(filler, make([]byte, free-256<<10), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	log := filepath.Join(dir, "full.jsonl")
+	// 20,000 opens (about 14 MB of records) into 256 KiB, a second for the
+	// writer to find the disk full, then free space and 100 more.
+	out := runFlood(t, log, nil, "20000", "0", "0", "1", "1000", filler, "100")
+	if string(out) != "open 20100 exec 0 connect 0\n" {
+		t.Fatalf("flood said %q", out)
+	}
+	a := account(t, log)
+	checkIdentity(t, a, floodExpect(20100, 0, 0))
+	if a.stages["write"] == 0 {
+		t.Fatalf("no gap record for the records the full disk refused: %v", a.gaps)
+	}
+}
