@@ -359,7 +359,7 @@ var recordCases = []struct {
 		want: []string{
 			`"ret":-4095,"errno":"E4095"}}`,
 			`"path":"b","flags":["O_RDONLY"],"flags_raw":0,"mode":"0","ret":-4096}}`,
-			`"ret":-512,"errno":"E512"}}`,
+			`"ret":-512,"errno":"ERESTARTSYS"}}`,
 		},
 	},
 	{
