@@ -80,10 +80,17 @@ struct exec_enter {
 /*
  * Syscall arguments between enter and exit. For open and connect the value
  * is the record itself, so exit only adds the result and emits it.
+ *
+ * A user page that is not faulted in yet cannot be read at entry (these
+ * programs cannot fault), and an agent can place a path or an address in
+ * one on purpose. By exit the kernel has faulted it in to read it itself,
+ * so whatever failed at entry is read again at exit from the saved pointers.
  */
 struct inflight_rec {
-	__u32 kind; /* enum record_kind: which member is live */
-	__u32 _pad;
+	__u32 kind;      /* enum record_kind: which member is live */
+	__u32 how_fault; /* openat2: open_how could not be read at entry */
+	__u64 uptr;      /* the path, file name or socket address */
+	__u64 uptr2;     /* openat2's open_how; socketcall's unread argument array */
 	union {
 		struct open_event open;
 		struct connect_event connect;
@@ -356,6 +363,19 @@ static __always_inline struct inflight_rec *start_inflight(__u32 tid, __u32 kind
 	return rec;
 }
 
+/* openat2's struct open_how; false if it cannot be read. */
+static __always_inline bool read_open_how(struct open_event *e, __u64 uhow)
+{
+	struct open_how how = {};
+
+	if (bpf_probe_read_user(&how, sizeof(how), (void *)uhow))
+		return false;
+	e->flags = how.flags;
+	e->mode = how.mode;
+	e->resolve = how.resolve;
+	return true;
+}
+
 static __always_inline void enter_open(__u32 tid, __u32 sc, bool compat, struct sys_args *args)
 {
 	const char *path;
@@ -385,39 +405,73 @@ static __always_inline void enter_open(__u32 tid, __u32 sc, bool compat, struct 
 		e->flags = (__u32)args->a[2];
 		e->mode = (__u32)args->a[3];
 		break;
-	default: { /* SC_OPENAT2 */
-		struct open_how how = {};
+	default: /* SC_OPENAT2 */
 		e->dirfd = (__s32)args->a[0];
 		path = (const char *)args->a[1];
-		if (bpf_probe_read_user(&how, sizeof(how), (void *)args->a[2]) == 0) {
-			e->flags = how.flags;
-			e->mode = how.mode;
-			e->resolve = how.resolve;
-		}
+		rec->uptr2 = args->a[2];
+		rec->how_fault = !read_open_how(e, rec->uptr2);
 		break;
-	}
 	}
 	if (compat)
 		e->hdr.flags |= EF_COMPAT;
+	rec->uptr = (__u64)path;
 	e->path_len = read_user_path(e->path, path, &e->hdr.flags);
+}
+
+/* At exit, read again what could not be read at entry. */
+static __always_inline void retry_open(struct inflight_rec *rec)
+{
+	struct open_event *e = &rec->open;
+
+	if (e->hdr.flags & EF_PATH_FAULT) {
+		e->hdr.flags &= ~EF_PATH_FAULT;
+		e->path_len = read_user_path(e->path, (const char *)rec->uptr, &e->hdr.flags);
+	}
+	if (rec->how_fault)
+		read_open_how(e, rec->uptr2);
+}
+
+/* socketcall(SYS_CONNECT, args): read args; false if it cannot be read. */
+static __always_inline bool socketcall_args(__u64 uargs, __u64 *fd, __u64 *addr, __u64 *addrlen)
+{
+	__u32 call_args[3];
+
+	if (bpf_probe_read_user(call_args, sizeof(call_args), (void *)uargs))
+		return false;
+	*fd = call_args[0];
+	*addr = call_args[1];
+	*addrlen = call_args[2];
+	return true;
+}
+
+/* Read the socket address (e->addrlen bytes, capped) and set EF_ADDR_FAULT. */
+static __always_inline void read_addr(struct connect_event *e, __u64 addr)
+{
+	__u32 n = e->addrlen;
+
+	if (n > SOCKADDR_BYTES)
+		n = SOCKADDR_BYTES;
+	e->hdr.flags &= ~EF_ADDR_FAULT;
+	if (n && bpf_probe_read_user(e->addr, n, (void *)addr) == 0)
+		e->addr_len = n;
+	else if (n)
+		e->hdr.flags |= EF_ADDR_FAULT;
 }
 
 static __always_inline void enter_connect(__u32 tid, __u32 sc, bool compat, struct sys_args *args)
 {
 	__u64 fd = args->a[0], addr = args->a[1], addrlen = args->a[2];
+	bool have_args = true;
 
 	if (sc == SC_SOCKETCALL) {
-		__u32 call_args[3];
 		if (args->a[0] != SYS_CONNECT)
 			return;
-		if (bpf_probe_read_user(call_args, sizeof(call_args), (void *)args->a[1])) {
-			call_args[0] = -1;
-			call_args[1] = 0;
-			call_args[2] = 0;
+		have_args = socketcall_args(args->a[1], &fd, &addr, &addrlen);
+		if (!have_args) {
+			fd = -1;
+			addr = 0;
+			addrlen = 0;
 		}
-		fd = call_args[0];
-		addr = call_args[1];
-		addrlen = call_args[2];
 	}
 
 	struct inflight_rec *rec = start_inflight(tid, KIND_CONNECT);
@@ -431,13 +485,31 @@ static __always_inline void enter_connect(__u32 tid, __u32 sc, bool compat, stru
 	e->syscall = sc;
 	e->fd = (__s32)fd;
 	e->addrlen = (__u32)addrlen;
-	__u32 n = e->addrlen;
-	if (n > SOCKADDR_BYTES)
-		n = SOCKADDR_BYTES;
-	if (n && bpf_probe_read_user(e->addr, n, (void *)addr) == 0)
-		e->addr_len = n;
-	else if (n)
+	rec->uptr = addr;
+	if (have_args) {
+		read_addr(e, addr);
+	} else {
+		rec->uptr2 = args->a[1];
 		e->hdr.flags |= EF_ADDR_FAULT;
+	}
+}
+
+/* At exit, read again what could not be read at entry. */
+static __always_inline void retry_connect(struct inflight_rec *rec)
+{
+	struct connect_event *e = &rec->connect;
+	__u64 fd, addr, addrlen;
+
+	if (!(e->hdr.flags & EF_ADDR_FAULT))
+		return;
+	if (rec->uptr2) {
+		if (!socketcall_args(rec->uptr2, &fd, &addr, &addrlen))
+			return;
+		e->fd = (__s32)fd;
+		e->addrlen = (__u32)addrlen;
+		rec->uptr = addr;
+	}
+	read_addr(e, rec->uptr);
 }
 
 static __always_inline void enter_exec(__u32 tid, __u32 sc, bool compat, struct sys_args *args)
@@ -462,6 +534,7 @@ static __always_inline void enter_exec(__u32 tid, __u32 sc, bool compat, struct 
 	}
 	if (compat)
 		e->flags |= EF_COMPAT;
+	rec->uptr = (__u64)filename;
 	e->filename_len = read_user_path(e->filename, filename, &e->flags);
 
 	/* An empty argv is replaced by {""} in the kernel: remember it was empty. */
@@ -565,6 +638,27 @@ static __always_inline void read_failed_argv(struct exec_event *e, __u64 argv, b
 		}
 		e->argc++;
 		off += n;
+		if (n == PATH_BYTES) {
+			char next = 0;
+			/* Cut at PATH_BYTES: record it as the last, partial argument. */
+			if (bpf_probe_read_user(&next, 1, (void *)(p + PATH_BYTES - 1)) == 0 && next) {
+				e->hdr.flags |= EF_ARGS_TRUNCATED;
+				break;
+			}
+		}
+	}
+	/* The loop's bound, not the caller's NULL, ended argv: say it is cut. */
+	if (e->argc == MAX_FAILED_ARGS && !(e->hdr.flags & (EF_ARGS_TRUNCATED | EF_ARGS_FAULT))) {
+		__u64 p = 0;
+		if (compat) {
+			__u32 p32 = 0;
+			bpf_probe_read_user(&p32, sizeof(p32), (void *)(argv + MAX_FAILED_ARGS * 4));
+			p = p32;
+		} else {
+			bpf_probe_read_user(&p, sizeof(p), (void *)(argv + MAX_FAILED_ARGS * 8));
+		}
+		if (p)
+			e->hdr.flags |= EF_ARGS_TRUNCATED;
 	}
 	if (off > max_arg_bytes) {
 		off = max_arg_bytes;
@@ -580,9 +674,16 @@ static __always_inline void exit_exec(__u32 tid, struct inflight_rec *rec, long 
 	if (!e)
 		goto out;
 
+	struct exec_enter *in = &rec->exec;
+	if (in->flags & EF_PATH_FAULT) {
+		/* Not readable at entry: read it again (see struct inflight_rec). */
+		in->flags &= ~EF_PATH_FAULT;
+		in->filename_len = read_user_path(in->filename, (const char *)rec->uptr, &in->flags);
+	}
+
 	__builtin_memset(e, 0, sizeof(*e));
 	fill_header(&e->hdr, KIND_EXEC);
-	exec_from_enter(e, &rec->exec);
+	exec_from_enter(e, in);
 	e->ret = ret;
 	read_failed_argv(e, rec->exec.argv, rec->exec.flags & EF_COMPAT);
 	stamp(&e->hdr);
@@ -610,6 +711,7 @@ int BPF_PROG(handle_sys_exit, struct pt_regs *regs, long ret)
 	switch (rec->kind) {
 	case KIND_OPEN: {
 		struct open_event *e = &rec->open;
+		retry_open(rec);
 		e->ret = ret;
 		stamp(&e->hdr);
 		__u32 n = e->path_len + 1; /* with the NUL */
@@ -620,6 +722,7 @@ int BPF_PROG(handle_sys_exit, struct pt_regs *regs, long ret)
 	}
 	case KIND_CONNECT: {
 		struct connect_event *e = &rec->connect;
+		retry_connect(rec);
 		e->ret = ret;
 		stamp(&e->hdr);
 		emit(e, sizeof(*e), KIND_CONNECT);
@@ -726,7 +829,20 @@ int BPF_PROG(handle_sched_process_exec, struct task_struct *task, pid_t old_pid,
 	__u32 tid = old_pid;
 	struct inflight_rec *rec = bpf_map_lookup_elem(&inflight, &tid);
 	if (rec) {
-		exec_from_enter(e, &rec->exec);
+		struct exec_enter *in = &rec->exec;
+		/*
+		 * Not readable at entry, and the caller's memory is gone: take the
+		 * kernel's copy, which is the name as passed when it is resolved
+		 * from the cwd (execveat from a dirfd gets "/dev/fd/N/...").
+		 */
+		if ((in->flags & EF_PATH_FAULT) && in->dirfd == -100) {
+			long n = bpf_probe_read_kernel_str(in->filename, PATH_BYTES, BPF_CORE_READ(bprm, filename));
+			if (n > 0) {
+				in->flags &= ~EF_PATH_FAULT;
+				in->filename_len = n - 1;
+			}
+		}
+		exec_from_enter(e, in);
 		bpf_map_delete_elem(&inflight, &tid);
 	} else {
 		e->hdr.flags |= EF_NO_ENTER;

@@ -206,10 +206,15 @@ func printSummary(w io.Writer, res *session.Result) {
 		fmt.Fprintf(w, "agenttrace: %d processes were still running after the grace period and were killed (their exits are in the log)\n", res.LeftRunning)
 	}
 	fmt.Fprintf(w, "agenttrace: log: %s\n", strings.Join(res.Segments, " "))
-	if res.PublicKey != "" {
+	switch {
+	case res.PublicKey != "" && len(res.Segments) > 0 && res.Segments[0] == res.LogPath:
 		fmt.Fprintf(w, "agenttrace: checkpoints signed with an ephemeral key: %s\n", res.PublicKey)
 		fmt.Fprintf(w, "agenttrace: verify: agenttrace verify --pubkey %s %s\n", res.PublicKey, res.LogPath)
-	} else {
+	case res.PublicKey != "":
+		// A continued log: its earlier segments were signed by other runs' keys.
+		fmt.Fprintf(w, "agenttrace: this run's checkpoints signed with an ephemeral key: %s\n", res.PublicKey)
+		fmt.Fprintf(w, "agenttrace: verify: agenttrace verify %s (it lists the key of every segment)\n", res.LogPath)
+	default:
 		fmt.Fprintf(w, "agenttrace: verify: agenttrace verify --pubkey <your public key> %s\n", res.LogPath)
 	}
 }

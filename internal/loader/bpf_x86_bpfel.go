@@ -97,10 +97,12 @@ type bpfForkEvent struct {
 }
 
 type bpfInflightRec struct {
-	_    structs.HostLayout
-	Kind uint32
-	Pad  uint32
-	Open bpfOpenEvent
+	_        structs.HostLayout
+	Kind     uint32
+	HowFault uint32
+	Uptr     uint64
+	Uptr2    uint64
+	Open     bpfOpenEvent
 }
 
 type bpfKindCounters struct {

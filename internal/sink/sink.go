@@ -152,8 +152,14 @@ func Open(opts Options) (*Writer, error) {
 	if tail != nil && (!tail.EndedFinal || len(tail.Torn) > 0) {
 		w.appendRecovery(tail)
 	}
-	if err := w.flushLocked(); err != nil {
+	// The start of a segment is durable before anything else is written:
+	// a power loss must not take the recovery record that explains the
+	// previous segment's end.
+	if err := w.flushLocked(); err != nil || w.syncLocked() != nil {
 		w.f.Close()
+		if err == nil {
+			err = w.blocked
+		}
 		return nil, err
 	}
 	go w.ticker()

@@ -100,7 +100,8 @@ func TestCrashRecovery(t *testing.T) {
 }
 
 // powerLoss cuts a segment at a random offset after the end of its last
-// checkpoint (or header): the bytes a power loss can take.
+// checkpoint (or its header and recovery record, which are fsynced when the
+// segment is created): the bytes a power loss can take.
 func powerLoss(t *testing.T, last string, rng *rand.Rand) {
 	t.Helper()
 	data, err := os.ReadFile(last)
@@ -113,7 +114,7 @@ func powerLoss(t *testing.T, last string, rng *rand.Rand) {
 		if n < 0 {
 			break
 		}
-		if env, err := chain.ParseEnvelope(data[off : off+n+1]); err == nil && (env.Type == "checkpoint" || env.Type == "header") {
+		if env, err := chain.ParseEnvelope(data[off : off+n+1]); err == nil && (env.Type == "checkpoint" || env.Type == "header" || env.Type == "recovery") {
 			durable = off + n + 1
 		}
 		off += n + 1

@@ -1,0 +1,261 @@
+package integration
+
+import (
+	"encoding/base64"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// exeFile is the exe_file object the kernel reports for path.
+func exeFile(t *testing.T, path string) obj {
+	t.Helper()
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	return obj{
+		"ino":  st.Ino,
+		"dev":  fmt.Sprintf("%d:%d", unix.Major(st.Dev), unix.Minor(st.Dev)),
+		"mode": fmt.Sprintf("0%o", st.Mode),
+		"uid":  st.Uid,
+		"gid":  st.Gid,
+	}
+}
+
+// helperComm is the kernel's comm of the helper binary: its name, cut to 15 bytes.
+func helperComm() string {
+	name := filepath.Base(helperBin)
+	return name[:min(len(name), 15)]
+}
+
+// b64s is the argv_b64 form of args.
+func b64s(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = base64.StdEncoding.EncodeToString([]byte(a))
+	}
+	return out
+}
+
+// TestExec: a successful execve (argv element by element, filename, exe,
+// exe_file, argc), failures with ENOENT, EACCES (not executable) and the
+// errno the kernel gives for an executable file of garbage (ENOEXEC), with
+// the failed call's argv.
+func TestExec(t *testing.T) {
+	requireRoot(t)
+	t.Parallel()
+	dir := testDir(t)
+	if err := os.WriteFile(filepath.Join(dir, execNoExec), []byte("#!/bin/sh\nexit 0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, execGarbage), []byte("\x00\x01\x02garbage, not a program\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	s := agent(t, dir, runOpts{helper: "execs"}, helperBin, dir)
+	if s.exit != 0 {
+		t.Fatalf("agenttrace exited %d:\n%s", s.exit, s.stderr)
+	}
+	pid, all := ops(t, s.result(t))
+
+	for _, c := range []struct {
+		name  string
+		errno unix.Errno
+	}{{execMissing, unix.ENOENT}, {execNoExec, unix.EACCES}, {execGarbage, unix.ENOEXEC}} {
+		t.Run(c.name, func(t *testing.T) {
+			op := wantOp(t, all, c.name, c.errno)
+			path := filepath.Join(dir, c.name)
+			r := s.one(t, "exec", func(r *rec) bool { return r.Exec.Filename == path })
+			wantBody(t, r, obj{
+				"syscall":  "execve",
+				"filename": path,
+				"argv":     []string{execFailArgv, c.name},
+				"argc":     2,
+				"ret":      op.Ret,
+				"errno":    unix.ErrnoName(c.errno),
+			})
+			if r.Proc.Pid != pid || r.Proc.Exe != helperBin {
+				t.Errorf("failed exec: proc pid %d exe %q, want %d %q", r.Proc.Pid, r.Proc.Exe, pid, helperBin)
+			}
+		})
+	}
+
+	t.Run("success", func(t *testing.T) {
+		argv := []string{"exec-ok", "a b", "", "c\"d", "\xff"}
+		r := s.one(t, "exec", func(r *rec) bool {
+			return r.Proc.Pid == pid && r.Exec.Ret == 0 && len(r.Exec.Argv) > 0 && r.Exec.Argv[0] == "exec-ok"
+		})
+		wantBody(t, r, obj{
+			"syscall":  "execve",
+			"filename": helperBin,
+			"exe":      helperBin,
+			"exe_file": exeFile(t, helperBin),
+			"argv":     []string{"exec-ok", "a b", "", "c\"d", `\xff`},
+			"argv_b64": b64s(argv),
+			"argc":     len(argv),
+			"ret":      0,
+		})
+		// comm is the executed file's name (at most 15 bytes), not argv[0].
+		if comm := helperComm(); r.Proc.Exe != helperBin || r.Proc.Comm != comm {
+			t.Errorf("after exec: proc exe %q comm %q, want %q %q", r.Proc.Exe, r.Proc.Comm, helperBin, comm)
+		}
+		// The new image exits; its exit record carries the new exec_id.
+		exit := s.one(t, "exit", byPid(pid))
+		if exit.Proc.ExecID != r.Proc.ExecID {
+			t.Errorf("exit exec_id %q, want the exec's %q", exit.Proc.ExecID, r.Proc.ExecID)
+		}
+		wantBody(t, exit, obj{"status": 0, "code": 0})
+	})
+}
+
+// TestExecveat execs an open fd with AT_EMPTY_PATH.
+func TestExecveat(t *testing.T) {
+	requireRoot(t)
+	t.Parallel()
+	dir := testDir(t)
+	s := agent(t, dir, runOpts{helper: "execveat"}, helperBin)
+	if s.exit != 0 {
+		t.Fatalf("agenttrace exited %d:\n%s", s.exit, s.stderr)
+	}
+	res := s.result(t)
+	pid, fd := num(t, res, "pid"), num(t, res, "fd")
+	r := s.one(t, "exec", func(r *rec) bool { return r.Proc.Pid == pid && r.Exec.Syscall == "execveat" })
+	wantBody(t, r, obj{
+		"syscall":   "execveat",
+		"dirfd":     fd,
+		"flags":     []string{"AT_EMPTY_PATH"},
+		"flags_raw": unix.AT_EMPTY_PATH,
+		"filename":  "",
+		"exe":       helperBin,
+		"exe_file":  exeFile(t, helperBin),
+		"argv":      []string{"via-execveat", fmt.Sprint(fd)},
+		"argc":      2,
+		"ret":       0,
+	})
+}
+
+// TestExecEmptyArgv execs with argv = {NULL}: the kernel substitutes {""}
+// and the record says so.
+func TestExecEmptyArgv(t *testing.T) {
+	requireRoot(t)
+	t.Parallel()
+	dir := testDir(t)
+	s := agent(t, dir, runOpts{helper: "emptyargv"}, helperBin)
+	if s.exit != 0 {
+		t.Fatalf("agenttrace exited %d:\n%s", s.exit, s.stderr)
+	}
+	pid := num(t, s.result(t), "pid")
+	execs := s.find("exec", byPid(pid))
+	if len(execs) != 2 {
+		t.Fatalf("want 2 exec records of pid %d (agenttrace's, then the helper's), got %d:\n%s", pid, len(execs), s.dump(execs))
+	}
+	wantBody(t, execs[1], obj{
+		"syscall":    "execve",
+		"filename":   helperBin,
+		"exe":        helperBin,
+		"exe_file":   exeFile(t, helperBin),
+		"argv":       []string{""},
+		"argc":       1,
+		"argv_empty": true,
+		"ret":        0,
+	})
+}
+
+// TestExecFailureArgvTruncated: a failed exec's argv is read from the
+// caller's memory, at most 256 arguments of at most 4095 bytes each. Beyond
+// that, the record must say argv_truncated rather than look complete.
+func TestExecFailureArgvTruncated(t *testing.T) {
+	requireRoot(t)
+	t.Parallel()
+	long := strings.Repeat("y", 5000)
+	many := make([]string, 300)
+	for i := range many {
+		many[i] = fmt.Sprintf("a%03d", i)
+	}
+	blob := func(args []string) int {
+		n := 0
+		for _, a := range args {
+			n += len(a) + 1
+		}
+		return n
+	}
+	for _, c := range []struct {
+		name string
+		argv []string
+		want []string // recorded
+	}{
+		{"300-args", many, many[:256]},
+		{"long-arg", []string{"x", long, "z"}, []string{"x", long[:4095]}},
+		{"complete", many[:256], many[:256]},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			dir := testDir(t)
+			missing := filepath.Join(dir, "missing-"+c.name)
+			s := agent(t, dir, runOpts{helper: "exec-fail-args"}, append([]string{helperBin, missing}, c.argv...)...)
+			if s.exit != 0 {
+				t.Fatalf("agenttrace exited %d:\n%s", s.exit, s.stderr)
+			}
+			_, all := ops(t, s.result(t))
+			wantOp(t, all, "execve", unix.ENOENT)
+			r := s.one(t, "exec", func(r *rec) bool { return r.Exec.Filename == missing })
+			want := obj{"syscall": "execve", "filename": missing, "argv": c.want, "argc": len(c.want), "ret": -int(unix.ENOENT), "errno": "ENOENT"}
+			if len(c.want) != len(c.argv) || c.want[len(c.want)-1] != c.argv[len(c.want)-1] {
+				want["argv_truncated"] = true
+				want["argv_size"] = blob(c.want)
+			}
+			wantBody(t, r, want)
+		})
+	}
+}
+
+// TestThreads: a thread other than the leader forks (the fork record names
+// that thread, the child names the process as its creator) and then execs
+// (the exec record, made after the kernel gave the thread the leader's pid,
+// still has what the syscall was given).
+func TestThreads(t *testing.T) {
+	requireRoot(t)
+	t.Parallel()
+	dir := testDir(t)
+	s := agent(t, dir, runOpts{helper: "threads"}, helperBin)
+	if s.exit != 0 {
+		t.Fatalf("agenttrace exited %d:\n%s", s.exit, s.stderr)
+	}
+	res := s.result(t)
+	pid, tid, childPid := num(t, res, "pid"), num(t, res, "tid"), num(t, res, "child")
+	if tid == pid {
+		t.Fatalf("the helper ran on the leader thread: %v", res)
+	}
+	execs := s.find("exec", byPid(pid))
+	if len(execs) != 2 {
+		t.Fatalf("want 2 exec records of pid %d, got %d:\n%s", pid, len(execs), s.dump(execs))
+	}
+	first, second := execs[0], execs[1]
+
+	// (The Go runtime's own probe for pidfd support forks a child too.)
+	fork := s.one(t, "fork", func(r *rec) bool { return r.Fork.ChildPid == childPid })
+	if fork.Proc.Pid != pid || fork.Proc.Tid != tid || fork.Proc.ExecID != first.Proc.ExecID {
+		t.Errorf("fork record: pid %d tid %d exec_id %q; want %d %d %q", fork.Proc.Pid, fork.Proc.Tid, fork.Proc.ExecID, pid, tid, first.Proc.ExecID)
+	}
+	child := s.one(t, "exec", byPid(childPid))
+	wantBody(t, child, obj{
+		"syscall": "execve", "filename": helperBin, "exe": helperBin, "exe_file": exeFile(t, helperBin),
+		"argv": []string{helperBin, "child-of-thread"}, "argc": 2, "ret": 0,
+	})
+	if child.Proc.ParentExecID != first.Proc.ExecID || child.Proc.Ppid != pid {
+		t.Errorf("child: parent_exec_id %q ppid %d, want %q %d", child.Proc.ParentExecID, child.Proc.Ppid, first.Proc.ExecID, pid)
+	}
+
+	wantBody(t, second, obj{
+		"syscall": "execve", "filename": helperBin, "exe": helperBin, "exe_file": exeFile(t, helperBin),
+		"argv": []string{"exec-from-thread"}, "argc": 1, "ret": 0,
+	})
+	if second.Proc.Tid != pid {
+		t.Errorf("exec from thread %d: proc.tid %d, want the pid %d it takes over", tid, second.Proc.Tid, pid)
+	}
+}
