@@ -36,6 +36,14 @@ char LICENSE[] SEC("license") = "GPL";
 #define NR32_CONNECT 362
 #define NR32_OPENAT2 437
 
+/*
+ * x32 ABI (kernels with CONFIG_X86_X32_ABI): x86_64 numbers with this bit
+ * set, except for execve and execveat, which have their own.
+ */
+#define X32_BIT 0x40000000
+#define NRX32_EXECVE (X32_BIT | 520)
+#define NRX32_EXECVEAT (X32_BIT | 545)
+
 #define SYS_CONNECT 3 /* socketcall(2) call number */
 #define TS_COMPAT 0x0002
 #define O_CREAT 0100
@@ -323,12 +331,16 @@ static __always_inline __u32 syscall_id(long nr, bool compat)
 		return SC_UNKNOWN;
 	}
 	switch (nr) {
+	case NRX32_EXECVE: return SC_EXECVE;
+	case NRX32_EXECVEAT: return SC_EXECVEAT;
+	}
+	switch (nr & ~X32_BIT) {
 	case NR_OPEN: return SC_OPEN;
 	case NR_CREAT: return SC_CREAT;
 	case NR_OPENAT: return SC_OPENAT;
 	case NR_OPENAT2: return SC_OPENAT2;
-	case NR_EXECVE: return SC_EXECVE;
-	case NR_EXECVEAT: return SC_EXECVEAT;
+	case NR_EXECVE: return nr & X32_BIT ? SC_UNKNOWN : SC_EXECVE;
+	case NR_EXECVEAT: return nr & X32_BIT ? SC_UNKNOWN : SC_EXECVEAT;
 	case NR_CONNECT: return SC_CONNECT;
 	}
 	return SC_UNKNOWN;
@@ -342,6 +354,9 @@ static __always_inline bool interesting_nr(long nr)
 	case NR_OPENAT: case NR_EXECVEAT: case NR_OPENAT2:
 	case NR32_OPEN: case NR32_CREAT: case NR32_EXECVE: case NR32_SOCKETCALL:
 	case NR32_OPENAT: case NR32_EXECVEAT: case NR32_CONNECT:
+	case X32_BIT | NR_OPEN: case X32_BIT | NR_CONNECT: case X32_BIT | NR_CREAT:
+	case X32_BIT | NR_OPENAT: case X32_BIT | NR_OPENAT2:
+	case NRX32_EXECVE: case NRX32_EXECVEAT:
 		return true;
 	}
 	return false;
@@ -376,7 +391,7 @@ static __always_inline bool read_open_how(struct open_event *e, __u64 uhow)
 	return true;
 }
 
-static __always_inline void enter_open(__u32 tid, __u32 sc, bool compat, struct sys_args *args)
+static __always_inline void enter_open(__u32 tid, __u32 sc, __u32 abi, struct sys_args *args)
 {
 	const char *path;
 
@@ -412,8 +427,7 @@ static __always_inline void enter_open(__u32 tid, __u32 sc, bool compat, struct 
 		rec->how_fault = !read_open_how(e, rec->uptr2);
 		break;
 	}
-	if (compat)
-		e->hdr.flags |= EF_COMPAT;
+	e->hdr.flags |= abi;
 	rec->uptr = (__u64)path;
 	e->path_len = read_user_path(e->path, path, &e->hdr.flags);
 }
@@ -458,7 +472,7 @@ static __always_inline void read_addr(struct connect_event *e, __u64 addr)
 		e->hdr.flags |= EF_ADDR_FAULT;
 }
 
-static __always_inline void enter_connect(__u32 tid, __u32 sc, bool compat, struct sys_args *args)
+static __always_inline void enter_connect(__u32 tid, __u32 sc, __u32 abi, struct sys_args *args)
 {
 	__u64 fd = args->a[0], addr = args->a[1], addrlen = args->a[2];
 	bool have_args = true;
@@ -480,8 +494,7 @@ static __always_inline void enter_connect(__u32 tid, __u32 sc, bool compat, stru
 	struct connect_event *e = &rec->connect;
 
 	fill_header(&e->hdr, KIND_CONNECT);
-	if (compat)
-		e->hdr.flags |= EF_COMPAT;
+	e->hdr.flags |= abi;
 	e->syscall = sc;
 	e->fd = (__s32)fd;
 	e->addrlen = (__u32)addrlen;
@@ -512,7 +525,7 @@ static __always_inline void retry_connect(struct inflight_rec *rec)
 	read_addr(e, rec->uptr);
 }
 
-static __always_inline void enter_exec(__u32 tid, __u32 sc, bool compat, struct sys_args *args)
+static __always_inline void enter_exec(__u32 tid, __u32 sc, __u32 abi, struct sys_args *args)
 {
 	const char *filename;
 
@@ -532,14 +545,13 @@ static __always_inline void enter_exec(__u32 tid, __u32 sc, bool compat, struct 
 		filename = (const char *)args->a[0];
 		e->argv = args->a[1];
 	}
-	if (compat)
-		e->flags |= EF_COMPAT;
+	e->flags |= abi;
 	rec->uptr = (__u64)filename;
 	e->filename_len = read_user_path(e->filename, filename, &e->flags);
 
 	/* An empty argv is replaced by {""} in the kernel: remember it was empty. */
 	__u64 argv0 = 0;
-	if (e->argv && compat) {
+	if (e->argv && abi) { /* i386 and x32: 32-bit pointers */
 		__u32 p32 = 0;
 		bpf_probe_read_user(&p32, sizeof(p32), (void *)e->argv);
 		argv0 = p32;
@@ -560,6 +572,8 @@ int BPF_PROG(handle_sys_enter, struct pt_regs *regs, long id)
 
 	bool compat = is_compat();
 	__u32 sc = syscall_id(id, compat);
+	/* Which ABI: the record says so, and argv holds 32-bit pointers in both. */
+	__u32 abi = compat ? EF_COMPAT : (id & X32_BIT) ? EF_X32 : 0;
 	if (sc == SC_UNKNOWN)
 		return 0;
 
@@ -572,14 +586,14 @@ int BPF_PROG(handle_sys_enter, struct pt_regs *regs, long id)
 	case SC_CREAT:
 	case SC_OPENAT:
 	case SC_OPENAT2:
-		enter_open(tid, sc, compat, &args);
+		enter_open(tid, sc, abi, &args);
 		break;
 	case SC_CONNECT:
 	case SC_SOCKETCALL:
-		enter_connect(tid, sc, compat, &args);
+		enter_connect(tid, sc, abi, &args);
 		break;
 	default:
-		enter_exec(tid, sc, compat, &args);
+		enter_exec(tid, sc, abi, &args);
 		break;
 	}
 	return 0;
@@ -610,14 +624,14 @@ static __always_inline void exec_from_enter(struct exec_event *e, struct exec_en
  * A failed exec: argv is still the caller's, so read it through the
  * pointer array. Each argument is capped at PATH_BYTES here.
  */
-static __always_inline void read_failed_argv(struct exec_event *e, __u64 argv, bool compat)
+static __always_inline void read_failed_argv(struct exec_event *e, __u64 argv, bool ptr32)
 {
 	char *args = EXEC_ARGS(e);
 	__u32 off = 0;
 
 	for (__u32 i = 0; i < MAX_FAILED_ARGS; i++) {
 		__u64 p = 0;
-		if (compat) {
+		if (ptr32) {
 			__u32 p32 = 0;
 			if (bpf_probe_read_user(&p32, sizeof(p32), (void *)(argv + i * 4)))
 				break;
@@ -650,7 +664,7 @@ static __always_inline void read_failed_argv(struct exec_event *e, __u64 argv, b
 	/* The loop's bound, not the caller's NULL, ended argv: say it is cut. */
 	if (e->argc == MAX_FAILED_ARGS && !(e->hdr.flags & (EF_ARGS_TRUNCATED | EF_ARGS_FAULT))) {
 		__u64 p = 0;
-		if (compat) {
+		if (ptr32) {
 			__u32 p32 = 0;
 			bpf_probe_read_user(&p32, sizeof(p32), (void *)(argv + MAX_FAILED_ARGS * 4));
 			p = p32;
@@ -685,7 +699,7 @@ static __always_inline void exit_exec(__u32 tid, struct inflight_rec *rec, long 
 	fill_header(&e->hdr, KIND_EXEC);
 	exec_from_enter(e, in);
 	e->ret = ret;
-	read_failed_argv(e, rec->exec.argv, rec->exec.flags & EF_COMPAT);
+	read_failed_argv(e, rec->exec.argv, rec->exec.flags & (EF_COMPAT | EF_X32));
 	stamp(&e->hdr);
 	__u32 len = e->args_len;
 	if (len > max_arg_bytes)

@@ -62,6 +62,8 @@ enum event_flag {
 	EF_ADDR_FAULT = 1 << 7,
 	/* An exec seen at sched_process_exec without its syscall entry. */
 	EF_NO_ENTER = 1 << 8,
+	/* The syscall was made through the x32 ABI (CONFIG_X86_X32_ABI). */
+	EF_X32 = 1 << 9,
 };
 
 /* Who did it, and when: the first member of every record. */

@@ -140,11 +140,10 @@ func TestTamperMatrix(t *testing.T) {
 	orig := readLines(t, pristine)
 
 	type tamper struct {
-		name     string
-		apply    func(lines [][]byte, i int) [][]byte // i: 0-based index of the line
-		kind     string
-		seq      func(i int) uint64 // seq named in the damage
-		skipLast bool
+		name  string
+		apply func(lines [][]byte, i int) [][]byte // i: 0-based index of the line
+		kind  string
+		seq   func(i int) uint64 // seq named in the damage
 	}
 	cases := []tamper{
 		{name: "flip one byte", kind: chain.Modified,

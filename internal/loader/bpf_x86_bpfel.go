@@ -36,6 +36,7 @@ const (
 	bpfEventFlagEF_ARGV_EMPTY     bpfEventFlag = 64
 	bpfEventFlagEF_ADDR_FAULT     bpfEventFlag = 128
 	bpfEventFlagEF_NO_ENTER       bpfEventFlag = 256
+	bpfEventFlagEF_X32            bpfEventFlag = 512
 )
 
 type bpfEventHeader struct {

@@ -65,6 +65,7 @@ const (
 	FlagArgvEmpty      = uint32(bpfEventFlagEF_ARGV_EMPTY)
 	FlagAddrFault      = uint32(bpfEventFlagEF_ADDR_FAULT)
 	FlagNoEnter        = uint32(bpfEventFlagEF_NO_ENTER)
+	FlagX32            = uint32(bpfEventFlagEF_X32)
 	PathBytes          = 4096
 	MaxTargets         = 8
 	DefaultMaxArgBytes = 32 << 10

@@ -189,8 +189,11 @@ func (e *Encoder) appendProc(b []byte, h *loader.EventHeader, self procKey) []by
 	}
 	b = appendExecID(b, "exec_id", h.Pid, h.StartTime, h.ExecSeq)
 	b = appendExecID(b, "parent_exec_id", h.ParentPid, h.ParentStartTime, h.ParentExecSeq)
-	if h.Flags&loader.FlagCompat != 0 {
+	switch {
+	case h.Flags&loader.FlagCompat != 0:
 		b = appendASCII(b, "abi", "i386")
+	case h.Flags&loader.FlagX32 != 0:
+		b = appendASCII(b, "abi", "x32")
 	}
 	return append(b, '}')
 }

@@ -339,6 +339,13 @@ var recordCases = []struct {
 		want: []string{`"mode":"0","resolve":[],"fd":3,"ret":3}}`},
 	},
 	{
+		name: "open_x32",
+		events: []decoder.Event{
+			openEv(loader.FlagX32, decoder.Open{Ret: 3, Syscall: loader.SyscallOpenat, Dirfd: -100, Path: []byte("/etc/hostname")}),
+		},
+		want: []string{`"abi":"x32"},"open":{"syscall":"openat","dirfd":-100,"path":"/etc/hostname","flags":["O_RDONLY"],"flags_raw":0,"mode":"0","fd":3,"ret":3}}`},
+	},
+	{
 		name: "open_path_flags_i386",
 		events: []decoder.Event{
 			openEv(loader.FlagPathTruncated|loader.FlagCompat, decoder.Open{Ret: -36, Syscall: loader.SyscallOpen, Dirfd: -100, Path: []byte("/aaaa")}),
