@@ -207,8 +207,10 @@ func TestTamperMatrix(t *testing.T) {
 		base := filepath.Join(t.TempDir(), "audit.jsonl")
 		lines := make([][]byte, len(orig))
 		copy(lines, orig)
-		l := bytes.Clone(lines[21])                                                    // checkpoint on line 22
-		sig := bytes.LastIndex(l, []byte(`— agenttrace `)) + len(`— agenttrace `) + 40 // inside the Ed25519 signature, past the key hash
+		// The checkpoint on line 22: change a character inside the Ed25519
+		// signature, past the key hash that precedes it.
+		l := bytes.Clone(lines[21])
+		sig := bytes.LastIndex(l, []byte(`— agenttrace `)) + len(`— agenttrace `) + 40
 		if l[sig] == 'A' {
 			l[sig] = 'B'
 		} else {
