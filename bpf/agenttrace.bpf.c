@@ -95,10 +95,19 @@ struct exec_enter {
  * so whatever failed at entry is read again at exit from the saved pointers.
  */
 struct inflight_rec {
-	__u32 kind;      /* enum record_kind: which member is live */
+	__u32 kind;      /* enum record_kind: which member is live; 0 when idle */
 	__u32 how_fault; /* openat2: open_how could not be read at entry */
 	__u64 uptr;      /* the path, file name or socket address */
 	__u64 uptr2;     /* openat2's open_how; socketcall's unread argument array */
+	/*
+	 * What the header left in open/connect's hdr by this thread's previous
+	 * syscall depends on: while these are unchanged, only the fields that
+	 * can change without them are read again (see fill_header_cached).
+	 */
+	__u64 hdr_cred;
+	__u64 hdr_parent;
+	__u64 hdr_exec_seq;
+	__u64 hdr_valid;
 	union {
 		struct open_event open;
 		struct connect_event connect;
@@ -252,6 +261,37 @@ static __always_inline void fill_header(struct event_header *hdr, __u32 kind)
 	fill_parent(hdr, task);
 }
 
+/*
+ * fill_header for open and connect, whose header lives in the thread's
+ * persistent pairing entry. Credentials are replaced, never changed in
+ * place, and the process identity changes only with exec (self_exec_id) or
+ * reparenting (real_parent): while the three are the same, the header of the
+ * thread's previous syscall still holds the right ids, and a syscall costs
+ * three reads instead of a dozen.
+ */
+static __always_inline void fill_header_cached(struct inflight_rec *rec, struct event_header *hdr, __u32 kind)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	__u64 cred = (__u64)BPF_CORE_READ(task, cred);
+	__u64 parent = (__u64)BPF_CORE_READ(task, real_parent);
+	__u64 exec_seq = BPF_CORE_READ(task, self_exec_id);
+
+	if (rec->hdr_valid && rec->hdr_cred == cred && rec->hdr_parent == parent && rec->hdr_exec_seq == exec_seq) {
+		hdr->ktime = bpf_ktime_get_boot_ns();
+		hdr->kind = kind;
+		hdr->auid = BPF_CORE_READ(task, loginuid.val); /* settable once, outside cred */
+		hdr->cgroup_id = bpf_get_current_cgroup_id();
+		hdr->flags = 0;
+		bpf_get_current_comm(hdr->comm, sizeof(hdr->comm));
+		return;
+	}
+	fill_header(hdr, kind);
+	rec->hdr_cred = cred;
+	rec->hdr_parent = parent;
+	rec->hdr_exec_seq = exec_seq;
+	rec->hdr_valid = 1;
+}
+
 /* Stamp kseq and cpu at the moment of emitting, so they are per emitting CPU. */
 static __always_inline void stamp(struct event_header *hdr)
 {
@@ -362,20 +402,37 @@ static __always_inline bool interesting_nr(long nr)
 	return false;
 }
 
-/* A fresh, zeroed pairing entry for this thread, or NULL (counted) when full. */
+/*
+ * This thread's pairing entry, marked in flight for kind, or NULL (counted)
+ * when the map is full. An entry lives as long as its thread: creating,
+ * zeroing and freeing a 4 KiB entry at every syscall cost more than the rest
+ * of the record. So every field a syscall does not set must be reset by
+ * its enter_* function.
+ */
 static __always_inline struct inflight_rec *start_inflight(__u32 tid, __u32 kind)
 {
 	static const struct inflight_rec zero;
-	struct inflight_rec *rec;
+	struct inflight_rec *rec = bpf_map_lookup_elem(&inflight, &tid);
 
-	if (bpf_map_update_elem(&inflight, &tid, &zero, BPF_ANY)) {
-		count_lost_inflight(kind);
-		return NULL;
+	if (!rec) {
+		bpf_map_update_elem(&inflight, &tid, &zero, BPF_NOEXIST);
+		rec = bpf_map_lookup_elem(&inflight, &tid);
+		if (!rec) {
+			count_lost_inflight(kind);
+			return NULL;
+		}
 	}
-	rec = bpf_map_lookup_elem(&inflight, &tid);
-	if (rec)
-		rec->kind = kind;
+	rec->kind = kind;
+	rec->how_fault = 0;
+	rec->uptr = 0;
+	rec->uptr2 = 0;
 	return rec;
+}
+
+/* The syscall is done: the entry stays for the thread's next one. */
+static __always_inline void end_inflight(struct inflight_rec *rec)
+{
+	rec->kind = 0;
 }
 
 /* openat2's struct open_how; false if it cannot be read. */
@@ -400,9 +457,10 @@ static __always_inline void enter_open(__u32 tid, __u32 sc, __u32 abi, struct sy
 		return;
 	struct open_event *e = &rec->open;
 
-	fill_header(&e->hdr, KIND_OPEN);
+	fill_header_cached(rec, &e->hdr, KIND_OPEN);
 	e->syscall = sc;
 	e->dirfd = -100; /* AT_FDCWD: open and creat resolve from the cwd */
+	e->resolve = 0;
 	switch (sc) {
 	case SC_OPEN:
 		path = (const char *)args->a[0];
@@ -423,6 +481,8 @@ static __always_inline void enter_open(__u32 tid, __u32 sc, __u32 abi, struct sy
 	default: /* SC_OPENAT2 */
 		e->dirfd = (__s32)args->a[0];
 		path = (const char *)args->a[1];
+		e->flags = 0;
+		e->mode = 0;
 		rec->uptr2 = args->a[2];
 		rec->how_fault = !read_open_how(e, rec->uptr2);
 		break;
@@ -493,11 +553,13 @@ static __always_inline void enter_connect(__u32 tid, __u32 sc, __u32 abi, struct
 		return;
 	struct connect_event *e = &rec->connect;
 
-	fill_header(&e->hdr, KIND_CONNECT);
+	fill_header_cached(rec, &e->hdr, KIND_CONNECT);
 	e->hdr.flags |= abi;
 	e->syscall = sc;
 	e->fd = (__s32)fd;
 	e->addrlen = (__u32)addrlen;
+	e->addr_len = 0;
+	__builtin_memset(e->addr, 0, sizeof(e->addr));
 	rec->uptr = addr;
 	if (have_args) {
 		read_addr(e, addr);
@@ -534,7 +596,10 @@ static __always_inline void enter_exec(__u32 tid, __u32 sc, __u32 abi, struct sy
 		return;
 	struct exec_enter *e = &rec->exec;
 
+	rec->hdr_valid = 0; /* exec_enter overlays the cached header */
 	e->syscall = sc;
+	e->flags = 0;
+	e->at_flags = 0;
 	if (sc == SC_EXECVEAT) {
 		e->dirfd = (__s32)args->a[0];
 		filename = (const char *)args->a[1];
@@ -706,7 +771,7 @@ static __always_inline void exit_exec(__u32 tid, struct inflight_rec *rec, long 
 		len = max_arg_bytes;
 	emit(e, sizeof(*e) + 2 * PATH_BYTES + len, KIND_EXEC);
 out:
-	bpf_map_delete_elem(&inflight, &tid);
+	end_inflight(rec);
 }
 
 SEC("tp_btf/sys_exit")
@@ -719,7 +784,7 @@ int BPF_PROG(handle_sys_exit, struct pt_regs *regs, long ret)
 
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct inflight_rec *rec = bpf_map_lookup_elem(&inflight, &tid);
-	if (!rec)
+	if (!rec || !rec->kind)
 		return 0;
 
 	switch (rec->kind) {
@@ -747,7 +812,7 @@ int BPF_PROG(handle_sys_exit, struct pt_regs *regs, long ret)
 		exit_exec(tid, rec, ret);
 		return 0;
 	}
-	bpf_map_delete_elem(&inflight, &tid);
+	end_inflight(rec);
 	return 0;
 }
 
@@ -842,7 +907,7 @@ int BPF_PROG(handle_sched_process_exec, struct task_struct *task, pid_t old_pid,
 
 	__u32 tid = old_pid;
 	struct inflight_rec *rec = bpf_map_lookup_elem(&inflight, &tid);
-	if (rec) {
+	if (rec && rec->kind == KIND_EXEC) {
 		struct exec_enter *in = &rec->exec;
 		/*
 		 * Not readable at entry, and the caller's memory is gone: take the
@@ -857,7 +922,11 @@ int BPF_PROG(handle_sched_process_exec, struct task_struct *task, pid_t old_pid,
 			}
 		}
 		exec_from_enter(e, in);
-		bpf_map_delete_elem(&inflight, &tid);
+		/* A thread other than the leader took over the leader's pid: its old id is gone. */
+		if (old_pid != BPF_CORE_READ(task, pid))
+			bpf_map_delete_elem(&inflight, &tid);
+		else
+			end_inflight(rec);
 	} else {
 		e->hdr.flags |= EF_NO_ENTER;
 	}
@@ -918,11 +987,15 @@ int BPF_PROG(handle_sched_process_fork, struct task_struct *parent, struct task_
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(handle_sched_process_exit, struct task_struct *task)
 {
-	if (!traced())
-		return 0;
-
+	/*
+	 * Before the filter: a thread whose process left the targets must not
+	 * leave its pairing entry behind. Thread exits are rare enough.
+	 */
 	__u32 tid = BPF_CORE_READ(task, pid);
 	bpf_map_delete_elem(&inflight, &tid);
+
+	if (!traced())
+		return 0;
 
 	/* Only the last thread of the process reports its exit. */
 	if (BPF_CORE_READ(task, signal, live.counter) != 0)

@@ -98,12 +98,16 @@ type bpfForkEvent struct {
 }
 
 type bpfInflightRec struct {
-	_        structs.HostLayout
-	Kind     uint32
-	HowFault uint32
-	Uptr     uint64
-	Uptr2    uint64
-	Open     bpfOpenEvent
+	_          structs.HostLayout
+	Kind       uint32
+	HowFault   uint32
+	Uptr       uint64
+	Uptr2      uint64
+	HdrCred    uint64
+	HdrParent  uint64
+	HdrExecSeq uint64
+	HdrValid   uint64
+	Open       bpfOpenEvent
 }
 
 type bpfKindCounters struct {

@@ -86,6 +86,10 @@ type Config struct {
 	// WakeupBytes: the kernel wakes the reader when this much is pending;
 	// below it the reader finds records by polling (see PollInterval).
 	WakeupBytes uint64
+	// TargetSlots is how many target cgroups can be set (1..MaxTargets,
+	// default 1). Every matched syscall of an untraced process checks each
+	// slot, so it is kept to what is used.
+	TargetSlots uint32
 }
 
 // PollInterval bounds how long a record can wait in the ring buffer when
@@ -135,6 +139,12 @@ func (c *Config) normalize() error {
 	if c.WakeupBytes == 0 {
 		c.WakeupBytes = uint64(c.RingBytes / 8)
 	}
+	if c.TargetSlots == 0 {
+		c.TargetSlots = 1
+	}
+	if c.TargetSlots > MaxTargets {
+		return fmt.Errorf("%d target slots, at most %d", c.TargetSlots, MaxTargets)
+	}
 	return nil
 }
 
@@ -154,7 +164,7 @@ func Load(cfg Config) (*Tracer, error) {
 	for name, value := range map[string]any{
 		"max_arg_bytes": cfg.MaxArgBytes,
 		"wakeup_bytes":  cfg.WakeupBytes,
-		"target_slots":  uint32(MaxTargets),
+		"target_slots":  cfg.TargetSlots,
 	} {
 		if err := spec.Variables[name].Set(value); err != nil {
 			return nil, fmt.Errorf("setting %s: %w", name, err)
@@ -185,7 +195,7 @@ func Load(cfg Config) (*Tracer, error) {
 // SetTarget makes the cgroup open at cgroupFD (and all its descendants, now
 // and later) traced, in slot 0..MaxTargets-1.
 func (t *Tracer) SetTarget(slot uint32, cgroupFD int) error {
-	if slot >= MaxTargets {
+	if slot >= t.cfg.TargetSlots {
 		return fmt.Errorf("target slot %d out of range", slot)
 	}
 	if err := t.objs.Targets.Put(slot, uint32(cgroupFD)); err != nil {
