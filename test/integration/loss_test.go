@@ -8,8 +8,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -228,4 +230,108 @@ func TestDiskFull(t *testing.T) {
 	if a.stages["write"] == 0 {
 		t.Fatalf("no gap record for the records the full disk refused: %v", a.gaps)
 	}
+}
+
+// TestKillWriterMidFlood: agenttrace is killed (SIGKILL) while a flood is
+// being recorded. In `run` the kernel side and the writer are one process,
+// so the kill ends tracing too: what the log must show is exactly where it
+// stops. The killed segment's records are complete and chained, their kseq
+// runs per CPU and kind have no hole (nothing was lost silently before the
+// kill), the next run continues the log with a recovery record that counts
+// the unsigned records, and the whole log verifies.
+func TestKillWriterMidFlood(t *testing.T) {
+	requireRoot(t)
+	mount, err := cgroup2Mount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := testDir(t)
+	log := filepath.Join(dir, "killed.jsonl")
+	stderr, err := os.Create(filepath.Join(dir, "stderr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stderr.Close()
+	cmd := exec.Command(agentBin, "run", "--log", log, "--", flood(t), "5000000", "0", "0", "1")
+	cmd.Stderr = stderr // a file: the flood outlives agenttrace and would hold a pipe open
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Kill once the flood is being recorded: the log has grown past its start.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if info, err := os.Stat(log); err == nil && info.Size() > 1<<20 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the log did not grow")
+		}
+	}
+	cmd.Process.Signal(unix.SIGKILL)
+	cmd.Wait()
+	killSession(t, mount, cmd.Process.Pid)
+
+	killed, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.Split(killed, []byte("\n"))
+	complete := lines[:len(lines)-1] // the last element is "" or a torn line
+	type key struct {
+		cpu  uint64
+		kind string
+	}
+	kseqs := map[key][]uint64{}
+	for _, l := range complete {
+		var r struct {
+			Type string  `json:"type"`
+			CPU  *uint64 `json:"cpu"`
+			Kseq uint64  `json:"kseq"`
+		}
+		if err := json.Unmarshal(l, &r); err != nil {
+			t.Fatalf("a complete line of the killed segment does not parse: %v", err)
+		}
+		if r.CPU != nil {
+			kseqs[key{*r.CPU, r.Type}] = append(kseqs[key{*r.CPU, r.Type}], r.Kseq)
+		}
+	}
+	records := 0
+	for k, seqs := range kseqs {
+		slices.Sort(seqs)
+		for i, s := range seqs {
+			if s != uint64(i+1) {
+				t.Fatalf("cpu %d %s: kseq %d where %d belongs: a record was lost before the kill", k.cpu, k.kind, s, i+1)
+			}
+		}
+		records += len(seqs)
+	}
+	if records < 1000 {
+		t.Fatalf("only %d kernel records before the kill", records)
+	}
+
+	if out, err := exec.Command(agentBin, "run", "--log", log, "--", "true").CombinedOutput(); err != nil {
+		t.Fatalf("run after the kill: %v\n%s", err, out)
+	}
+	next, err := os.ReadFile(filepath.Join(dir, "killed.000002.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := bytes.SplitN(next, []byte("\n"), 3)[1]
+	var rec struct {
+		Type     string `json:"type"`
+		Recovery struct {
+			AfterSeq  uint64 `json:"after_seq"`
+			Unsigned  uint64 `json:"unsigned_records"`
+			TornBytes int    `json:"torn_bytes"`
+		} `json:"recovery"`
+	}
+	if err := json.Unmarshal(second, &rec); err != nil || rec.Type != "recovery" {
+		t.Fatalf("the continuing segment's second record is not a recovery record: %s", second)
+	}
+	if rec.Recovery.AfterSeq != uint64(len(complete)) || rec.Recovery.TornBytes != len(lines[len(lines)-1]) || rec.Recovery.Unsigned == 0 {
+		t.Fatalf("recovery %+v, the killed segment has %d complete lines and %d torn bytes", rec.Recovery, len(complete), len(lines[len(lines)-1]))
+	}
+	if out, err := exec.Command(agentBin, "verify", log).CombinedOutput(); err != nil {
+		t.Fatalf("verify: %v\n%s", err, out)
+	}
+	t.Logf("killed after %d kernel records; recovery: %+v", records, rec.Recovery)
 }
