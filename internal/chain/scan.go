@@ -123,37 +123,34 @@ type RecoveryBody struct {
 	TornSHA256  string `json:"torn_sha256,omitempty"`
 }
 
-// DecodeHeader decodes the header object of a line.
-func DecodeHeader(line []byte) (*HeaderBody, error) {
-	var r struct {
-		Header *HeaderBody `json:"header"`
+// decodeMember decodes the object named member of a record line.
+func decodeMember[T any](line []byte, member string) (*T, error) {
+	var r map[string]json.RawMessage
+	if err := json.Unmarshal(line, &r); err != nil {
+		return nil, fmt.Errorf("not a %s record: %w", member, err)
 	}
-	if err := json.Unmarshal(line, &r); err != nil || r.Header == nil {
-		return nil, fmt.Errorf("not a header record: %v", err)
+	raw, ok := r[member]
+	if !ok {
+		return nil, fmt.Errorf("not a %s record: no %q object", member, member)
 	}
-	return r.Header, nil
+	v := new(T)
+	if err := json.Unmarshal(raw, v); err != nil {
+		return nil, fmt.Errorf("%s record: %w", member, err)
+	}
+	return v, nil
 }
+
+// DecodeHeader decodes the header object of a line.
+func DecodeHeader(line []byte) (*HeaderBody, error) { return decodeMember[HeaderBody](line, "header") }
 
 // DecodeCheckpoint decodes the checkpoint object of a line.
 func DecodeCheckpoint(line []byte) (*CheckpointBody, error) {
-	var r struct {
-		Checkpoint *CheckpointBody `json:"checkpoint"`
-	}
-	if err := json.Unmarshal(line, &r); err != nil || r.Checkpoint == nil {
-		return nil, fmt.Errorf("not a checkpoint record: %v", err)
-	}
-	return r.Checkpoint, nil
+	return decodeMember[CheckpointBody](line, "checkpoint")
 }
 
 // DecodeRecovery decodes the recovery object of a line.
 func DecodeRecovery(line []byte) (*RecoveryBody, error) {
-	var r struct {
-		Recovery *RecoveryBody `json:"recovery"`
-	}
-	if err := json.Unmarshal(line, &r); err != nil || r.Recovery == nil {
-		return nil, fmt.Errorf("not a recovery record: %v", err)
-	}
-	return r.Recovery, nil
+	return decodeMember[RecoveryBody](line, "recovery")
 }
 
 // Tail is the state of a log at the end of its last segment: what a writer
