@@ -98,3 +98,49 @@ func TestRunErrors(t *testing.T) {
 		t.Fatalf("failed runs left files behind: %v", entries)
 	}
 }
+
+// TestSignalForwarded: SIGTERM sent to agenttrace reaches the command, and
+// agenttrace exits with the command's status.
+func TestSignalForwarded(t *testing.T) {
+	requireRoot(t)
+	log := filepath.Join(testDir(t), "sig.jsonl")
+	cmd := exec.Command(agentBin, "run", "--log", log, "--", "sh", "-c", `trap 'exit 42' TERM; echo ready; while :; do sleep 0.05; done`)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 6)
+	if _, err := stdout.Read(buf); err != nil || string(buf) != "ready\n" {
+		t.Fatalf("command did not start: %q %v", buf, err)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	err = cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 42 {
+		t.Fatalf("agenttrace exited with %v, want 42 (the command's trap)", err)
+	}
+}
+
+// TestLeftRunning: processes the command leaves behind run on, traced, for
+// the grace period, then are killed; the log says so.
+func TestLeftRunning(t *testing.T) {
+	requireRoot(t)
+	log := filepath.Join(testDir(t), "left.jsonl")
+	cmd := exec.Command(agentBin, "run", "--log", log, "--grace", "300ms", "--", "sh", "-c", "sleep 100 & exit 0")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "agenttrace: 1 processes were still running after the grace period and were killed") {
+		t.Fatalf("summary does not report the leftover process:\n%s", out)
+	}
+	data, _ := os.ReadFile(log)
+	if !bytes.Contains(data, []byte(`"left_running":1,"left_running_action":"killed with SIGKILL after the grace period"`)) {
+		t.Fatalf("stop record does not report the leftover process")
+	}
+	if !bytes.Contains(data, []byte(`"comm":"sleep"`)) || !bytes.Contains(data, []byte(`"signal":"SIGKILL","signal_num":9`)) {
+		t.Fatalf("no exit record of sleep killed by SIGKILL")
+	}
+}
