@@ -197,6 +197,23 @@ func TestInvalidLines(t *testing.T) {
 		{"connect: two unix forms", []string{`"unix_path"`}, func(m map[string]any) { obj(m, "connect")["unix_unnamed"] = true }},
 		{"connect: AF_UNIX without a form", []string{`"unix_path"`}, func(m map[string]any) { delete(obj(m, "connect"), "unix_path") }},
 		{"fork: child_exec_id malformed", []string{`"type":"fork"`}, func(m map[string]any) { obj(m, "fork")["child_exec_id"] = "x" }},
+		{"fork: child_tool_call malformed", []string{`"child_tool_call"`}, func(m map[string]any) { obj(m, "fork")["child_tool_call"] = "12-34" }},
+		{"fork: child_tool_call from a tool call", []string{`"child_tool_call"`}, func(m map[string]any) { obj(m, "proc")["tool_call"] = "1-2-3" }},
+		{"proc: tool_call malformed", []string{`"tool_call":"`, `"type":"open"`}, func(m map[string]any) { obj(m, "proc")["tool_call"] = "" }},
+		{"exec: unknown tag", []string{`"tags":["tool_call_command"]`}, func(m map[string]any) { m["tags"] = []any{"tool_call"} }},
+		{"exec: tool_call_command without tool_call", []string{`"tags":["tool_call_command"]`}, func(m map[string]any) { delete(obj(m, "proc"), "tool_call") }},
+		{"exec: tool_call_command on a failure", []string{`"type":"exec"`, `"filename_b64"`}, func(m map[string]any) {
+			m["tags"] = []any{"tool_call_command"}
+			obj(m, "proc")["tool_call"] = "1-2-3"
+		}},
+		{"exec: credential_access", []string{`"tags":["tool_call_command"]`}, func(m map[string]any) { m["tags"] = []any{"credential_access"} }},
+		{"open: unknown tag", []string{`"tags":["credential_access"]`}, func(m map[string]any) { m["tags"] = []any{"secret"} }},
+		{"open: tool_call_command", []string{`"tags":["credential_access"]`}, func(m map[string]any) { m["tags"] = []any{"tool_call_command"} }},
+		{"open: empty tags", []string{`"tags":["credential_access"]`}, func(m map[string]any) { m["tags"] = []any{} }},
+		{"open: tags twice", []string{`"tags":["credential_access"]`}, func(m map[string]any) { m["tags"] = []any{"credential_access", "credential_access"} }},
+		{"fork: tags", []string{`"child_tool_call"`}, func(m map[string]any) { m["tags"] = []any{"credential_access"} }},
+		{"start: sensitive_paths not strings", []string{`"sensitive_paths"`}, func(m map[string]any) { obj(m, "start")["sensitive_paths"] = []any{1} }},
+		{"start: empty sensitive path", []string{`"sensitive_paths"`}, func(m map[string]any) { obj(m, "start")["sensitive_paths"] = []any{""} }},
 		{"exit: code and signal", []string{`"type":"exit"`, `"code":1}`}, func(m map[string]any) { obj(m, "exit")["signal"] = "SIGKILL"; obj(m, "exit")["signal_num"] = 9 }},
 		{"exit: code with signal bits", []string{`"type":"exit"`, `"code":1}`}, func(m map[string]any) { obj(m, "exit")["status"] = 9 }},
 		{"exit: signal name malformed", []string{`"signal":"SIGKILL"`}, func(m map[string]any) { obj(m, "exit")["signal"] = "KILL" }},

@@ -3,6 +3,7 @@
 //
 //	agenttrace run [--log PATH] [--max-arg-bytes N] -- CMD [ARGS...]
 //	agenttrace verify [--pubkey FILE] [--head SEQ:HASH] LOG|DIR...
+//	agenttrace show [--json] [--html FILE] [filters] LOG|DIR...
 //	agenttrace keygen --out DIR
 //	agenttrace check
 //	agenttrace version
@@ -21,6 +22,7 @@ import (
 	"github.com/agenttrace/agenttrace/internal/loader"
 	"github.com/agenttrace/agenttrace/internal/pipeline"
 	"github.com/agenttrace/agenttrace/internal/preflight"
+	"github.com/agenttrace/agenttrace/internal/record"
 	"github.com/agenttrace/agenttrace/internal/session"
 	"github.com/agenttrace/agenttrace/internal/sink"
 )
@@ -30,6 +32,7 @@ const usage = `agenttrace: a syscall-exact audit log of what an AI agent's proce
 Usage:
   agenttrace run [flags] -- CMD [ARGS...]   trace CMD and everything it starts
   agenttrace verify [flags] LOG|DIR...      prove a log is complete and unmodified up to its signed checkpoints
+  agenttrace show [flags] LOG|DIR...        verify, then show the tool calls, processes, files and connections
   agenttrace keygen --out DIR               create a checkpoint signing key pair
   agenttrace check                          check that this host can run agenttrace
   agenttrace version                        print the version
@@ -53,6 +56,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cmdCheck(stdout)
 	case "verify":
 		return cmdVerify(args[1:], stdout, stderr)
+	case "show":
+		return cmdShow(args[1:], stdout, stderr)
 	case "keygen":
 		return cmdKeygen(args[1:], stdout, stderr)
 	case "version", "--version":
@@ -83,6 +88,7 @@ func cmdRun(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	heartbeat := fs.Duration("heartbeat", pipeline.DefaultHeartbeat, "write a heartbeat record with running totals this often")
 	writeDelay := fs.Duration("debug-write-delay", 0, "")
 	fsync := fs.String("fsync", "checkpoint", "when to fsync: checkpoint (before every checkpoint, at rotation and exit) or always (after every write)")
+	sensitivePaths := fs.String("sensitive-paths", "", "`file` of path globs, one a line, added after the default list: opens of matching paths are tagged credential_access (a line !GLOB excludes; the last match decides; docs/schema.md)")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "Usage: agenttrace run [flags] -- CMD [ARGS...]\n\n")
 		fs.VisitAll(func(f *flag.Flag) {
@@ -128,6 +134,12 @@ func cmdRun(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 2
 	}
 
+	sensitive, err := sensitiveSet(*sensitivePaths)
+	if err != nil {
+		fmt.Fprintf(stderr, "agenttrace: --sensitive-paths: %v\n", err)
+		return 2
+	}
+
 	res, err := session.Run(session.Options{
 		Argv:         fs.Args(),
 		LogPath:      *logPath,
@@ -145,6 +157,7 @@ func cmdRun(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		FailClosed:         *failClosed,
 		Heartbeat:          *heartbeat,
 		WriteDelay:         *writeDelay,
+		Sensitive:          sensitive,
 
 		Stdin:  stdin,
 		Stdout: stdout,
@@ -170,6 +183,20 @@ func cmdRun(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 	}
 	return res.ExitCode
+}
+
+// sensitiveSet compiles the default sensitive path list followed by the
+// patterns of file ("" for none).
+func sensitiveSet(file string) (*record.PathSet, error) {
+	patterns := record.ParsePatterns(record.DefaultSensitivePaths)
+	if file != "" {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return nil, err
+		}
+		patterns = append(patterns, record.ParsePatterns(string(data))...)
+	}
+	return record.CompilePathSet(patterns)
 }
 
 func printSummary(w io.Writer, res *session.Result) {

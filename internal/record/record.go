@@ -1,10 +1,13 @@
 // Package record owns the audit record: the JSON Lines schema documented in
 // docs/schema.md and schema/record.schema.json. It turns decoded events into
 // exactly one line each, adding what the kernel record refers to by id (the
-// cgroup path, the process's executable).
+// cgroup path, the process's executable, the tool call the process belongs
+// to) and the credential_access tag of opens of sensitive paths.
 //
 // It must never drop, merge or reorder events, and never alter a byte of what
 // the kernel saw: text that is not exact in JSON is carried in a _b64 sibling.
+// What it derives, it derives from the records it wrote before (the ids they
+// carry), so a reader can recompute it from the log alone (Attributor).
 package record
 
 import (
@@ -45,13 +48,29 @@ type Encoder struct {
 	// WallOffset converts kernel boot-time ns to Unix ns (wall = ktime + WallOffset).
 	WallOffset int64
 	Cgroups    CgroupPaths
+	// Sensitive tags the open records of matching paths credential_access;
+	// nil tags nothing. A session sets the default list (DefaultSensitive)
+	// or the one given with --sensitive-paths.
+	Sensitive *PathSet
 
 	exes map[procKey][]byte
+	attr attribution
 }
 
 // NewEncoder returns an encoder for this host.
 func NewEncoder(host, bootID string, wallOffset int64, cgroups CgroupPaths) *Encoder {
 	return &Encoder{Host: host, BootID: bootID, WallOffset: wallOffset, Cgroups: cgroups, exes: make(map[procKey][]byte)}
+}
+
+// BeginSession starts tool-call attribution for a session whose command
+// was created by the process creator (agenttrace's pid, start.pid): from now
+// on every kernel record of a process that is not one of the session's root
+// processes carries proc.tool_call. Call it as part of appending the start
+// record (under the log's lock, like every append), so that the kernel
+// records that follow the start record in the log are exactly the ones
+// attributed.
+func (e *Encoder) BeginSession(creator uint32) {
+	e.attr.begin(creator)
 }
 
 // WallOffset measures the offset between CLOCK_REALTIME and CLOCK_BOOTTIME.
@@ -112,6 +131,11 @@ func (e *Encoder) AppendEvent(b []byte, seq uint64, prev *chain.Hash, ev *decode
 	h := &ev.Hdr
 	typ := KindName(h.Kind)
 	self := procKey{h.Pid, h.StartTime, h.ExecSeq}
+	process := processID{h.Pid, h.StartTime}
+	var member membership
+	if e.attr.active {
+		member = e.attr.of(process, processID{h.ParentPid, h.ParentStartTime}, h.ParentExecSeq)
+	}
 
 	// Learn executables before the proc object so an exec names its new image.
 	switch h.Kind {
@@ -135,38 +159,69 @@ func (e *Encoder) AppendEvent(b []byte, seq uint64, prev *chain.Hash, ev *decode
 	b = e.AppendEnvelope(b, seq, prev, h.Ktime, typ)
 	b = appendUint(b, "cpu", uint64(h.Cpu))
 	b = appendUint(b, "kseq", h.Kseq)
-	b = e.appendProc(b, h, self)
+	b = e.appendProc(b, h, self, member)
 
 	b = appendKey(b, typ)
 	b = append(b, '{')
+	tag := ""
 	switch h.Kind {
 	case loader.KindExec:
 		b = appendExec(b, h, &ev.Exec)
+		if e.attr.active && ev.Exec.Ret == 0 && e.attr.exec(process, member) {
+			tag = TagToolCallCommand
+		}
 	case loader.KindOpen:
 		b = appendOpen(b, h, &ev.Open)
+		if e.Sensitive.Match(ev.Open.Path) {
+			tag = TagCredentialAccess
+		}
 	case loader.KindConnect:
 		b = appendConnect(b, h, &ev.Connect)
 	case loader.KindFork:
 		b = appendUint(b, "child_pid", uint64(ev.Fork.ChildPid))
 		b = appendExecID(b, "child_exec_id", ev.Fork.ChildPid, ev.Fork.ChildStartTime, h.ExecSeq)
+		if e.attr.active && e.attr.fork(member, processID{ev.Fork.ChildPid, ev.Fork.ChildStartTime}, h.ExecSeq) {
+			b = appendExecID(b, "child_tool_call", ev.Fork.ChildPid, ev.Fork.ChildStartTime, h.ExecSeq)
+		}
 	case loader.KindExit:
 		b = appendExit(b, ev.Exit.Status)
 		delete(e.exes, self)
+		if e.attr.active {
+			e.attr.exit(process)
+		}
 	}
-	return append(b, '}', '}')
+	b = append(b, '}')
+	if tag != "" {
+		b = append(appendKey(b, "tags"), '[', '"')
+		b = append(append(b, tag...), '"', ']')
+	}
+	return append(b, '}')
 }
+
+// Tags: what agenttrace derives about a record, after its type object.
+const (
+	// TagCredentialAccess: an open of a path in the sensitive list.
+	TagCredentialAccess = "credential_access"
+	// TagToolCallCommand: the first successful exec of a tool call's
+	// top-most process; its argv is what the tool call ran.
+	TagToolCallCommand = "tool_call_command"
+)
 
 func appendExecID(b []byte, key string, pid uint32, start, seq uint64) []byte {
 	b = append(appendKey(b, key), '"')
+	return append(appendID(b, pid, start, seq), '"')
+}
+
+// appendID appends an exec_id: <pid>-<start>-<self_exec_id>.
+func appendID(b []byte, pid uint32, start, seq uint64) []byte {
 	b = strconv.AppendUint(b, uint64(pid), 10)
 	b = append(b, '-')
 	b = strconv.AppendUint(b, start, 10)
 	b = append(b, '-')
-	b = strconv.AppendUint(b, seq, 10)
-	return append(b, '"')
+	return strconv.AppendUint(b, seq, 10)
 }
 
-func (e *Encoder) appendProc(b []byte, h *loader.EventHeader, self procKey) []byte {
+func (e *Encoder) appendProc(b []byte, h *loader.EventHeader, self procKey, member membership) []byte {
 	b = appendKey(b, "proc")
 	b = append(b, '{')
 	b = appendUint(b, "pid", uint64(h.Pid))
@@ -189,6 +244,10 @@ func (e *Encoder) appendProc(b []byte, h *loader.EventHeader, self procKey) []by
 	}
 	b = appendExecID(b, "exec_id", h.Pid, h.StartTime, h.ExecSeq)
 	b = appendExecID(b, "parent_exec_id", h.ParentPid, h.ParentStartTime, h.ParentExecSeq)
+	if e.attr.active && !member.root {
+		t := member.toolCall
+		b = appendExecID(b, "tool_call", t.pid, t.start, t.seq)
+	}
 	switch {
 	case h.Flags&loader.FlagCompat != 0:
 		b = appendASCII(b, "abi", "i386")

@@ -62,9 +62,12 @@ type Options struct {
 	Heartbeat  time.Duration
 	// WriteDelay slows the writer down, for tests of loss accounting.
 	WriteDelay time.Duration
-	Stdin      io.Reader
-	Stdout     io.Writer
-	Stderr     io.Writer
+	// Sensitive paths: opens of them are tagged credential_access. nil:
+	// record.DefaultSensitive().
+	Sensitive *record.PathSet
+	Stdin     io.Reader
+	Stdout    io.Writer
+	Stderr    io.Writer
 }
 
 // Result of a run.
@@ -173,6 +176,10 @@ func Run(opts Options) (*Result, error) {
 
 	host, _ := os.Hostname()
 	enc := record.NewEncoder(host, BootID(), record.WallOffset(), cgroup.NewResolver(mount, cg.Rel))
+	enc.Sensitive = opts.Sensitive
+	if enc.Sensitive == nil {
+		enc.Sensitive = record.DefaultSensitive()
+	}
 	log, err := sink.Open(sink.Options{
 		Base: opts.LogPath, Signer: signer, VerifierKey: vkey, Encoder: enc, Version: Version,
 		CheckpointRecords: opts.CheckpointRecords, CheckpointInterval: opts.CheckpointInterval,
@@ -364,6 +371,10 @@ func appendStart(b []byte, enc *record.Encoder, seq uint64, prev *chain.Hash, op
 		maxArg = loader.DefaultMaxArgBytes
 	}
 	b = strconv.AppendUint(b, uint64(maxArg), 10)
+	b = record.AppendStrings(b, "sensitive_paths", enc.Sensitive.Patterns())
+	// Attribution starts with the start record: the kernel records after
+	// it are the session's, and agenttrace created its root process.
+	enc.BeginSession(uint32(os.Getpid()))
 	b = append(b, `,"hooks":[`...)
 	for i, h := range loader.Hooks {
 		if i > 0 {

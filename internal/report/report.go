@@ -1,0 +1,874 @@
+// Package report turns an agenttrace log into the answers an incident
+// responder asks for: what the agent ran (its tool calls), which processes
+// each one started, the files they opened, the connections they made,
+// whether they touched credentials, and where events were lost. It verifies
+// the log's hash chain and signatures first (chain.Verify) and recomputes
+// tool-call attribution from the records' own ids (record.Attributor), so
+// the tree does not depend on what a damaged log claims, and a mismatch
+// with what the tracer wrote is itself reported.
+//
+// It only reads logs. Every string it outputs (terminal, JSON, HTML) has its
+// control and invisible format characters escaped, so a hostile file name
+// cannot disguise a report any more than it can a log line.
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/agenttrace/agenttrace/internal/chain"
+	"github.com/agenttrace/agenttrace/internal/record"
+)
+
+// Filter selects records; the zero Filter selects all. Processes, tool
+// calls and sessions without a selected record are left out of the tree
+// (ancestors of a selected process stay, as context).
+type Filter struct {
+	ToolCall string    // proc.tool_call (as recomputed) equals this id
+	Pid      int       // proc.pid
+	Types    []string  // record types
+	Since    time.Time // record time at or after
+	Until    time.Time // record time at or before
+	Tag      string    // the record carries this tag
+}
+
+// Active reports whether f selects anything less than every record.
+func (f *Filter) Active() bool {
+	return f.ToolCall != "" || f.Pid != 0 || len(f.Types) > 0 || !f.Since.IsZero() || !f.Until.IsZero() || f.Tag != ""
+}
+
+// Describe says what f selects, for the reader of a report.
+func (f *Filter) Describe() string {
+	var parts []string
+	if f.ToolCall != "" {
+		parts = append(parts, "tool call "+f.ToolCall)
+	}
+	if f.Pid != 0 {
+		parts = append(parts, fmt.Sprintf("pid %d", f.Pid))
+	}
+	if len(f.Types) > 0 {
+		parts = append(parts, "type "+strings.Join(f.Types, ","))
+	}
+	if !f.Since.IsZero() {
+		parts = append(parts, "since "+f.Since.UTC().Format(time.RFC3339Nano))
+	}
+	if !f.Until.IsZero() {
+		parts = append(parts, "until "+f.Until.UTC().Format(time.RFC3339Nano))
+	}
+	if f.Tag != "" {
+		parts = append(parts, "tag "+f.Tag)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// Options of a report.
+type Options struct {
+	Verify chain.VerifyOptions
+	Filter Filter
+}
+
+// Report is the tree of one or more logs.
+type Report struct {
+	Filter string `json:"filter,omitempty"`
+	Logs   []*Log `json:"logs"`
+}
+
+// Log is one log (all its segments).
+type Log struct {
+	Path     string     `json:"path"`
+	Segments []string   `json:"segments"`
+	Verify   Verify     `json:"verify"`
+	Summary  Summary    `json:"summary"`
+	Sessions []*Session `json:"sessions"`
+	// Problems are things the reader must know that are not damage found
+	// by verification: unreadable lines, attribution that differs from
+	// what the log says.
+	Problems []string `json:"problems,omitempty"`
+}
+
+// Verify is the result of chain.Verify.
+type Verify struct {
+	Intact        bool     `json:"intact"`
+	Damage        string   `json:"damage,omitempty"`
+	DamageKind    string   `json:"damage_kind,omitempty"`
+	Records       uint64   `json:"records"`
+	LastSeq       uint64   `json:"last_seq"`
+	Checkpoints   int      `json:"checkpoints"`
+	LastSignedSeq uint64   `json:"last_signed_seq"`
+	Unsigned      uint64   `json:"unsigned"`
+	Keys          []string `json:"keys"`
+	KeyChecked    bool     `json:"key_checked"` // against a key given by the reader (--pubkey)
+	Recovered     []string `json:"recovered,omitempty"`
+}
+
+// Summary counts what the selected records show.
+type Summary struct {
+	Records          map[string]uint64 `json:"records"` // by type
+	Sessions         int               `json:"sessions"`
+	ToolCalls        int               `json:"tool_calls"`
+	Processes        int               `json:"processes"`
+	FilesOpened      int               `json:"files_opened"` // distinct paths opened successfully
+	FailedOpens      int               `json:"failed_opens"`
+	Connections      int               `json:"connections"`
+	CredentialAccess int               `json:"credential_access"` // tagged opens
+	LostEvents       uint64            `json:"lost_events"`       // counted by gap records
+}
+
+// Session is one agenttrace run: from its start record to its stop record.
+type Session struct {
+	Seq           uint64            `json:"seq"` // of its start record; 0 for records before any start
+	Time          string            `json:"time"`
+	Host          string            `json:"host"`
+	AgenttracePid uint32            `json:"agenttrace_pid"`
+	Command       string            `json:"command"`
+	Argv          []string          `json:"argv"`
+	Cgroup        string            `json:"cgroup"`
+	DurationNs    int64             `json:"duration_ns"`
+	Ended         bool              `json:"ended"` // a stop record closes it
+	ExitCode      int               `json:"exit_code"`
+	LeftRunning   int               `json:"left_running"`
+	Lost          map[string]uint64 `json:"lost,omitempty"`
+	// Attributed: the log itself carries tool-call attribution (written by
+	// a tracer that has it); otherwise it was computed only here.
+	Attributed bool        `json:"attributed"`
+	Agent      []*Process  `json:"agent"` // the root processes
+	ToolCalls  []*ToolCall `json:"tool_calls"`
+	Events     []*Event    `json:"events"` // gap, freeze, thaw
+
+	ktime uint64
+	procs map[string]*Process
+	calls map[string]*ToolCall
+}
+
+// ToolCall is everything one process started by the agent did, with its
+// descendants.
+type ToolCall struct {
+	ID string `json:"id"`
+	// Argv is what was run: the first successful exec of the top-most
+	// process. Without one, ForkOf is the agent's program it was forked from.
+	Argv       []string   `json:"argv,omitempty"`
+	Exe        string     `json:"exe,omitempty"`
+	ForkOf     []string   `json:"fork_of,omitempty"`
+	Time       string     `json:"time"`
+	StartNs    int64      `json:"start_ns"` // since the session's start
+	DurationNs int64      `json:"duration_ns"`
+	Exit       *Exit      `json:"exit,omitempty"` // of the top-most process
+	Processes  []*Process `json:"processes"`
+	Credential bool       `json:"credential_access"`
+
+	first uint64
+	ktime uint64
+	end   uint64
+	top   string // process key of the top-most process
+}
+
+// Process is one process (all its images) and what its selected records show.
+type Process struct {
+	Pid         int            `json:"pid"`
+	ID          string         `json:"id"` // <pid>-<start>: exec_id without the exec counter
+	Comm        string         `json:"comm"`
+	Images      []*Image       `json:"images,omitempty"` // successful execs, in order
+	Exit        *Exit          `json:"exit,omitempty"`
+	Credentials []*File        `json:"credential_access,omitempty"`
+	Files       []*File        `json:"files,omitempty"`
+	Connects    []*Connect     `json:"connects,omitempty"`
+	ExecFailed  []*ExecFailure `json:"exec_failures,omitempty"`
+	Children    []*Process     `json:"children,omitempty"`
+
+	creator  string
+	toolCall string
+	first    uint64
+	selected bool
+	files    map[fileKey]*File
+	connects map[string]*Connect
+}
+
+// Image is one program a process ran.
+type Image struct {
+	ExecID string   `json:"exec_id"`
+	Exe    string   `json:"exe"`
+	Argv   []string `json:"argv"`
+}
+
+// File is one (path, access, result) a process opened, with how often.
+type File struct {
+	Path   string   `json:"path"`
+	Access string   `json:"access"` // read, write, create, rdwr, dir, path
+	Errno  string   `json:"errno,omitempty"`
+	Count  int      `json:"count"`
+	Tags   []string `json:"tags,omitempty"`
+	Seq    uint64   `json:"seq"` // the first record
+}
+
+type fileKey struct{ path, access, errno string }
+
+// Connect is one (address, result) a process connected to, with how often.
+type Connect struct {
+	Address string `json:"address"`
+	Result  string `json:"result"` // "ok", "in progress" or the errno
+	Count   int    `json:"count"`
+	Seq     uint64 `json:"seq"`
+}
+
+// ExecFailure is a failed exec.
+type ExecFailure struct {
+	Filename string   `json:"filename"`
+	Argv     []string `json:"argv"`
+	Errno    string   `json:"errno"`
+	Seq      uint64   `json:"seq"`
+}
+
+// Exit is how a process ended.
+type Exit struct {
+	Code   *int   `json:"code,omitempty"`
+	Signal string `json:"signal,omitempty"`
+	Core   bool   `json:"core_dumped,omitempty"`
+	AtNs   int64  `json:"at_ns"` // since the session's start
+}
+
+// Event is a session-level record: gap, freeze or thaw.
+type Event struct {
+	Type string `json:"type"`
+	Seq  uint64 `json:"seq"`
+	Time string `json:"time"`
+	// AtNs is when it happened, since the session's start: for a gap the
+	// start of the window in which events were lost (UntilNs its end).
+	AtNs    int64  `json:"at_ns"`
+	UntilNs int64  `json:"until_ns,omitempty"`
+	Text    string `json:"text"`
+
+	ktime    uint64
+	from, to time.Time
+}
+
+// Load verifies and reads the logs at bases (each a log's first segment;
+// later segments are found beside it) and builds their trees.
+func Load(bases []string, opts Options) (*Report, error) {
+	rep := &Report{}
+	if opts.Filter.Active() {
+		rep.Filter = opts.Filter.Describe()
+	}
+	for _, base := range bases {
+		l, err := loadLog(base, opts)
+		if err != nil {
+			return nil, err
+		}
+		rep.Logs = append(rep.Logs, l)
+	}
+	return rep, nil
+}
+
+func loadLog(base string, opts Options) (*Log, error) {
+	files, numbers := chain.Segments(base)
+	vr, err := chain.Verify(files, numbers, opts.Verify)
+	if err != nil {
+		return nil, err
+	}
+	l := &Log{Path: base, Segments: files, Verify: Verify{
+		Intact: vr.Damage == nil, Records: vr.Records, LastSeq: vr.LastSeq, Checkpoints: vr.Checkpoints,
+		LastSignedSeq: vr.LastSignedSeq, Unsigned: vr.Unsigned, Keys: vr.Keys, KeyChecked: opts.Verify.PublicKey != "",
+		Recovered: vr.Recovered,
+	}}
+	if vr.Damage != nil {
+		l.Verify.Damage, l.Verify.DamageKind = vr.Damage.Error(), vr.Damage.Kind
+	}
+	b := &builder{log: l, filter: &opts.Filter, summary: Summary{Records: map[string]uint64{}}}
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("reading %s: %w", file, err)
+		}
+		// Bytes after the last newline are a torn line, never a record.
+		data = data[:bytes.LastIndexByte(data, '\n')+1]
+		if len(data) == 0 {
+			continue
+		}
+		for i, line := range bytes.Split(bytes.TrimSuffix(data, []byte("\n")), []byte("\n")) {
+			if err := b.add(line); err != nil {
+				l.Problems = append(l.Problems, fmt.Sprintf("%s line %d: %v", file, i+1, err))
+			}
+		}
+	}
+	b.finish()
+	if b.mismatch > 10 {
+		l.Problems = append(l.Problems, fmt.Sprintf("%d more records whose tool-call attribution differs", b.mismatch-10))
+	}
+	l.Summary = b.summary
+	return l, nil
+}
+
+// The members of a record the report reads.
+type rawRecord struct {
+	Seq     uint64      `json:"seq"`
+	Time    string      `json:"time"`
+	Ktime   uint64      `json:"ktime"`
+	Host    string      `json:"host"`
+	Type    string      `json:"type"`
+	Proc    *rawProc    `json:"proc"`
+	Exec    *rawExec    `json:"exec"`
+	Open    *rawOpen    `json:"open"`
+	Connect *rawConnect `json:"connect"`
+	Fork    *rawFork    `json:"fork"`
+	Exit    *rawExit    `json:"exit"`
+	Start   *rawStart   `json:"start"`
+	Stop    *rawStop    `json:"stop"`
+	Gap     *rawGap     `json:"gap"`
+	Freeze  *struct {
+		Reason string `json:"reason"`
+	} `json:"freeze"`
+	Thaw *struct {
+		Reason   string `json:"reason"`
+		FrozenNs int64  `json:"frozen_ns"`
+	} `json:"thaw"`
+	Tags []string `json:"tags"`
+}
+
+type rawProc struct {
+	Pid          int    `json:"pid"`
+	Comm         string `json:"comm"`
+	ExecID       string `json:"exec_id"`
+	ParentExecID string `json:"parent_exec_id"`
+	ToolCall     string `json:"tool_call"`
+}
+
+type rawExec struct {
+	Filename string   `json:"filename"`
+	Exe      string   `json:"exe"`
+	Argv     []string `json:"argv"`
+	Ret      int64    `json:"ret"`
+	Errno    string   `json:"errno"`
+}
+
+type rawOpen struct {
+	Path  string   `json:"path"`
+	Flags []string `json:"flags"`
+	Ret   int64    `json:"ret"`
+	Errno string   `json:"errno"`
+}
+
+type rawConnect struct {
+	Family         string  `json:"family"`
+	FamilyNum      *int    `json:"family_num"`
+	Addr           string  `json:"addr"`
+	Port           int     `json:"port"`
+	UnixPath       *string `json:"unix_path"`
+	UnixAbstract   *string `json:"unix_abstract"`
+	UnixUnnamed    bool    `json:"unix_unnamed"`
+	AddrUnreadable bool    `json:"addr_unreadable"`
+	Ret            int64   `json:"ret"`
+	Errno          string  `json:"errno"`
+}
+
+type rawFork struct {
+	ChildPid      int    `json:"child_pid"`
+	ChildExecID   string `json:"child_exec_id"`
+	ChildToolCall string `json:"child_tool_call"`
+}
+
+type rawExit struct {
+	Code       *int   `json:"code"`
+	Signal     string `json:"signal"`
+	CoreDumped bool   `json:"core_dumped"`
+}
+
+type rawStart struct {
+	Pid            uint32   `json:"pid"`
+	SensitivePaths []string `json:"sensitive_paths"`
+	Command        string   `json:"command"`
+	Argv           []string `json:"argv"`
+	Cgroup         string   `json:"cgroup"`
+}
+
+type rawStop struct {
+	ExitCode    int               `json:"exit_code"`
+	LeftRunning int               `json:"left_running"`
+	Lost        map[string]uint64 `json:"lost"`
+}
+
+type rawGap struct {
+	Stage  string            `json:"stage"`
+	Reason string            `json:"reason"`
+	CPU    *int              `json:"cpu"`
+	Lost   map[string]uint64 `json:"lost"`
+	From   string            `json:"from"`
+	To     string            `json:"to"`
+}
+
+// builder builds one log's tree, record by record.
+type builder struct {
+	log      *Log
+	filter   *Filter
+	summary  Summary
+	attr     record.Attributor
+	session  *Session
+	mismatch int
+}
+
+var kernelTypes = map[string]bool{"exec": true, "open": true, "connect": true, "fork": true, "exit": true}
+
+func (b *builder) add(line []byte) error {
+	var r rawRecord
+	if err := json.Unmarshal(line, &r); err != nil {
+		return fmt.Errorf("not a record: %w", err)
+	}
+	ids := record.IDs{Type: r.Type}
+	if r.Proc != nil {
+		ids.ExecID, ids.ParentExecID = r.Proc.ExecID, r.Proc.ParentExecID
+	}
+	if r.Start != nil {
+		ids.StartPid = r.Start.Pid
+	}
+	if r.Exec != nil {
+		ids.ExecOK = r.Exec.Ret == 0
+	}
+	if r.Fork != nil {
+		ids.ChildExecID = r.Fork.ChildExecID
+	}
+	attr, err := b.attr.Next(ids)
+	if err != nil {
+		return fmt.Errorf("seq %d: %w", r.Seq, err)
+	}
+	if r.Type == "start" || r.Type == "stop" {
+		b.summary.Records[r.Type]++
+	}
+	switch {
+	case r.Type == "start" && r.Start != nil:
+		b.finish()
+		// Attribution came with sensitive_paths: a start record without
+		// them was written by a tracer that did not attribute.
+		b.session = &Session{Seq: r.Seq, Time: r.Time, Host: r.Host, AgenttracePid: r.Start.Pid, Command: r.Start.Command,
+			Argv: r.Start.Argv, Cgroup: r.Start.Cgroup, Attributed: r.Start.SensitivePaths != nil, ktime: r.Ktime}
+		return nil
+	case r.Type == "stop" && r.Stop != nil && b.session != nil:
+		s := b.session
+		s.Ended, s.ExitCode, s.LeftRunning, s.Lost = true, r.Stop.ExitCode, r.Stop.LeftRunning, r.Stop.Lost
+		s.DurationNs = int64(r.Ktime - s.ktime)
+		b.finish()
+		return nil
+	case r.Type == "gap" || r.Type == "freeze" || r.Type == "thaw":
+		b.event(&r)
+		return nil
+	case !kernelTypes[r.Type] || r.Proc == nil:
+		if r.Type != "" {
+			b.summary.Records[r.Type]++
+		}
+		return nil
+	}
+	if b.session == nil {
+		// Kernel records before any start record: only a damaged log.
+		b.session = &Session{Time: r.Time, Host: r.Host, ktime: r.Ktime}
+	}
+	written := record.Attribution{ToolCall: r.Proc.ToolCall}
+	if r.Fork != nil {
+		written.ChildToolCall = r.Fork.ChildToolCall
+	}
+	written.ToolCallCommand = slices.Contains(r.Tags, record.TagToolCallCommand)
+	if written != attr && b.session.Attributed {
+		b.mismatch++
+		if b.mismatch <= 10 {
+			b.log.Problems = append(b.log.Problems, fmt.Sprintf("seq %d: the log's tool-call attribution %+v differs from the one recomputed from its ids %+v", r.Seq, written, attr))
+		}
+	}
+	b.kernel(&r, attr)
+	return nil
+}
+
+// selects reports whether the filter selects r, whose recomputed tool call is toolCall.
+func (b *builder) selects(r *rawRecord, toolCall string) bool {
+	f := b.filter
+	if f.ToolCall != "" && toolCall != f.ToolCall {
+		return false
+	}
+	if f.Pid != 0 && (r.Proc == nil || r.Proc.Pid != f.Pid) {
+		return false
+	}
+	if len(f.Types) > 0 && !slices.Contains(f.Types, r.Type) {
+		return false
+	}
+	if f.Tag != "" && !slices.Contains(r.Tags, f.Tag) {
+		return false
+	}
+	if !f.Since.IsZero() || !f.Until.IsZero() {
+		t, err := time.Parse(time.RFC3339Nano, r.Time)
+		if err != nil || (!f.Since.IsZero() && t.Before(f.Since)) || (!f.Until.IsZero() && t.After(f.Until)) {
+			return false
+		}
+	}
+	return true
+}
+
+// event adds a gap, freeze or thaw record. Only --type and the time window
+// leave them out: a loss may hide records of any tool call, process or tag,
+// so every view shows where events were lost.
+func (b *builder) event(r *rawRecord) {
+	f := *b.filter
+	f.ToolCall, f.Pid, f.Tag = "", 0, ""
+	if !(&builder{filter: &f}).selects(r, "") {
+		return
+	}
+	b.summary.Records[r.Type]++
+	if b.session == nil {
+		b.session = &Session{Time: r.Time, Host: r.Host, ktime: r.Ktime}
+	}
+	e := &Event{Type: r.Type, Seq: r.Seq, Time: r.Time, ktime: r.Ktime}
+	switch {
+	case r.Gap != nil:
+		var lost []string
+		for _, kind := range []string{"exec", "open", "connect", "fork", "exit", "unknown"} {
+			if n := r.Gap.Lost[kind]; n > 0 {
+				lost = append(lost, fmt.Sprintf("%d %s", n, kind))
+				b.summary.LostEvents += n
+			}
+		}
+		where := r.Gap.Stage + ": " + r.Gap.Reason
+		if r.Gap.CPU != nil {
+			where += fmt.Sprintf(", cpu %d", *r.Gap.CPU)
+		}
+		e.Text = fmt.Sprintf("%s events lost (%s)", strings.Join(lost, ", "), where)
+		e.from, _ = time.Parse(time.RFC3339Nano, r.Gap.From)
+		e.to, _ = time.Parse(time.RFC3339Nano, r.Gap.To)
+	case r.Freeze != nil:
+		e.Text = "processes frozen: " + r.Freeze.Reason
+	case r.Thaw != nil:
+		e.Text = fmt.Sprintf("processes thawed after %s: %s", seconds(r.Thaw.FrozenNs), r.Thaw.Reason)
+	}
+	b.session.Events = append(b.session.Events, e)
+}
+
+// processKey is exec_id without its exec counter.
+func processKey(execID string) string {
+	if i := strings.LastIndexByte(execID, '-'); i > 0 {
+		return execID[:i]
+	}
+	return execID
+}
+
+func (s *Session) process(key string, r *rawRecord) *Process {
+	p, ok := s.procs[key]
+	if !ok {
+		p = &Process{ID: key, first: r.Seq}
+		if s.procs == nil {
+			s.procs = map[string]*Process{}
+		}
+		s.procs[key] = p
+	}
+	return p
+}
+
+func (s *Session) toolCall(id string, r *rawRecord) *ToolCall {
+	t, ok := s.calls[id]
+	if !ok {
+		t = &ToolCall{ID: id, Time: r.Time, first: r.Seq, ktime: r.Ktime, top: processKey(id)}
+		if s.calls == nil {
+			s.calls = map[string]*ToolCall{}
+		}
+		s.calls[id] = t
+	}
+	return t
+}
+
+func (b *builder) kernel(r *rawRecord, attr record.Attribution) {
+	s := b.session
+	p := s.process(processKey(r.Proc.ExecID), r)
+	if p.Pid == 0 {
+		p.Pid, p.creator, p.toolCall = r.Proc.Pid, processKey(r.Proc.ParentExecID), attr.ToolCall
+	}
+	p.Comm = r.Proc.Comm
+	var call *ToolCall
+	if attr.ToolCall != "" {
+		call = s.toolCall(attr.ToolCall, r)
+		call.end = max(call.end, r.Ktime)
+	}
+	sel := b.selects(r, attr.ToolCall)
+	if sel {
+		p.selected = true
+		b.summary.Records[r.Type]++
+	}
+	switch {
+	case r.Exec != nil && r.Exec.Ret == 0:
+		p.Images = append(p.Images, &Image{ExecID: r.Proc.ExecID, Exe: r.Exec.Exe, Argv: r.Exec.Argv})
+		if attr.ToolCallCommand && call != nil {
+			call.Argv, call.Exe = r.Exec.Argv, r.Exec.Exe
+		}
+	case r.Exec != nil:
+		if sel {
+			p.ExecFailed = append(p.ExecFailed, &ExecFailure{Filename: r.Exec.Filename, Argv: r.Exec.Argv, Errno: r.Exec.Errno, Seq: r.Seq})
+		}
+	case r.Open != nil:
+		if sel {
+			b.open(p, r)
+			if call != nil && slices.Contains(r.Tags, record.TagCredentialAccess) {
+				call.Credential = true
+			}
+		}
+	case r.Connect != nil:
+		if sel {
+			b.connect(p, r)
+		}
+	case r.Fork != nil:
+		child := s.process(processKey(r.Fork.ChildExecID), r)
+		child.Pid, child.creator = r.Fork.ChildPid, p.ID
+		if attr.ChildToolCall != "" {
+			child.toolCall = attr.ChildToolCall
+			t := s.toolCall(attr.ChildToolCall, r)
+			t.ForkOf = p.argv()
+		} else {
+			child.toolCall = attr.ToolCall
+		}
+	case r.Exit != nil:
+		p.Exit = &Exit{Code: r.Exit.Code, Signal: r.Exit.Signal, Core: r.Exit.CoreDumped, AtNs: int64(r.Ktime - s.ktime)}
+	}
+}
+
+// argv is the command line of the process's current image.
+func (p *Process) argv() []string {
+	if n := len(p.Images); n > 0 {
+		return p.Images[n-1].Argv
+	}
+	return []string{p.Comm}
+}
+
+func openAccess(flags []string) string {
+	access := "read"
+	if len(flags) > 0 {
+		switch flags[0] {
+		case "O_WRONLY":
+			access = "write"
+		case "O_RDWR", "O_ACCMODE":
+			access = "rdwr"
+		}
+	}
+	for _, f := range flags[min(1, len(flags)):] {
+		switch f {
+		case "O_CREAT", "O_TMPFILE":
+			access = "create"
+		case "O_DIRECTORY":
+			access = "dir"
+		case "O_PATH":
+			return "path"
+		}
+	}
+	return access
+}
+
+func (b *builder) open(p *Process, r *rawRecord) {
+	o := r.Open
+	key := fileKey{o.Path, openAccess(o.Flags), o.Errno}
+	if p.files == nil {
+		p.files = map[fileKey]*File{}
+	}
+	credential := slices.Contains(r.Tags, record.TagCredentialAccess)
+	f, ok := p.files[key]
+	if !ok {
+		f = &File{Path: o.Path, Access: key.access, Errno: o.Errno, Seq: r.Seq, Tags: r.Tags}
+		p.files[key] = f
+		if credential {
+			p.Credentials = append(p.Credentials, f)
+		} else {
+			p.Files = append(p.Files, f)
+		}
+	}
+	f.Count++
+	if credential {
+		b.summary.CredentialAccess++
+	}
+}
+
+func (b *builder) connect(p *Process, r *rawRecord) {
+	c := r.Connect
+	var addr string
+	switch {
+	case c.Addr != "" && strings.Contains(c.Addr, ":"):
+		addr = fmt.Sprintf("[%s]:%d", c.Addr, c.Port)
+	case c.Addr != "":
+		addr = fmt.Sprintf("%s:%d", c.Addr, c.Port)
+	case c.UnixPath != nil:
+		addr = "unix:" + *c.UnixPath
+	case c.UnixAbstract != nil:
+		addr = "unix:@" + *c.UnixAbstract
+	case c.UnixUnnamed:
+		addr = "unix: (unnamed)"
+	case c.AddrUnreadable:
+		addr = "(address unreadable)"
+	case c.Family != "":
+		addr = c.Family
+	case c.FamilyNum != nil:
+		addr = fmt.Sprintf("family %d", *c.FamilyNum)
+	default:
+		addr = "(no address)"
+	}
+	result := c.Errno
+	switch {
+	case c.Ret == 0:
+		result = "ok"
+	case c.Errno == "EINPROGRESS":
+		result = "in progress"
+	case result == "":
+		result = fmt.Sprintf("ret %d", c.Ret)
+	}
+	if p.connects == nil {
+		p.connects = map[string]*Connect{}
+	}
+	key := addr + "\x00" + result
+	x, ok := p.connects[key]
+	if !ok {
+		x = &Connect{Address: addr, Result: result, Seq: r.Seq}
+		p.connects[key] = x
+		p.Connects = append(p.Connects, x)
+	}
+	x.Count++
+}
+
+// finish closes the current session: links processes into trees, orders
+// tool calls, prunes what the filter left out and counts.
+func (b *builder) finish() {
+	s := b.session
+	if s == nil {
+		return
+	}
+	b.session = nil
+	procs := make([]*Process, 0, len(s.procs))
+	for _, p := range s.procs {
+		procs = append(procs, p)
+	}
+	slices.SortFunc(procs, func(a, b *Process) int { return cmpUint(a.first, b.first) })
+	// keep: the process or a descendant has a selected record.
+	keep := map[*Process]bool{}
+	for _, p := range procs {
+		if !p.selected {
+			continue
+		}
+		for q := p; q != nil && !keep[q]; q = s.parentInCall(q) {
+			keep[q] = true
+		}
+	}
+	for _, p := range procs {
+		if !keep[p] {
+			continue
+		}
+		b.summary.Processes++
+		for _, f := range slices.Concat(p.Credentials, p.Files) {
+			if f.Errno != "" {
+				b.summary.FailedOpens += f.Count
+			}
+		}
+		b.summary.Connections += len(p.Connects)
+		if parent := s.parentInCall(p); parent != nil {
+			parent.Children = append(parent.Children, p)
+			continue
+		}
+		if p.toolCall == "" {
+			s.Agent = append(s.Agent, p)
+			continue
+		}
+		// Every process with a tool call had a record that created it.
+		t := s.calls[p.toolCall]
+		t.Processes = append(t.Processes, p)
+	}
+	paths := map[string]bool{}
+	for _, p := range procs {
+		if keep[p] {
+			for _, f := range p.Files {
+				if f.Errno == "" {
+					paths[f.Path] = true
+				}
+			}
+			for _, f := range p.Credentials {
+				if f.Errno == "" {
+					paths[f.Path] = true
+				}
+			}
+		}
+	}
+	b.summary.FilesOpened += len(paths)
+	for _, t := range s.calls {
+		if len(t.Processes) == 0 {
+			continue
+		}
+		if top := s.procs[t.top]; top != nil {
+			t.Exit = top.Exit
+		}
+		t.StartNs = int64(t.ktime - s.ktime)
+		if t.end > t.ktime {
+			t.DurationNs = int64(t.end - t.ktime)
+		}
+		s.ToolCalls = append(s.ToolCalls, t)
+	}
+	slices.SortFunc(s.ToolCalls, func(a, b *ToolCall) int { return cmpUint(a.first, b.first) })
+	start, _ := time.Parse(time.RFC3339Nano, s.Time)
+	for _, e := range s.Events {
+		e.AtNs = int64(e.ktime - s.ktime)
+		if !e.from.IsZero() && !start.IsZero() {
+			e.AtNs, e.UntilNs = max(0, int64(e.from.Sub(start))), max(0, int64(e.to.Sub(start)))
+		}
+	}
+	slices.SortStableFunc(s.Events, func(a, b *Event) int { return cmpInt(a.AtNs, b.AtNs) })
+	if !b.filter.Active() || len(s.Agent)+len(s.ToolCalls)+len(s.Events) > 0 {
+		b.log.Sessions = append(b.log.Sessions, s)
+		b.summary.Sessions++
+		b.summary.ToolCalls += len(s.ToolCalls)
+	}
+}
+
+// Item is a tool call or an event.
+type Item struct {
+	ToolCall *ToolCall
+	Event    *Event
+}
+
+// Items are the session's tool calls and events in the order they happened
+// (an event before the first tool call that started after it).
+func (s *Session) Items() []Item {
+	var items []Item
+	events := s.Events
+	for _, c := range s.ToolCalls {
+		for len(events) > 0 && events[0].AtNs < c.StartNs {
+			items = append(items, Item{Event: events[0]})
+			events = events[1:]
+		}
+		items = append(items, Item{ToolCall: c})
+	}
+	for _, e := range events {
+		items = append(items, Item{Event: e})
+	}
+	return items
+}
+
+// parentInCall is p's creator when it belongs to the same tool call (or
+// both are root processes); nil when p is the top of its tree.
+func (s *Session) parentInCall(p *Process) *Process {
+	parent := s.procs[p.creator]
+	if parent == nil || parent == p || parent.toolCall != p.toolCall {
+		return nil
+	}
+	return parent
+}
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func cmpUint(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func seconds(ns int64) string {
+	return fmt.Sprintf("%.3fs", float64(ns)/1e9)
+}
