@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"testing"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -225,5 +226,18 @@ func TestAppendBytesEveryRune(t *testing.T) {
 	}
 	for c := 0; c < 256; c++ {
 		checkAppendBytes(t, []byte{byte(c)})
+	}
+}
+
+// TestAppendTime: the cached form equals time's own formatting, across
+// second boundaries and before 1970.
+func TestAppendTime(t *testing.T) {
+	e := NewEncoder("h", "b", 0, nil)
+	for _, ns := range []int64{0, 1, 999_999_999, 1_000_000_000, 1_735_786_045_123_456_789, 1_735_786_045_999_999_999, 1_735_786_046_000_000_000, 1_735_786_045_000_000_001, -1, -1_500_000_000} {
+		got := string(e.appendTime(nil, ns))
+		want := time.Unix(0, ns).UTC().Format("2006-01-02T15:04:05.000000000Z")
+		if got != want {
+			t.Errorf("%d: %s, want %s", ns, got, want)
+		}
 	}
 }

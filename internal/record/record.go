@@ -55,6 +55,12 @@ type Encoder struct {
 
 	exes map[procKey][]byte
 	attr attribution
+
+	// The formatted date and time up to the second, for the second it is
+	// of: records arrive in bursts within one second, and formatting a
+	// time in full costs more than the rest of the envelope.
+	timeSec    int64
+	timePrefix []byte
 }
 
 // NewEncoder returns an encoder for this host.
@@ -110,12 +116,32 @@ func (e *Encoder) AppendEnvelope(b []byte, seq uint64, prev *chain.Hash, ktime u
 	b = append(prev.AppendHex(b), '"')
 	b = appendKey(b, "time")
 	b = append(b, '"')
-	b = time.Unix(0, int64(ktime)+e.WallOffset).UTC().AppendFormat(b, "2006-01-02T15:04:05.000000000Z")
+	b = e.appendTime(b, int64(ktime)+e.WallOffset)
 	b = append(b, '"')
 	b = appendUint(b, "ktime", ktime)
 	b = AppendBytes(b, "host", unsafeBytes(e.Host))
 	b = appendASCII(b, "boot_id", e.BootID)
 	return appendASCII(b, "type", typ)
+}
+
+// appendTime appends unixNano as RFC 3339 UTC with nanoseconds
+// (2006-01-02T15:04:05.000000000Z).
+func (e *Encoder) appendTime(b []byte, unixNano int64) []byte {
+	sec, nsec := unixNano/1e9, unixNano%1e9
+	if nsec < 0 {
+		sec, nsec = sec-1, nsec+1e9
+	}
+	if sec != e.timeSec || e.timePrefix == nil {
+		e.timePrefix = time.Unix(sec, 0).UTC().AppendFormat(e.timePrefix[:0], "2006-01-02T15:04:05.")
+		e.timeSec = sec
+	}
+	b = append(b, e.timePrefix...)
+	var digits [9]byte
+	for i := 8; i >= 0; i-- {
+		digits[i] = byte('0' + nsec%10)
+		nsec /= 10
+	}
+	return append(append(b, digits[:]...), 'Z')
 }
 
 // BootTime returns the current CLOCK_BOOTTIME in ns, for records that are
