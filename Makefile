@@ -28,8 +28,10 @@ check-header:
 test:
 	$(GO) test -count=1 ./...
 
+# As root: the Go benchmarks, then agenttrace against no tracer, auditd and
+# libbpf-tools, interleaved (bench/). Writes BENCHMARKS.md and bench/results.json.
 bench:
-	$(GO) test -run='^$$' -bench=. -benchmem ./...
+	$(GO) run ./bench/cmd/benchrun -go $(GO) -command "make bench"
 
 lint: check-header
 	test -z "$$(gofmt -l .)" || (gofmt -l . && exit 1)

@@ -1,0 +1,131 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/agenttrace/agenttrace/internal/cgroup"
+)
+
+// TestSmoke runs the harness on a tiny scale — a few thousand operations
+// per slice, one round after the warm-up, conditions 1 to 3 — and checks
+// that the report is produced and that agenttrace's records of each
+// workload were counted, exactly where the workload makes them
+// deterministically. It never checks a time.
+func TestSmoke(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("the benchmark smoke test needs root (eBPF, cgroups); CI runs as root")
+		}
+		t.Skip("needs root (eBPF, cgroups)")
+	}
+	// At most 3000 operations per slice, and at most 250 ms of them: the
+	// fork-exec workload stops by time after a few hundred.
+	const maxOps = 3000
+	cfg := Config{Rounds: 1, Slice: 250 * time.Millisecond, MaxOps: maxOps, Conditions: []string{CondNone, CondTraced, CondUntraced},
+		Go: "go", WorkDir: t.TempDir(), Command: "go test ./bench", Progress: testLog{t}}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	rep, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if got, want := len(rep.Slices), 2*len(workloads)*3; got != want {
+		t.Errorf("%d slices, want %d (warm-up and one round, %d workloads, 3 conditions)", got, want, len(workloads))
+	}
+	for _, s := range rep.Slices {
+		if s.Ops <= 0 || s.Ops > maxOps || s.Errors != 0 {
+			t.Errorf("%s/%s round %d: %d ops, %d errors; want 1 to %d ops, 0 errors", s.Workload, s.Condition, s.Round, s.Ops, s.Errors, maxOps)
+		}
+		switch s.Condition {
+		case CondNone:
+			if s.Events != nil {
+				t.Errorf("%s with no tracer has events %+v", s.Workload, s.Events)
+			}
+		case CondUntraced:
+			if s.Events == nil || s.Events.Written != 0 || s.Events.Lost != 0 {
+				t.Errorf("%s untraced: events %+v, want 0 written, 0 lost", s.Workload, s.Events)
+			}
+		case CondTraced:
+			if s.Events == nil {
+				t.Errorf("%s traced: no events counted", s.Workload)
+				continue
+			}
+			if s.Events.Written == 0 || s.Events.Lost != 0 {
+				t.Errorf("%s traced: %d written, %d lost; want some written, 0 lost", s.Workload, s.Events.Written, s.Events.Lost)
+			}
+			// Every workload's own process: its exec and its exit. Then one
+			// record per operation; fork-exec's children also open what
+			// /bin/true's dynamic loader opens, which depends on the host.
+			want := map[string]int64{"exec": 1, "exit": 1}
+			got := maps.Clone(s.Events.ByType)
+			switch s.Workload {
+			case WorkloadOpenat:
+				want["open"] = s.Ops + 1 // and the open that checks the file first
+			case WorkloadConnectListener, WorkloadConnectRefused:
+				want["connect"] = s.Ops
+			case WorkloadForkExec:
+				want = map[string]int64{"fork": s.Ops, "exec": s.Ops + 1, "exit": s.Ops + 1}
+				delete(got, "open")
+			}
+			if !maps.Equal(got, want) {
+				t.Errorf("%s traced, round %d: records %v, want %v", s.Workload, s.Round, got, want)
+			}
+		}
+	}
+	for _, w := range rep.Workloads {
+		for _, c := range w.Conditions[:3] {
+			if !c.Ran || c.Slices != 1 || c.MedianNsPerOp <= 0 {
+				t.Errorf("%s/%s: ran %v, %d slices, %v ns/op; want 1 measured slice", w.Name, c.Condition, c.Ran, c.Slices, c.MedianNsPerOp)
+			}
+		}
+		for _, c := range w.Conditions[3:] {
+			if c.Ran || c.Reason != "not selected for this run" {
+				t.Errorf("%s/%s: ran %v (%q), want not selected", w.Name, c.Condition, c.Ran, c.Reason)
+			}
+		}
+	}
+
+	md := rep.Markdown()
+	for _, want := range []string{"## Machine", "## Targets", "| traced openat+close, ratio to no tracer | ≤ 1.30× |",
+		"### openat: openat + close of an existing file", "| 2 | agenttrace, workload traced |", "did not run: not selected for this run"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q:\n%s", want, md)
+		}
+	}
+	data, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Report
+	if err := json.Unmarshal(data, &back); err != nil || len(back.Workloads) != len(workloads) {
+		t.Errorf("results.json does not read back: %v", err)
+	}
+	// The harness left nothing behind.
+	if dirs, _ := filepath.Glob(filepath.Join(cfg.WorkDir, "sessions", "*.jsonl")); len(dirs) != 0 {
+		t.Errorf("logs left behind: %v", dirs)
+	}
+	mount, err := cgroup.Mount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	untraced := filepath.Join(mount, "agenttrace-bench", fmt.Sprintf("work-%d", os.Getpid()))
+	if _, err := os.Stat(untraced); !os.IsNotExist(err) {
+		t.Errorf("the harness's cgroup %s is still there (%v)", untraced, err)
+	}
+}
+
+type testLog struct{ t *testing.T }
+
+func (l testLog) Write(p []byte) (int, error) {
+	l.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}

@@ -1,0 +1,545 @@
+package bench
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/agenttrace/agenttrace/internal/cgroup"
+)
+
+// Config is one run of the harness.
+type Config struct {
+	Rounds     int           // measured rounds; one warm-up round runs first
+	Slice      time.Duration // how long one workload slice runs
+	MaxOps     int64         // cap on operations per slice (0: none)
+	Workloads  []string      // nil: all
+	Conditions []string      // nil: all
+	// Install runs apt-get install auditd libbpf-tools when they are missing.
+	Install bool
+	// RateTrial is how long each trial of the sustained-rate search runs;
+	// 0 skips the search.
+	RateTrial time.Duration
+	// Profile runs one slice per workload with BPF statistics on.
+	Profile bool
+	// GoBenchCount is -count for the Go benchmarks; 0 skips them.
+	GoBenchCount int
+	Go           string // the go command
+	Agenttrace   string // an agenttrace binary; "" builds ./cmd/agenttrace
+	WorkDir      string // scratch space; "" makes (and removes) one
+	Keep         bool   // keep the scratch space and logs
+	Command      string // the command line the report names
+	Progress     io.Writer
+}
+
+// DefaultConfig is what `make bench` runs.
+func DefaultConfig() Config {
+	return Config{Rounds: 19, Slice: 200 * time.Millisecond, Install: true, RateTrial: 2 * time.Second,
+		Profile: true, GoBenchCount: 3, Go: "go", Command: "make bench"}
+}
+
+// harness is the state of one run.
+type harness struct {
+	cfg        Config
+	dir        string
+	module     string // the module's root directory
+	mount      string // cgroup2
+	untraced   *cgroup.Cgroup
+	programs   map[string]string
+	target     string // the file the openat workload opens
+	agenttrace string
+	audit      *auditDaemon
+	snoop      *snoopTools
+	report     *Report
+	conds      map[string]*Condition
+	cleanups   []func() error
+	cpu        time.Duration
+	cpuRecords int64
+}
+
+// Run runs the benchmark and returns its report. It undoes what it changed
+// on the machine before it returns, also when ctx is cancelled (SIGINT).
+func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
+	if os.Geteuid() != 0 {
+		return nil, errors.New("the benchmark needs root (eBPF, cgroups, audit): run it with sudo")
+	}
+	if cfg.Rounds < 1 || cfg.Slice <= 0 {
+		return nil, errors.New("rounds and slice must be positive")
+	}
+	if cfg.Go == "" {
+		cfg.Go = "go"
+	}
+	if cfg.Progress == nil {
+		cfg.Progress = io.Discard
+	}
+	h := &harness{cfg: cfg, conds: map[string]*Condition{}}
+	h.report = &Report{Schema: 1, Command: cfg.Command, HarnessArgs: append([]string{"benchrun"}, os.Args[1:]...), Started: time.Now().UTC(),
+		Settings: Settings{Rounds: cfg.Rounds, WarmupRounds: 1, SliceMs: cfg.Slice.Milliseconds(), MaxOps: cfg.MaxOps,
+			RateTrialMs: cfg.RateTrial.Milliseconds(), AuditBacklog: auditBacklog}}
+	defer func() {
+		// A cancelled run cleans up too: each step with a context of its own.
+		for i := len(h.cleanups) - 1; i >= 0; i-- {
+			if cerr := h.cleanups[i](); cerr != nil {
+				h.report.Cleanup = append(h.report.Cleanup, cerr.Error())
+				h.logf("cleanup: %v", cerr)
+			}
+		}
+		h.report.DurationSeconds = time.Since(h.report.Started).Seconds()
+	}()
+	h.report.PhaseSeconds = map[string]float64{}
+	start := time.Now()
+	if err := h.setup(ctx); err != nil {
+		return nil, cmp.Or(ctx.Err(), err)
+	}
+	h.report.PhaseSeconds["setup"] = time.Since(start).Seconds() - h.report.PhaseSeconds["go benchmarks"]
+	start = time.Now()
+	if err := h.rounds(ctx); err != nil {
+		// A cancelled run fails wherever it was: the cancellation is the cause.
+		return nil, cmp.Or(ctx.Err(), err)
+	}
+	h.phase("interleaved rounds", start)
+	if cfg.Profile && h.ran(CondTraced) {
+		start = time.Now()
+		h.profile(ctx)
+		h.phase("profile", start)
+	}
+	if cfg.RateTrial > 0 && slices.Contains(h.report.Settings.Workloads, WorkloadOpenat) {
+		start = time.Now()
+		defer h.phase("rate search", start)
+		rs, err := h.rateSearch(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			h.report.RateSearchError = err.Error()
+		}
+		h.report.RateSearch = rs
+	}
+	h.summarise()
+	return h.report, ctx.Err()
+}
+
+func (h *harness) logf(format string, args ...any) {
+	fmt.Fprintf(h.cfg.Progress, "bench: "+format+"\n", args...)
+}
+
+func (h *harness) phase(name string, start time.Time) {
+	h.report.PhaseSeconds[name] = time.Since(start).Seconds()
+}
+
+func (h *harness) onCleanup(f func() error) { h.cleanups = append(h.cleanups, f) }
+
+func (h *harness) ran(cond string) bool { c := h.conds[cond]; return c != nil && c.Ran }
+
+// stopCondition records why a condition could not run (any more).
+func (h *harness) stopCondition(cond string, err error) {
+	c := h.conds[cond]
+	if c == nil || !c.Ran && c.Reason != "" {
+		return
+	}
+	if c.Ran {
+		h.logf("%s stopped: %v", cond, err)
+	}
+	c.Ran, c.Reason = false, err.Error()
+}
+
+func (h *harness) setup(ctx context.Context) error {
+	var err error
+	if h.dir = h.cfg.WorkDir; h.dir == "" {
+		if h.dir, err = os.MkdirTemp("", "agenttrace-bench-"); err != nil {
+			return err
+		}
+		if !h.cfg.Keep {
+			h.onCleanup(func() error { return os.RemoveAll(h.dir) })
+		}
+	} else if err := os.MkdirAll(h.dir, 0o755); err != nil {
+		return err
+	}
+	out, err := exec.CommandContext(ctx, h.cfg.Go, "env", "GOMOD").Output()
+	if err != nil || strings.TrimSpace(string(out)) == "" || strings.TrimSpace(string(out)) == os.DevNull {
+		return fmt.Errorf("run the harness inside the agenttrace module (go env GOMOD: %v)", err)
+	}
+	h.module = filepath.Dir(strings.TrimSpace(string(out)))
+	h.report.Machine = describeMachine(ctx, h.cfg.Go, h.module)
+
+	wanted := map[string]bool{}
+	for _, id := range orAll(h.cfg.Conditions, ConditionIDs()) {
+		if conditionNumber(id) == 0 {
+			return fmt.Errorf("unknown condition %q (known: %s)", id, strings.Join(ConditionIDs(), ", "))
+		}
+		wanted[id] = true
+	}
+	for _, c := range conditionTitles {
+		cond := &Condition{ID: c.ID, Number: conditionNumber(c.ID), Title: c.Title, Ran: wanted[c.ID]}
+		if !cond.Ran {
+			cond.Reason = "not selected for this run"
+		}
+		h.conds[c.ID] = cond
+	}
+	for _, name := range orAll(h.cfg.Workloads, WorkloadNames()) {
+		if !slices.Contains(WorkloadNames(), name) {
+			return fmt.Errorf("unknown workload %q (known: %s)", name, strings.Join(WorkloadNames(), ", "))
+		}
+		h.report.Settings.Workloads = append(h.report.Settings.Workloads, name)
+	}
+
+	// The Go benchmarks first, before anything of the harness loads the machine.
+	if h.cfg.GoBenchCount > 0 {
+		start := time.Now()
+		h.logf("Go benchmarks (go test -bench, -count %d)", h.cfg.GoBenchCount)
+		if h.report.GoBench, err = runGoBench(ctx, h.cfg.Go, h.module, h.cfg.GoBenchCount); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			h.report.GoBenchError = err.Error()
+		}
+		if h.report.HotPathProfile, err = profileHotPath(ctx, h.cfg.Go, h.module, h.dir); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			h.report.GoBenchError = strings.TrimPrefix(h.report.GoBenchError+"; ", "; ") + err.Error()
+		}
+		h.phase("go benchmarks", start)
+	}
+
+	h.logf("building the workloads and agenttrace")
+	if h.programs, err = buildWorkloads(ctx, h.dir); err != nil {
+		return err
+	}
+	if h.agenttrace = h.cfg.Agenttrace; h.agenttrace == "" {
+		h.agenttrace = filepath.Join(h.dir, "bin", "agenttrace")
+		build := exec.CommandContext(ctx, h.cfg.Go, "build", "-o", h.agenttrace, "./cmd/agenttrace")
+		build.Dir = h.module
+		if msg, err := build.CombinedOutput(); err != nil {
+			return fmt.Errorf("building agenttrace: %w\n%s", err, msg)
+		}
+	}
+	if v, err := exec.CommandContext(ctx, h.agenttrace, "version").Output(); err == nil {
+		h.report.Machine.Agenttrace = strings.TrimSpace(string(v))
+	}
+	h.conds[CondTraced].Detail = "agenttrace run with default settings (16 MiB ring, fsync at checkpoints), log on " + h.dir
+	// A file of a typical size at a typical depth.
+	h.target = filepath.Join(h.dir, "target", "openat-target.txt")
+	if err := os.MkdirAll(filepath.Dir(h.target), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(h.target, []byte(strings.Repeat("agenttrace benchmark\n", 200)), 0o644); err != nil {
+		return err
+	}
+	for _, d := range []string{"sessions", "snoop"} {
+		if err := os.MkdirAll(filepath.Join(h.dir, d), 0o755); err != nil {
+			return err
+		}
+	}
+
+	// Conditions 1, 3, 4 and 5 run the workload in a cgroup of the harness at
+	// the same depth as agenttrace's session cgroups.
+	if h.mount, err = cgroup.Mount(); err != nil {
+		return err
+	}
+	parent := "agenttrace-bench"
+	if h.untraced, err = cgroup.Create(h.mount, fmt.Sprintf("%s/work-%d", parent, os.Getpid())); err != nil {
+		return err
+	}
+	h.onCleanup(func() error {
+		err := h.untraced.Remove()
+		os.Remove(filepath.Join(h.mount, parent)) // if no other harness uses it
+		return err
+	})
+
+	if h.ran(CondAuditd) || h.ran(CondSnoop) {
+		h.installTools()
+	}
+	if h.ran(CondAuditd) {
+		dir := filepath.Join(h.dir, "auditd")
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return err
+		}
+		a, err := startAudit(ctx, dir)
+		if err != nil {
+			h.stopCondition(CondAuditd, err)
+		} else {
+			h.audit = a
+			h.onCleanup(func() error { return a.stop(context.Background()) })
+			h.conds[CondAuditd].Detail = fmt.Sprintf("%s; its own auditd.conf (Debian's defaults, log in the scratch directory); "+
+				"rules on exit of open, openat, creat, openat2, connect, execve, execveat (b64 and b32) and socketcall(SYS_CONNECT), "+
+				"selected by the workload's login uid, loaded with backlog limit %d and auditing enabled only during its slices",
+				a.Version, auditBacklog)
+		}
+	}
+	if h.ran(CondSnoop) {
+		t, err := setupSnoop(ctx)
+		if err != nil {
+			h.stopCondition(CondSnoop, err)
+		} else {
+			h.snoop = t
+			h.onCleanup(t.close)
+			detail := t.Version + "; opensnoop -p PID for openat, execsnoop -c CGROUP for fork-exec, stdout to a file"
+			if t.mounted {
+				detail += "; tracefs mounted at " + tracefsPath + " for the run (unmounted after)"
+			}
+			h.conds[CondSnoop].Detail = detail
+		}
+	}
+	return nil
+}
+
+func orAll(selected, all []string) []string {
+	if len(selected) == 0 {
+		return all
+	}
+	return selected
+}
+
+// installTools installs auditd and libbpf-tools when they are missing.
+func (h *harness) installTools() {
+	var missing []string
+	if _, err := findProgram("auditd"); err != nil && h.ran(CondAuditd) {
+		missing = append(missing, "auditd")
+	}
+	if _, err := findProgram("opensnoop"); err != nil && h.ran(CondSnoop) {
+		missing = append(missing, "libbpf-tools")
+	}
+	if len(missing) == 0 || !h.cfg.Install {
+		return
+	}
+	h.logf("installing %s", strings.Join(missing, " "))
+	// Not cancelled with the run, and in a process group of its own so that
+	// a ^C on the terminal does not reach it: a dpkg killed half-way leaves
+	// the machine worse than found.
+	install := func() error {
+		cmd := exec.Command("apt-get", append([]string{"install", "-y", "-q", "--no-install-recommends"}, missing...)...)
+		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("apt-get install %s: %w: %s", strings.Join(missing, " "), err, lastLines(string(out), 3))
+		}
+		return nil
+	}
+	err := install()
+	if err != nil {
+		// A fresh machine has no package lists yet.
+		update := exec.Command("apt-get", "update", "-q")
+		update.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if out, uerr := update.CombinedOutput(); uerr != nil {
+			err = fmt.Errorf("%w; apt-get update: %v: %s", err, uerr, lastLines(string(out), 3))
+		} else {
+			err = install()
+		}
+	}
+	if err != nil {
+		h.logf("%v", err)
+		h.report.Notes = append(h.report.Notes, "Installing the comparison tools failed: "+err.Error())
+	}
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.Join(lines[max(len(lines)-n, 0):], " / ")
+}
+
+// rounds runs the interleaved schedule: for each round (the first a warm-up),
+// for each workload, every condition once, in an order rotated by round.
+// agenttrace runs only during its two conditions, in a session started for
+// them: loaded, its hooks run for every syscall on the host.
+func (h *harness) rounds(ctx context.Context) error {
+	var units [][]string
+	for _, u := range [][]string{{CondNone}, {CondTraced, CondUntraced}, {CondAuditd}, {CondSnoop}} {
+		var conds []string
+		for _, c := range u {
+			if h.ran(c) {
+				conds = append(conds, c)
+			}
+		}
+		if len(conds) > 0 {
+			units = append(units, conds)
+		}
+	}
+	for round := 0; round <= h.cfg.Rounds; round++ {
+		for _, name := range h.report.Settings.Workloads {
+			w := lookupWorkload(name)
+			for i := range units {
+				unit := units[(round+i)%len(units)]
+				var err error
+				if unit[0] == CondTraced || unit[0] == CondUntraced {
+					err = h.agenttraceUnit(ctx, round, w, unit)
+				} else if h.ran(unit[0]) {
+					_, err = h.slice(ctx, round, w, unit[0], nil, true)
+				}
+				if err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func lookupWorkload(name string) *workload {
+	for i := range workloads {
+		if workloads[i].Name == name {
+			return &workloads[i]
+		}
+	}
+	return nil
+}
+
+// agenttraceUnit runs conditions 2 and 3 (in an order alternating by
+// round) in one agenttrace session, then reads its log.
+func (h *harness) agenttraceUnit(ctx context.Context, round int, w *workload, conds []string) error {
+	logPath := filepath.Join(h.dir, "sessions", fmt.Sprintf("r%d-%s.jsonl", round, w.Name))
+	sess, err := startSession(ctx, h.agenttrace, h.mount, logPath)
+	if err != nil {
+		return err
+	}
+	order := slices.Clone(conds)
+	if round%2 == 1 {
+		slices.Reverse(order)
+	}
+	pids := map[int]string{}
+	ran := map[string]*Slice{}
+	for _, c := range order {
+		s, err := h.slice(ctx, round, w, c, sess, true)
+		if err != nil {
+			sess.kill()
+			return err
+		}
+		pids[s.Pid], ran[c] = c, s
+	}
+	if err := sess.stop(); err != nil {
+		return err
+	}
+	l, err := parseSessionLog(logPath, pids)
+	if err != nil {
+		return fmt.Errorf("reading agenttrace's log: %w", err)
+	}
+	if !l.HasStop {
+		return fmt.Errorf("agenttrace's log %s has no stop record", logPath)
+	}
+	if !h.cfg.Keep {
+		os.Remove(logPath)
+		os.Remove(logPath + ".pub")
+	}
+	for c, s := range ran {
+		ev := &SliceEvents{ByType: l.ByKey[c]}
+		for _, n := range l.ByKey[c] {
+			ev.Written += n
+		}
+		if c == CondTraced {
+			// Only the traced workload can lose events: nothing else in the session makes any.
+			ev.Lost = l.LostTotal()
+			h.cpu += sess.CPU
+			h.cpuRecords += ev.Written
+		}
+		s.Events = ev
+	}
+	return nil
+}
+
+// slice runs one workload under one condition. record=false is for the
+// profile, whose slices are not part of the comparison.
+func (h *harness) slice(ctx context.Context, round int, w *workload, cond string, sess *session, record bool) (*Slice, error) {
+	spec := runSpec{CgroupFD: h.untraced.FD(), AUID: -1, Duration: h.cfg.Slice, MaxOps: h.cfg.MaxOps, Wait: true}
+	if cond == CondTraced {
+		spec.CgroupFD = sess.CgroupFD()
+	}
+	if cond == CondAuditd {
+		spec.AUID = h.audit.newAUID()
+	}
+	if cond == CondSnoop && h.snoop.paths[w.Snoop] == "" {
+		return nil, nil // reported as not run for this workload
+	}
+	s := &Slice{Round: round, Warmup: round == 0, Workload: w.Name, Condition: cond}
+	s.ForeignTracers = loadedPrograms("handle_sys_enter")
+	if sess != nil {
+		s.ForeignTracers--
+	}
+	p, err := startWorkload(ctx, h.programs[w.Program], spec.args(w, h.target), spec)
+	if err != nil {
+		return nil, err
+	}
+	s.Pid = p.Pid
+
+	var auditFrom, auditLost int64
+	var snoop *snoopRun
+	switch cond {
+	case CondAuditd:
+		auditFrom = h.audit.logSize()
+		st, err := h.audit.status(ctx)
+		if err == nil {
+			auditLost = st["lost"]
+			err = h.audit.rulesOn(ctx, spec.AUID)
+		}
+		if err != nil {
+			p.abort()
+			h.stopCondition(cond, err)
+			return nil, ctx.Err()
+		}
+	case CondSnoop:
+		if snoop, err = h.snoop.start(ctx, w.Snoop, p.Pid, h.untraced.Path(), filepath.Join(h.dir, "snoop")); err != nil {
+			p.abort()
+			h.stopCondition(cond, err)
+			return nil, ctx.Err()
+		}
+	}
+	s.Start = time.Now().UTC()
+	err = p.release()
+	var res workloadResult
+	if err == nil {
+		res, err = p.wait()
+	} else {
+		p.abort()
+	}
+	s.End = time.Now().UTC()
+
+	var condErr error
+	switch cond {
+	case CondAuditd:
+		// Rules off first: the host pays for them while they are loaded.
+		condErr = h.audit.rulesOff(context.WithoutCancel(ctx))
+		if condErr == nil {
+			condErr = h.audit.drain(ctx)
+		}
+		if condErr == nil {
+			var st auditStatus
+			if st, condErr = h.audit.status(ctx); condErr == nil {
+				s.Events = &SliceEvents{Lost: st["lost"] - auditLost}
+				s.Events.Written, s.Events.Lines, condErr = h.audit.count(auditFrom, spec.AUID)
+			}
+		}
+	case CondSnoop:
+		written, lost, serr := snoop.stop()
+		s.Events, condErr = &SliceEvents{Written: written, Lost: lost}, serr
+	}
+	if err != nil {
+		return nil, err
+	}
+	if condErr != nil {
+		h.stopCondition(cond, condErr)
+		return nil, ctx.Err()
+	}
+	s.Ops, s.Ns, s.NsPerOp, s.Errors, s.Extra = res.Ops, res.Ns, res.NsPerOp, res.Errors, res.Extra
+	s.CPUNsPerOp = float64(res.CPUNs) / float64(res.Ops)
+	if len(s.Extra) == 0 {
+		s.Extra = nil
+	}
+	if record {
+		h.report.Slices = append(h.report.Slices, s)
+		label := fmt.Sprintf("round %d/%d", round, h.cfg.Rounds)
+		if round == 0 {
+			label = "warm-up"
+		}
+		h.logf("%-11s %-16s %-20s %12.1f ns/op %12.1f CPU ns/op %9d ops", label, w.Name, cond, s.NsPerOp, s.CPUNsPerOp, s.Ops)
+	}
+	return s, nil
+}

@@ -1,0 +1,265 @@
+package bench
+
+import (
+	"time"
+)
+
+// Condition ids, in the order of issue 5's numbering.
+const (
+	CondNone     = "none"
+	CondTraced   = "agenttrace"
+	CondUntraced = "agenttrace-untraced"
+	CondAuditd   = "auditd"
+	CondSnoop    = "libbpf-tools"
+)
+
+var conditionTitles = []struct{ ID, Title string }{
+	{CondNone, "no tracer"},
+	{CondTraced, "agenttrace, workload traced"},
+	{CondUntraced, "agenttrace running, workload untraced"},
+	{CondAuditd, "auditd with rules for the same syscalls"},
+	{CondSnoop, "libbpf-tools opensnoop / execsnoop"},
+}
+
+// ConditionIDs lists every condition, in report order.
+func ConditionIDs() []string {
+	ids := make([]string, len(conditionTitles))
+	for i, c := range conditionTitles {
+		ids[i] = c.ID
+	}
+	return ids
+}
+
+func conditionNumber(id string) int {
+	for i, c := range conditionTitles {
+		if c.ID == id {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+func conditionTitle(id string) string {
+	return conditionTitles[conditionNumber(id)-1].Title
+}
+
+// Report is one run of the harness: results.json, rendered as BENCHMARKS.md.
+type Report struct {
+	Schema          int       `json:"schema"`
+	Machine         Machine   `json:"machine"`
+	Command         string    `json:"command"`
+	HarnessArgs     []string  `json:"harness_args"`
+	Started         time.Time `json:"started"`
+	DurationSeconds float64   `json:"duration_seconds"`
+	Settings        Settings  `json:"settings"`
+
+	Conditions []Condition      `json:"conditions"`
+	Workloads  []WorkloadResult `json:"workloads"`
+	// Slices is every slice run, warm-up included, in the order run.
+	Slices []*Slice `json:"slices"`
+
+	// PhaseSeconds is how long each part of the run took.
+	PhaseSeconds map[string]float64 `json:"phase_seconds"`
+
+	RateSearch      *RateSearch   `json:"rate_search,omitempty"`
+	RateSearchError string        `json:"rate_search_error,omitempty"`
+	GoBench         []GoBenchmark `json:"go_bench,omitempty"`
+	GoBenchError    string        `json:"go_bench_error,omitempty"`
+	// HotPathProfile is the CPU profile of BenchmarkHotPath: its top
+	// functions by own time.
+	HotPathProfile []PprofLine    `json:"hot_path_profile,omitempty"`
+	Profile        []Profile      `json:"profile,omitempty"`
+	ProfileError   string         `json:"profile_error,omitempty"`
+	AgenttraceCPU  *AgenttraceCPU `json:"agenttrace_cpu,omitempty"`
+	ForeignTracers ForeignTracers `json:"foreign_tracers"`
+	Targets        []Target       `json:"targets"`
+	Notes          []string       `json:"notes,omitempty"`
+	Cleanup        []string       `json:"cleanup_errors,omitempty"`
+}
+
+// Settings are the knobs of the run.
+type Settings struct {
+	Rounds       int      `json:"rounds"`
+	WarmupRounds int      `json:"warmup_rounds"`
+	SliceMs      int64    `json:"slice_ms"`
+	MaxOps       int64    `json:"max_ops_per_slice,omitempty"`
+	RateTrialMs  int64    `json:"rate_trial_ms,omitempty"`
+	AuditBacklog int      `json:"audit_backlog_limit"`
+	Workloads    []string `json:"workloads"`
+}
+
+// Condition says whether a condition ran, and if not, why.
+type Condition struct {
+	ID     string `json:"id"`
+	Number int    `json:"number"`
+	Title  string `json:"title"`
+	Ran    bool   `json:"ran"`
+	Reason string `json:"reason,omitempty"` // why it did not run, or stopped
+	Detail string `json:"detail,omitempty"` // versions, settings
+}
+
+// Slice is one run of one workload under one condition.
+type Slice struct {
+	Round     int     `json:"round"` // 0 is the warm-up
+	Warmup    bool    `json:"warmup,omitempty"`
+	Workload  string  `json:"workload"`
+	Condition string  `json:"condition"`
+	Pid       int     `json:"pid"`
+	Ops       int64   `json:"ops"`
+	Ns        int64   `json:"ns"`
+	NsPerOp   float64 `json:"ns_per_op"`
+	// CPUNsPerOp is the workload's own CPU time (and its children's) per
+	// operation: the wall time less what it spent waiting for a CPU.
+	CPUNsPerOp float64          `json:"cpu_ns_per_op"`
+	Errors     int64            `json:"errors"`
+	Extra      map[string]int64 `json:"extra,omitempty"`
+	Start      time.Time        `json:"start"`
+	End        time.Time        `json:"end"`
+	// ForeignTracers is how many other agenttrace instances (another
+	// engineer's tests) had their programs loaded when the slice began.
+	ForeignTracers int          `json:"foreign_tracers"`
+	Events         *SliceEvents `json:"events,omitempty"`
+}
+
+// SliceEvents is what the condition's tracer wrote for the slice's workload.
+type SliceEvents struct {
+	Written int64            `json:"written"`         // records (agenttrace), events (auditd), lines (libbpf-tools)
+	Lost    int64            `json:"lost"`            // as the tracer counts its losses
+	Lines   int64            `json:"lines,omitempty"` // auditd: log lines of those events
+	ByType  map[string]int64 `json:"by_type,omitempty"`
+}
+
+// WorkloadResult is one workload under every condition.
+type WorkloadResult struct {
+	Name       string       `json:"name"`
+	Title      string       `json:"title"`
+	Conditions []CondResult `json:"conditions"`
+}
+
+// CondResult summarises the measured (not warm-up) slices of one workload
+// under one condition.
+type CondResult struct {
+	Condition     string  `json:"condition"`
+	Number        int     `json:"number"`
+	Ran           bool    `json:"ran"`
+	Reason        string  `json:"reason,omitempty"`
+	Slices        int     `json:"slices"`
+	Ops           int64   `json:"ops"`
+	MedianNsPerOp float64 `json:"median_ns_per_op"`
+	MinNsPerOp    float64 `json:"min_ns_per_op"`
+	MaxNsPerOp    float64 `json:"max_ns_per_op"`
+	// Ratio is the median over rounds of this slice's ns/op over the no-tracer
+	// slice's of the same round; RatioMin and RatioMax are their extremes.
+	Ratio    float64 `json:"ratio,omitempty"`
+	RatioMin float64 `json:"ratio_min,omitempty"`
+	RatioMax float64 `json:"ratio_max,omitempty"`
+	// The same for the workload's CPU time per operation, which the other
+	// load on the machine disturbs less.
+	MedianCPUNsPerOp float64 `json:"median_cpu_ns_per_op"`
+	CPURatio         float64 `json:"cpu_ratio,omitempty"`
+	CPURatioMin      float64 `json:"cpu_ratio_min,omitempty"`
+	CPURatioMax      float64 `json:"cpu_ratio_max,omitempty"`
+	// Events, when the condition has a tracer.
+	HasEvents bool  `json:"has_events"`
+	Written   int64 `json:"events_written"`
+	Lost      int64 `json:"events_lost"`
+	Lines     int64 `json:"lines,omitempty"`
+}
+
+// RateSearch is the highest openat rate agenttrace (default settings) keeps
+// up with without loss, and the loss at twice that rate.
+type RateSearch struct {
+	Workload        string      `json:"workload"`
+	TrialMs         int64       `json:"trial_ms"`
+	MaxRate         float64     `json:"max_rate"`        // ops/s of the workload at full speed, traced
+	FullSpeedLost   int64       `json:"full_speed_lost"` // lost at full speed (worst trial)
+	ZeroLossRate    float64     `json:"zero_loss_rate"`  // highest achieved rate with nothing lost
+	TwiceExceedsMax bool        `json:"twice_exceeds_max"`
+	Twice           *RateTrial  `json:"twice,omitempty"` // the trial at twice the zero-loss rate
+	Trials          []RateTrial `json:"trials"`
+}
+
+// RateTrial is one `agenttrace run` of the rate-limited openat workload.
+type RateTrial struct {
+	TargetRate   float64          `json:"target_rate"` // 0: full speed
+	AchievedRate float64          `json:"achieved_rate"`
+	Ops          int64            `json:"ops"`
+	Written      int64            `json:"open_records"`
+	Lost         int64            `json:"lost"`
+	LostByKind   map[string]int64 `json:"lost_by_kind,omitempty"`
+}
+
+// GoBenchmark is one Go benchmark, the median of its -count runs.
+type GoBenchmark struct {
+	Package string             `json:"package"`
+	Name    string             `json:"name"`
+	Runs    int                `json:"runs"`
+	Metrics map[string]float64 `json:"metrics"` // by unit: ns/op, ns/event, B/op, allocs/op, MB/s
+}
+
+// PprofLine is one row of `go tool pprof -top`.
+type PprofLine struct {
+	Function string  `json:"function"`
+	FlatPct  float64 `json:"flat_pct"`
+	CumPct   float64 `json:"cum_pct"`
+}
+
+// Profile is where the time of one workload goes with agenttrace loaded:
+// the kernel's run time of each eBPF program (BPF statistics on) per
+// workload operation.
+type Profile struct {
+	Workload   string        `json:"workload"`
+	Conditions []ProfileCond `json:"conditions"`
+}
+
+// ProfileCond is one profiled slice.
+type ProfileCond struct {
+	Condition  string        `json:"condition"`
+	Ops        int64         `json:"ops"`
+	NsPerOp    float64       `json:"ns_per_op"` // with statistics on, so a little slower
+	BPFNsPerOp float64       `json:"bpf_ns_per_op"`
+	Hooks      []ProfileHook `json:"hooks"`
+}
+
+// ProfileHook is one eBPF program over one profiled slice. Its runs include
+// every other process's on the host (sys_enter and sys_exit fire for all).
+type ProfileHook struct {
+	Program  string  `json:"program"`
+	Runs     int64   `json:"runs"`
+	Ns       int64   `json:"ns"`
+	NsPerRun float64 `json:"ns_per_run"`
+	NsPerOp  float64 `json:"ns_per_op"`
+}
+
+// AgenttraceCPU is the CPU time agenttrace's user space spent per record,
+// over every session of the interleaved run.
+type AgenttraceCPU struct {
+	Seconds     float64 `json:"seconds"`
+	Records     int64   `json:"records"`
+	NsPerRecord float64 `json:"ns_per_record"`
+}
+
+// ForeignTracers counts slices that ran while another agenttrace was loaded.
+type ForeignTracers struct {
+	Slices int `json:"slices"`
+	Of     int `json:"of"`
+}
+
+// Target is one of issue 5's targets and whether this run met it.
+type Target struct {
+	Name     string `json:"name"`
+	Want     string `json:"want"`
+	Measured string `json:"measured"`
+	Status   string `json:"status"` // met, not met, not measured
+	// CPUStatus is the verdict of a ratio target on the workload's CPU time
+	// per operation, which the machine's other load disturbs less.
+	CPUStatus string `json:"cpu_status,omitempty"`
+	Note      string `json:"note,omitempty"`
+}
+
+// Target statuses.
+const (
+	Met         = "met"
+	NotMet      = "not met"
+	NotMeasured = "not measured"
+)
