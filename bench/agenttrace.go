@@ -134,6 +134,12 @@ func (s *session) stop() error {
 	if err != nil {
 		return fmt.Errorf("agenttrace session: %w: %s", err, strings.TrimSpace(s.stderr.String()))
 	}
+	// The kernel frees the programs a moment after the process is gone;
+	// the next slice must not start while they are still loaded (it would
+	// count them as another tracer's).
+	for deadline := time.Now().Add(2 * time.Second); loadedPrograms("handle_sys_enter") > 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	return nil
 }
 
