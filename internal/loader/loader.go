@@ -249,12 +249,16 @@ func (t *Tracer) ProgramTags() map[string]string {
 	return tags
 }
 
-// ReadInto reads the next record, waiting at most until deadline (zero: no
-// deadline). It returns os.ErrDeadlineExceeded when the ring is empty at the
-// deadline and ringbuf.ErrFlushed after Flush once the ring is drained.
-func (t *Tracer) ReadInto(rec *ringbuf.Record, deadline time.Time) error {
-	t.reader.SetDeadline(deadline)
+// ReadInto reads the next record, waiting at most until the deadline set
+// with SetDeadline. It returns os.ErrDeadlineExceeded when the ring is empty
+// at the deadline and ringbuf.ErrFlushed after Flush once the ring is drained.
+func (t *Tracer) ReadInto(rec *ringbuf.Record) error {
 	return t.reader.ReadInto(rec)
+}
+
+// SetDeadline bounds how long ReadInto waits for a record (zero: forever).
+func (t *Tracer) SetDeadline(deadline time.Time) {
+	t.reader.SetDeadline(deadline)
 }
 
 // Flush makes a blocked or later ReadInto return everything already in the
