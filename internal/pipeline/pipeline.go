@@ -9,6 +9,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"errors"
 	"os"
 	"slices"
@@ -263,10 +264,10 @@ func (p *Pipeline) writeGaps() {
 	}
 	slices.SortFunc(keys, func(a, b gapKey) int {
 		if a.stage != b.stage {
-			return compare(a.stage, b.stage)
+			return cmp.Compare(a.stage, b.stage)
 		}
 		if a.reason != b.reason {
-			return compare(a.reason, b.reason)
+			return cmp.Compare(a.reason, b.reason)
 		}
 		return a.cpu - b.cpu
 	})
@@ -284,16 +285,6 @@ func (p *Pipeline) writeGaps() {
 		p.stats.GapRecords++
 		delete(p.gaps, k)
 	}
-}
-
-func compare(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func kindName(kind int) string {

@@ -14,6 +14,7 @@ package report
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -736,7 +737,7 @@ func (b *builder) finish() {
 	for _, p := range s.procs {
 		procs = append(procs, p)
 	}
-	slices.SortFunc(procs, func(a, b *Process) int { return cmpUint(a.first, b.first) })
+	slices.SortFunc(procs, func(a, b *Process) int { return cmp.Compare(a.first, b.first) })
 	// keep: the process or a descendant has a selected record.
 	keep := map[*Process]bool{}
 	for _, p := range procs {
@@ -799,7 +800,7 @@ func (b *builder) finish() {
 		}
 		s.ToolCalls = append(s.ToolCalls, t)
 	}
-	slices.SortFunc(s.ToolCalls, func(a, b *ToolCall) int { return cmpUint(a.first, b.first) })
+	slices.SortFunc(s.ToolCalls, func(a, b *ToolCall) int { return cmp.Compare(a.first, b.first) })
 	start, _ := time.Parse(time.RFC3339Nano, s.Time)
 	for _, e := range s.Events {
 		e.AtNs = int64(e.ktime - s.ktime)
@@ -807,7 +808,7 @@ func (b *builder) finish() {
 			e.AtNs, e.UntilNs = max(0, int64(e.from.Sub(start))), max(0, int64(e.to.Sub(start)))
 		}
 	}
-	slices.SortStableFunc(s.Events, func(a, b *Event) int { return cmpInt(a.AtNs, b.AtNs) })
+	slices.SortStableFunc(s.Events, func(a, b *Event) int { return cmp.Compare(a.AtNs, b.AtNs) })
 	if !b.filter.Active() || len(s.Agent)+len(s.ToolCalls)+len(s.Events) > 0 {
 		b.log.Sessions = append(b.log.Sessions, s)
 		b.summary.Sessions++
@@ -847,26 +848,6 @@ func (s *Session) parentInCall(p *Process) *Process {
 		return nil
 	}
 	return parent
-}
-
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-func cmpUint(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func seconds(ns int64) string {

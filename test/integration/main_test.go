@@ -23,6 +23,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -181,6 +182,10 @@ type runOpts struct {
 	flags  []string // extra flags for `agenttrace run`
 	log    string   // --log; default <dir>/x.jsonl
 	noLog  bool     // do not read the log (the run fails, or continues a log elsewhere)
+	// setsid runs agenttrace in a new session, with no controlling terminal
+	// (bash opens /dev/tty at start: the same result, ENXIO, whether or not
+	// the tests run on a terminal).
+	setsid bool
 }
 
 // session is one finished agenttrace run and its log.
@@ -209,6 +214,9 @@ func agent(t *testing.T, dir string, o runOpts, argv ...string) *session {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, agentBin, args...)
 	cmd.Env = helperEnviron(o.helper)
+	if o.setsid {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	}
 	// Left-over processes of a killed session may hold stdout open.
 	cmd.WaitDelay = 10 * time.Second
 	var stdout, stderr bytes.Buffer

@@ -15,7 +15,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -66,49 +65,6 @@ type scripted struct {
 	treeParent, treeChild, treeGrandchild int
 }
 
-// runDetached is agent() for a command that must have no controlling
-// terminal (bash opens /dev/tty at start: the same result, ENXIO, whether
-// or not the tests run on a terminal): agenttrace runs in a new session.
-func runDetached(t *testing.T, dir string, flags []string, argv ...string) *session {
-	t.Helper()
-	s := &session{logPath: filepath.Join(dir, "x.jsonl")}
-	args := append(append([]string{"run", "--log", s.logPath}, flags...), "--")
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, agentBin, append(args, argv...)...)
-	cmd.Env = helperEnviron("")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	cmd.WaitDelay = 10 * time.Second
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	s.stdout, s.stderr = stdout.String(), stderr.String()
-	var exitErr *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &exitErr) && exitErr.Exited():
-		s.exit = exitErr.ExitCode()
-	default:
-		t.Fatalf("agenttrace %q: %v\nstderr:\n%s", args, err, s.stderr)
-	}
-	for _, line := range strings.Split(s.stdout, "\n") {
-		if rest, ok := strings.CutPrefix(line, "RESULT "); ok {
-			var r map[string]any
-			if err := json.Unmarshal([]byte(rest), &r); err != nil {
-				t.Fatalf("helper result %q: %v", rest, err)
-			}
-			s.results = append(s.results, r)
-		}
-	}
-	data, err := os.ReadFile(s.logPath)
-	if err != nil {
-		t.Fatalf("reading the log (agenttrace exit %d): %v\nstderr:\n%s", s.exit, err, s.stderr)
-	}
-	s.lines, s.recs = checkLog(t, data)
-	verifyLog(t, "--pubkey", s.logPath+".pub", s.logPath)
-	return s
-}
-
 // runScriptedAgent sets up the agent's files (a project .env, a fake SSH
 // key, the files the daemon-like tool opens), listens on a loopback port and
 // runs testdata/agent.sh under agenttrace.
@@ -149,7 +105,7 @@ func runScriptedAgent(t *testing.T) *scripted {
 		}
 	}()
 	port := l.Addr().(*net.TCPAddr).Port
-	s := runDetached(t, dir, nil, "/bin/sh", scriptPath, dir, strconv.Itoa(port), forktree)
+	s := agent(t, dir, runOpts{setsid: true}, "/bin/sh", scriptPath, dir, strconv.Itoa(port), forktree)
 	if s.exit != 0 {
 		t.Fatalf("agenttrace exited %d\nstdout:\n%s\nstderr:\n%s", s.exit, s.stdout, s.stderr)
 	}
