@@ -47,6 +47,8 @@ func TestCrashRecovery(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
+		// Whatever happens to the test, the busy loop must not outlive it.
+		t.Cleanup(func() { killSession(t, mount, cmd.Process.Pid) })
 		time.Sleep(time.Duration(150+rng.IntN(600)) * time.Millisecond)
 		cmd.Process.Signal(syscall.SIGKILL)
 		cmd.Wait()

@@ -257,6 +257,7 @@ func TestKillWriterMidFlood(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { killSession(t, mount, cmd.Process.Pid) })
 	// Kill once the flood is being recorded: the log has grown past its start.
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if info, err := os.Stat(log); err == nil && info.Size() > 1<<20 {
