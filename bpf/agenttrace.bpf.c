@@ -44,6 +44,13 @@ char LICENSE[] SEC("license") = "GPL";
 #define NRX32_EXECVE (X32_BIT | 520)
 #define NRX32_EXECVEAT (X32_BIT | 545)
 
+/*
+ * Kernels with bpf_get_current_task_btf (5.11+) let the hot paths read the
+ * task with plain loads instead of one bpf_probe_read_kernel call per field;
+ * on older kernels the branch is dead code the verifier never visits.
+ */
+#define HAVE_TASK_BTF bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf)
+
 #define SYS_CONNECT 3 /* socketcall(2) call number */
 #define TS_COMPAT 0x0002
 #define O_CREAT 0100
@@ -272,14 +279,26 @@ static __always_inline void fill_header(struct event_header *hdr, __u32 kind)
 static __always_inline void fill_header_cached(struct inflight_rec *rec, struct event_header *hdr, __u32 kind)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	__u64 cred = (__u64)BPF_CORE_READ(task, cred);
-	__u64 parent = (__u64)BPF_CORE_READ(task, real_parent);
-	__u64 exec_seq = BPF_CORE_READ(task, self_exec_id);
+	__u64 cred, parent, exec_seq;
+	__u32 auid;
+
+	if (HAVE_TASK_BTF) {
+		struct task_struct *t = bpf_get_current_task_btf();
+		cred = (__u64)t->cred;
+		parent = (__u64)t->real_parent;
+		exec_seq = t->self_exec_id;
+		auid = t->loginuid.val;
+	} else {
+		cred = (__u64)BPF_CORE_READ(task, cred);
+		parent = (__u64)BPF_CORE_READ(task, real_parent);
+		exec_seq = BPF_CORE_READ(task, self_exec_id);
+		auid = BPF_CORE_READ(task, loginuid.val);
+	}
 
 	if (rec->hdr_valid && rec->hdr_cred == cred && rec->hdr_parent == parent && rec->hdr_exec_seq == exec_seq) {
 		hdr->ktime = bpf_ktime_get_boot_ns();
 		hdr->kind = kind;
-		hdr->auid = BPF_CORE_READ(task, loginuid.val); /* settable once, outside cred */
+		hdr->auid = auid; /* settable once, outside cred */
 		hdr->cgroup_id = bpf_get_current_cgroup_id();
 		hdr->flags = 0;
 		bpf_get_current_comm(hdr->comm, sizeof(hdr->comm));
@@ -327,6 +346,8 @@ static __always_inline __u32 read_user_path(char *dst, const char *src, __u32 *f
 
 static __always_inline bool is_compat(void)
 {
+	if (HAVE_TASK_BTF)
+		return bpf_get_current_task_btf()->thread_info.status & TS_COMPAT;
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	return BPF_CORE_READ(task, thread_info.status) & TS_COMPAT;
 }
