@@ -304,15 +304,7 @@ func (a *auditDaemon) stop(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	if a.cmd != nil && a.cmd.Process != nil {
-		a.cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan error, 1)
-		go func() { done <- a.cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			a.cmd.Process.Kill()
-			<-done
-		}
+		stopProcess(a.cmd, syscall.SIGTERM)
 	}
 	// auditd may change the settings as it exits: restore them once more.
 	if err := a.rulesOff(ctx); err != nil {

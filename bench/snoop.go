@@ -166,15 +166,7 @@ var lostRe = regexp.MustCompile(`Lost (\d+) events`)
 func (r *snoopRun) stop() (written, lost int64, err error) {
 	// It polls every 100 ms: give it three rounds to empty the buffer.
 	time.Sleep(300 * time.Millisecond)
-	r.cmd.Process.Signal(syscall.SIGINT)
-	done := make(chan error, 1)
-	go func() { done <- r.cmd.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		r.cmd.Process.Kill()
-		<-done
-	}
+	stopProcess(r.cmd, syscall.SIGINT)
 	r.close()
 	// The column holding the pid the line is counted by: the workload's own
 	// pid, or, for execsnoop, the parent pid of the exec'ing child.

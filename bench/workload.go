@@ -247,3 +247,17 @@ func parseWorkloadResult(out string) (workloadResult, error) {
 	}
 	return r, nil
 }
+
+// stopProcess sends sig and waits for the process, killing it if it has
+// not exited after 10 s.
+func stopProcess(cmd *exec.Cmd, sig syscall.Signal) {
+	cmd.Process.Signal(sig)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		<-done
+	}
+}

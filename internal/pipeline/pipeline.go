@@ -186,14 +186,8 @@ func kindOf(raw []byte) uint32 {
 }
 
 func (p *Pipeline) lose(k gapKey, kind uint32, n uint64) {
-	g := p.gaps[k]
 	now := time.Now()
-	if g == nil {
-		g = &gap{from: now}
-		p.gaps[k] = g
-	}
-	g.lost[kind] += n
-	g.to = now
+	p.loseWindow(k, kind, n, now, now)
 }
 
 // housekeeping turns kernel loss counters into gaps, writes pending gap
