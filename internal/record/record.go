@@ -11,6 +11,7 @@
 package record
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/binary"
 	"net/netip"
@@ -464,7 +465,7 @@ func appendAddress(b []byte, addr []byte) []byte {
 			b = AppendBytes(b, "unix_abstract", path[1:])
 		default:
 			// A pathname ends at the first NUL, as the kernel reads it.
-			if i := indexByte(path, 0); i >= 0 {
+			if i := bytes.IndexByte(path, 0); i >= 0 {
 				path = path[:i]
 			}
 			b = AppendBytes(b, "unix_path", path)
@@ -476,15 +477,6 @@ func appendAddress(b []byte, addr []byte) []byte {
 // unsafeBytes views s as bytes without copying; the result must not be modified.
 func unsafeBytes(s string) []byte {
 	return unsafe.Slice(unsafe.StringData(s), len(s))
-}
-
-func indexByte(b []byte, c byte) int {
-	for i, x := range b {
-		if x == c {
-			return i
-		}
-	}
-	return -1
 }
 
 func appendExit(b []byte, status uint32) []byte {
