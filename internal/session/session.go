@@ -212,6 +212,9 @@ func Run(opts Options) (*Result, error) {
 	if err := log.Append(func(b []byte, seq uint64, prev *chain.Hash) []byte {
 		return appendStart(b, enc, seq, prev, opts, cmdPath, cg, tracer.ProgramTags())
 	}); err != nil {
+		if guard != nil {
+			guard.Stop()
+		}
 		tracer.Flush()
 		<-pipeDone
 		log.Close()
