@@ -186,6 +186,10 @@ type runOpts struct {
 	// (bash opens /dev/tty at start: the same result, ENXIO, whether or not
 	// the tests run on a terminal).
 	setsid bool
+	// env, when set, is the command's whole environment instead of the
+	// test's own (plus AGENTTRACE_HELPER): for runs whose records depend on
+	// it, e.g. bash reads /etc/passwd at start when SHELL or HOME is unset.
+	env []string
 }
 
 // session is one finished agenttrace run and its log.
@@ -214,6 +218,12 @@ func agent(t *testing.T, dir string, o runOpts, argv ...string) *session {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, agentBin, args...)
 	cmd.Env = helperEnviron(o.helper)
+	if o.env != nil {
+		cmd.Env = o.env
+		if o.helper != "" {
+			cmd.Env = append(cmd.Env[:len(o.env):len(o.env)], helperEnv+"="+o.helper)
+		}
+	}
 	if o.setsid {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	}

@@ -105,7 +105,9 @@ func runScriptedAgent(t *testing.T) *scripted {
 		}
 	}()
 	port := l.Addr().(*net.TCPAddr).Port
-	s := agent(t, dir, runOpts{setsid: true}, "/bin/sh", scriptPath, dir, strconv.Itoa(port), forktree)
+	// A fixed environment: the golden tree lists every file the shells open.
+	env := []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=" + dir, "SHELL=/bin/sh", "LC_ALL=C"}
+	s := agent(t, dir, runOpts{setsid: true, env: env}, "/bin/sh", scriptPath, dir, strconv.Itoa(port), forktree)
 	if s.exit != 0 {
 		t.Fatalf("agenttrace exited %d\nstdout:\n%s\nstderr:\n%s", s.exit, s.stdout, s.stderr)
 	}
