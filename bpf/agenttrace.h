@@ -17,6 +17,14 @@
 #define SOCKADDR_BYTES 128
 /* Number of slots in the targets cgroup array. */
 #define MAX_TARGETS 8
+/*
+ * Target patterns (the daemon): globs matched against cgroup names at
+ * mkdir. At most MAX_PATTERNS patterns of at most MAX_PATTERN_DEPTH
+ * components, each a NUL-terminated glob of at most GLOB_BYTES - 1 bytes.
+ */
+#define MAX_PATTERNS 16
+#define MAX_PATTERN_DEPTH 8
+#define GLOB_BYTES 64
 
 enum record_kind {
 	KIND_EXEC = 1,
@@ -24,7 +32,8 @@ enum record_kind {
 	KIND_CONNECT = 3,
 	KIND_FORK = 4,
 	KIND_EXIT = 5,
-	KIND_MAX = 6,
+	KIND_CGROUP = 6,
+	KIND_MAX = 7,
 };
 
 /*
@@ -149,6 +158,54 @@ struct exit_event {
 	struct event_header hdr;
 	__u32 exit_code;     /* wait(2) status: code << 8 | signal */
 	__u32 _pad;
+};
+
+enum cgroup_op {
+	CGROUP_MKDIR = 1,
+	CGROUP_RMDIR = 2,
+};
+
+enum cgroup_flag {
+	/* The new cgroup's own path matched a pattern (not only its parent). */
+	CF_MATCHED = 1 << 0,
+	/* The state map was full: the cgroup could not be tracked. */
+	CF_STATE_FULL = 1 << 1,
+	/* The path did not fit PATH_BYTES. */
+	CF_PATH_TRUNCATED = 1 << 2,
+};
+
+/*
+ * cgroup: a traced cgroup was created or removed (the daemon's targets).
+ * hdr is the task that made the mkdir/rmdir, which may be untraced.
+ */
+struct cgroup_event {
+	struct event_header hdr;
+	__u64 id;            /* the cgroup's id (its directory's inode number) */
+	__u64 parent_id;
+	__u32 op;            /* enum cgroup_op */
+	__u32 level;         /* depth below the root: 1 for a child of the root */
+	__u32 patterns;      /* bit i: pattern i matches the cgroup itself */
+	__u32 cflags;        /* enum cgroup_flag */
+	__u32 path_len;      /* bytes, without NUL */
+	__u32 _pad;
+	char path[PATH_BYTES]; /* relative to the cgroup2 root, with a leading '/' */
+};
+
+/* One target pattern: components[0] names a child of the cgroup2 root. */
+struct glob_pattern {
+	__u32 depth;         /* components in use; 0: the slot is empty */
+	__u32 _pad;
+	__u8 lengths[MAX_PATTERN_DEPTH]; /* of each component, without NUL */
+	char components[MAX_PATTERN_DEPTH][GLOB_BYTES];
+};
+
+/*
+ * What the kernel knows of a cgroup below the cgroup2 root. Only cgroups
+ * that are traced or could still lead to a match have an entry.
+ */
+struct cgroup_state {
+	__u32 partial;       /* bit i: the path so far matches pattern i's first `level` components */
+	__u32 traced;        /* nonzero: this cgroup and its descendants are traced */
 };
 
 /*

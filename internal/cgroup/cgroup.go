@@ -271,6 +271,15 @@ func (r *Resolver) Path(id uint64) (string, bool) {
 	return p, ok
 }
 
+// Learn records the path of a cgroup seen elsewhere (a cgroup record, the
+// daemon's walk), sparing a rescan.
+func (r *Resolver) Learn(id uint64, path string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.paths[id] = path
+	r.known[id] = true
+}
+
 func (r *Resolver) scan() {
 	base := filepath.Join(r.mount, r.root)
 	filepath.WalkDir(base, func(path string, d fs.DirEntry, err error) error {

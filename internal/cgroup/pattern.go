@@ -1,7 +1,11 @@
 package cgroup
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 )
 
@@ -95,4 +99,86 @@ func (p Pattern) Match(rel string) bool {
 		}
 	}
 	return true
+}
+
+// State is what the kernel keeps for a cgroup in glob mode (struct
+// cgroup_state): which patterns the path so far could still match, and
+// whether the cgroup is traced (it, or an ancestor, matched a whole pattern).
+type State struct {
+	Partial uint32 // bit i: pattern i's first `level` components match
+	Traced  bool
+	Matched uint32 // bit i: pattern i matches this cgroup itself
+}
+
+// Root is the state of the cgroup2 root: every pattern is still possible.
+func Root(pats []Pattern) State {
+	return State{Partial: uint32(1)<<len(pats) - 1}
+}
+
+// Child derives the state of a child cgroup named name at level (1 for a
+// child of the root) from its parent's, by the rule handle_cgroup_mkdir
+// applies in the kernel.
+func (s State) Child(pats []Pattern, level int, name string) State {
+	c := State{Traced: s.Traced}
+	for i, p := range pats {
+		if s.Partial&(1<<i) == 0 || level > len(p.Components) || !GlobMatch(p.Components[level-1], name) {
+			continue
+		}
+		if level == len(p.Components) {
+			c.Matched |= 1 << i
+		} else {
+			c.Partial |= 1 << i
+		}
+	}
+	if c.Matched != 0 {
+		c.Traced = true
+	}
+	return c
+}
+
+// Zero reports whether the kernel keeps no entry for the state.
+func (s State) Zero() bool { return !s.Traced && s.Partial == 0 }
+
+// Walk visits the cgroup2 tree at mount top-down and calls fn for every
+// cgroup whose state is not zero (rel "" is the root), before it lists that
+// cgroup's children: when fn stores the state in the kernel, a cgroup
+// created at any moment of the walk is either seen by the walk or derived in
+// the kernel from a parent whose state is already stored. Subtrees with a
+// zero state are not entered. A cgroup removed during the walk is skipped.
+func Walk(mount string, pats []Pattern, fn func(rel string, id uint64, st State) error) error {
+	var visit func(rel string, level int, st State) error
+	visit = func(rel string, level int, st State) error {
+		dir := filepath.Join(mount, rel)
+		id, err := ID(dir)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) && rel != "" {
+				return nil
+			}
+			return err
+		}
+		if err := fn(rel, id, st); err != nil {
+			return err
+		}
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) && rel != "" {
+				return nil
+			}
+			return fmt.Errorf("listing cgroup %s: %w", dir, err)
+		}
+		for _, e := range entries {
+			if !e.IsDir() {
+				continue
+			}
+			child := st.Child(pats, level+1, e.Name())
+			if child.Zero() {
+				continue
+			}
+			if err := visit(filepath.Join(rel, e.Name()), level+1, child); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return visit("", 0, Root(pats))
 }

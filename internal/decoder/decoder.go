@@ -24,6 +24,7 @@ const (
 	ConnectSize = int(unsafe.Sizeof(loader.ConnectEvent{}))
 	ForkSize    = int(unsafe.Sizeof(loader.ForkEvent{}))
 	ExitSize    = int(unsafe.Sizeof(loader.ExitEvent{}))
+	CgroupSize  = int(unsafe.Offsetof(loader.CgroupEvent{}.Path))
 	pathBytes   = loader.PathBytes
 )
 
@@ -79,6 +80,17 @@ type Exit struct {
 	Status uint32 // wait(2) status
 }
 
+// Cgroup is a cgroup record: a traced cgroup appeared or went away.
+type Cgroup struct {
+	ID       uint64
+	ParentID uint64
+	Op       uint32 // loader.CgroupMkdir or loader.CgroupRmdir
+	Level    uint32
+	Patterns uint32 // bit i: target pattern i matched the cgroup itself
+	Flags    uint32 // loader.Cgroup* flags
+	Path     []byte // relative to the cgroup2 root, with a leading '/'
+}
+
 // Event is one decoded record. Only the member named by Hdr.Kind is valid.
 type Event struct {
 	Hdr     loader.EventHeader
@@ -87,6 +99,7 @@ type Event struct {
 	Connect Connect
 	Fork    Fork
 	Exit    Exit
+	Cgroup  Cgroup
 }
 
 func malformed(format string, args ...any) error {
@@ -119,6 +132,16 @@ func Decode(raw []byte, ev *Event) error {
 		}
 		r := (*loader.ExitEvent)(unsafe.Pointer(&raw[0]))
 		ev.Exit = Exit{Status: r.ExitCode}
+	case loader.KindCgroup:
+		if len(raw) < CgroupSize {
+			return malformed("cgroup record of %d bytes", len(raw))
+		}
+		r := (*loader.CgroupEvent)(unsafe.Pointer(&raw[0]))
+		if r.PathLen >= pathBytes || CgroupSize+int(r.PathLen) > len(raw) {
+			return malformed("cgroup path length %d", r.PathLen)
+		}
+		ev.Cgroup = Cgroup{ID: r.Id, ParentID: r.ParentId, Op: r.Op, Level: r.Level, Patterns: r.Patterns, Flags: r.Cflags,
+			Path: raw[CgroupSize : CgroupSize+int(r.PathLen)]}
 	default:
 		return malformed("unknown kind %d", ev.Hdr.Kind)
 	}

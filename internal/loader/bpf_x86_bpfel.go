@@ -13,6 +13,41 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type bpfCgroupEvent struct {
+	_        structs.HostLayout
+	Hdr      bpfEventHeader
+	Id       uint64
+	ParentId uint64
+	Op       uint32
+	Level    uint32
+	Patterns uint32
+	Cflags   uint32
+	PathLen  uint32
+	Pad      uint32
+	Path     [4096]int8
+}
+
+type bpfCgroupFlag uint32
+
+const (
+	bpfCgroupFlagCF_MATCHED        bpfCgroupFlag = 1
+	bpfCgroupFlagCF_STATE_FULL     bpfCgroupFlag = 2
+	bpfCgroupFlagCF_PATH_TRUNCATED bpfCgroupFlag = 4
+)
+
+type bpfCgroupOp uint32
+
+const (
+	bpfCgroupOpCGROUP_MKDIR bpfCgroupOp = 1
+	bpfCgroupOpCGROUP_RMDIR bpfCgroupOp = 2
+)
+
+type bpfCgroupState struct {
+	_       structs.HostLayout
+	Partial uint32
+	Traced  uint32
+}
+
 type bpfConnectEvent struct {
 	_       structs.HostLayout
 	Hdr     bpfEventHeader
@@ -97,6 +132,30 @@ type bpfForkEvent struct {
 	Pad            uint32
 }
 
+type bpfGlobPattern struct {
+	_          structs.HostLayout
+	Depth      uint32
+	Pad        uint32
+	Lengths    [8]uint8
+	Components [8][64]int8
+}
+
+type bpfGlobScratch struct {
+	_       structs.HostLayout
+	Glob    [64]int8
+	Name    [256]int8
+	Glen    uint32
+	Nlen    uint32
+	P       uint32
+	N       uint32
+	Star    uint32
+	Mark    uint32
+	Result  int32
+	Matched uint32
+	Partial uint32
+	Pad     uint32
+}
+
 type bpfInflightRec struct {
 	_          structs.HostLayout
 	Kind       uint32
@@ -154,7 +213,8 @@ const (
 	bpfRecordKindKIND_CONNECT bpfRecordKind = 3
 	bpfRecordKindKIND_FORK    bpfRecordKind = 4
 	bpfRecordKindKIND_EXIT    bpfRecordKind = 5
-	bpfRecordKindKIND_MAX     bpfRecordKind = 6
+	bpfRecordKindKIND_CGROUP  bpfRecordKind = 6
+	bpfRecordKindKIND_MAX     bpfRecordKind = 7
 )
 
 type bpfSyscallId uint32
@@ -175,25 +235,36 @@ const (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	bpfMapCgroupStates            = "cgroup_states"
 	bpfMapCounters                = "counters"
 	bpfMapEvents                  = "events"
+	bpfMapGlobbuf                 = "globbuf"
 	bpfMapHeap                    = "heap"
 	bpfMapInflight                = "inflight"
 	bpfMapParents                 = "parents"
 	bpfMapPathbuf                 = "pathbuf"
+	bpfMapPatterns                = "patterns"
 	bpfMapTargets                 = "targets"
+	bpfProgHandleCgroupMkdir      = "handle_cgroup_mkdir"
+	bpfProgHandleCgroupRmdir      = "handle_cgroup_rmdir"
 	bpfProgHandleSchedProcessExec = "handle_sched_process_exec"
 	bpfProgHandleSchedProcessExit = "handle_sched_process_exit"
 	bpfProgHandleSchedProcessFork = "handle_sched_process_fork"
 	bpfProgHandleSysEnter         = "handle_sys_enter"
 	bpfProgHandleSysExit          = "handle_sys_exit"
+	bpfVarGlobTargets             = "glob_targets"
 	bpfVarMaxArgBytes             = "max_arg_bytes"
 	bpfVarTargetSlots             = "target_slots"
+	bpfVarUnusedCgroupEvent       = "unused_cgroup_event"
+	bpfVarUnusedCgroupFlag        = "unused_cgroup_flag"
+	bpfVarUnusedCgroupOp          = "unused_cgroup_op"
+	bpfVarUnusedCgroupState       = "unused_cgroup_state"
 	bpfVarUnusedConnectEvent      = "unused_connect_event"
 	bpfVarUnusedEventFlag         = "unused_event_flag"
 	bpfVarUnusedExecEvent         = "unused_exec_event"
 	bpfVarUnusedExitEvent         = "unused_exit_event"
 	bpfVarUnusedForkEvent         = "unused_fork_event"
+	bpfVarUnusedGlobPattern       = "unused_glob_pattern"
 	bpfVarUnusedKindCounters      = "unused_kind_counters"
 	bpfVarUnusedOpenEvent         = "unused_open_event"
 	bpfVarUnusedRecordKind        = "unused_record_kind"
@@ -243,6 +314,8 @@ type bpfSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type bpfProgramSpecs struct {
+	HandleCgroupMkdir      *ebpf.ProgramSpec `ebpf:"handle_cgroup_mkdir"`
+	HandleCgroupRmdir      *ebpf.ProgramSpec `ebpf:"handle_cgroup_rmdir"`
 	HandleSchedProcessExec *ebpf.ProgramSpec `ebpf:"handle_sched_process_exec"`
 	HandleSchedProcessExit *ebpf.ProgramSpec `ebpf:"handle_sched_process_exit"`
 	HandleSchedProcessFork *ebpf.ProgramSpec `ebpf:"handle_sched_process_fork"`
@@ -254,26 +327,35 @@ type bpfProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type bpfMapSpecs struct {
-	Counters *ebpf.MapSpec `ebpf:"counters"`
-	Events   *ebpf.MapSpec `ebpf:"events"`
-	Heap     *ebpf.MapSpec `ebpf:"heap"`
-	Inflight *ebpf.MapSpec `ebpf:"inflight"`
-	Parents  *ebpf.MapSpec `ebpf:"parents"`
-	Pathbuf  *ebpf.MapSpec `ebpf:"pathbuf"`
-	Targets  *ebpf.MapSpec `ebpf:"targets"`
+	CgroupStates *ebpf.MapSpec `ebpf:"cgroup_states"`
+	Counters     *ebpf.MapSpec `ebpf:"counters"`
+	Events       *ebpf.MapSpec `ebpf:"events"`
+	Globbuf      *ebpf.MapSpec `ebpf:"globbuf"`
+	Heap         *ebpf.MapSpec `ebpf:"heap"`
+	Inflight     *ebpf.MapSpec `ebpf:"inflight"`
+	Parents      *ebpf.MapSpec `ebpf:"parents"`
+	Pathbuf      *ebpf.MapSpec `ebpf:"pathbuf"`
+	Patterns     *ebpf.MapSpec `ebpf:"patterns"`
+	Targets      *ebpf.MapSpec `ebpf:"targets"`
 }
 
 // bpfVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type bpfVariableSpecs struct {
+	GlobTargets        *ebpf.VariableSpec `ebpf:"glob_targets"`
 	MaxArgBytes        *ebpf.VariableSpec `ebpf:"max_arg_bytes"`
 	TargetSlots        *ebpf.VariableSpec `ebpf:"target_slots"`
+	UnusedCgroupEvent  *ebpf.VariableSpec `ebpf:"unused_cgroup_event"`
+	UnusedCgroupFlag   *ebpf.VariableSpec `ebpf:"unused_cgroup_flag"`
+	UnusedCgroupOp     *ebpf.VariableSpec `ebpf:"unused_cgroup_op"`
+	UnusedCgroupState  *ebpf.VariableSpec `ebpf:"unused_cgroup_state"`
 	UnusedConnectEvent *ebpf.VariableSpec `ebpf:"unused_connect_event"`
 	UnusedEventFlag    *ebpf.VariableSpec `ebpf:"unused_event_flag"`
 	UnusedExecEvent    *ebpf.VariableSpec `ebpf:"unused_exec_event"`
 	UnusedExitEvent    *ebpf.VariableSpec `ebpf:"unused_exit_event"`
 	UnusedForkEvent    *ebpf.VariableSpec `ebpf:"unused_fork_event"`
+	UnusedGlobPattern  *ebpf.VariableSpec `ebpf:"unused_glob_pattern"`
 	UnusedKindCounters *ebpf.VariableSpec `ebpf:"unused_kind_counters"`
 	UnusedOpenEvent    *ebpf.VariableSpec `ebpf:"unused_open_event"`
 	UnusedRecordKind   *ebpf.VariableSpec `ebpf:"unused_record_kind"`
@@ -301,23 +383,29 @@ func (o *bpfObjects) Close() error {
 //
 // It can be passed to loadBpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type bpfMaps struct {
-	Counters *ebpf.Map `ebpf:"counters"`
-	Events   *ebpf.Map `ebpf:"events"`
-	Heap     *ebpf.Map `ebpf:"heap"`
-	Inflight *ebpf.Map `ebpf:"inflight"`
-	Parents  *ebpf.Map `ebpf:"parents"`
-	Pathbuf  *ebpf.Map `ebpf:"pathbuf"`
-	Targets  *ebpf.Map `ebpf:"targets"`
+	CgroupStates *ebpf.Map `ebpf:"cgroup_states"`
+	Counters     *ebpf.Map `ebpf:"counters"`
+	Events       *ebpf.Map `ebpf:"events"`
+	Globbuf      *ebpf.Map `ebpf:"globbuf"`
+	Heap         *ebpf.Map `ebpf:"heap"`
+	Inflight     *ebpf.Map `ebpf:"inflight"`
+	Parents      *ebpf.Map `ebpf:"parents"`
+	Pathbuf      *ebpf.Map `ebpf:"pathbuf"`
+	Patterns     *ebpf.Map `ebpf:"patterns"`
+	Targets      *ebpf.Map `ebpf:"targets"`
 }
 
 func (m *bpfMaps) Close() error {
 	return _BpfClose(
+		m.CgroupStates,
 		m.Counters,
 		m.Events,
+		m.Globbuf,
 		m.Heap,
 		m.Inflight,
 		m.Parents,
 		m.Pathbuf,
+		m.Patterns,
 		m.Targets,
 	)
 }
@@ -326,13 +414,19 @@ func (m *bpfMaps) Close() error {
 //
 // It can be passed to loadBpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type bpfVariables struct {
+	GlobTargets        *ebpf.Variable `ebpf:"glob_targets"`
 	MaxArgBytes        *ebpf.Variable `ebpf:"max_arg_bytes"`
 	TargetSlots        *ebpf.Variable `ebpf:"target_slots"`
+	UnusedCgroupEvent  *ebpf.Variable `ebpf:"unused_cgroup_event"`
+	UnusedCgroupFlag   *ebpf.Variable `ebpf:"unused_cgroup_flag"`
+	UnusedCgroupOp     *ebpf.Variable `ebpf:"unused_cgroup_op"`
+	UnusedCgroupState  *ebpf.Variable `ebpf:"unused_cgroup_state"`
 	UnusedConnectEvent *ebpf.Variable `ebpf:"unused_connect_event"`
 	UnusedEventFlag    *ebpf.Variable `ebpf:"unused_event_flag"`
 	UnusedExecEvent    *ebpf.Variable `ebpf:"unused_exec_event"`
 	UnusedExitEvent    *ebpf.Variable `ebpf:"unused_exit_event"`
 	UnusedForkEvent    *ebpf.Variable `ebpf:"unused_fork_event"`
+	UnusedGlobPattern  *ebpf.Variable `ebpf:"unused_glob_pattern"`
 	UnusedKindCounters *ebpf.Variable `ebpf:"unused_kind_counters"`
 	UnusedOpenEvent    *ebpf.Variable `ebpf:"unused_open_event"`
 	UnusedRecordKind   *ebpf.Variable `ebpf:"unused_record_kind"`
@@ -344,6 +438,8 @@ type bpfVariables struct {
 //
 // It can be passed to loadBpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type bpfPrograms struct {
+	HandleCgroupMkdir      *ebpf.Program `ebpf:"handle_cgroup_mkdir"`
+	HandleCgroupRmdir      *ebpf.Program `ebpf:"handle_cgroup_rmdir"`
 	HandleSchedProcessExec *ebpf.Program `ebpf:"handle_sched_process_exec"`
 	HandleSchedProcessExit *ebpf.Program `ebpf:"handle_sched_process_exit"`
 	HandleSchedProcessFork *ebpf.Program `ebpf:"handle_sched_process_fork"`
@@ -353,6 +449,8 @@ type bpfPrograms struct {
 
 func (p *bpfPrograms) Close() error {
 	return _BpfClose(
+		p.HandleCgroupMkdir,
+		p.HandleCgroupRmdir,
 		p.HandleSchedProcessExec,
 		p.HandleSchedProcessExit,
 		p.HandleSchedProcessFork,

@@ -28,6 +28,7 @@ type (
 	ConnectEvent = bpfConnectEvent
 	ForkEvent    = bpfForkEvent
 	ExitEvent    = bpfExitEvent
+	CgroupEvent  = bpfCgroupEvent
 	KindCounters = bpfKindCounters
 )
 
@@ -38,6 +39,7 @@ const (
 	KindConnect = uint32(bpfRecordKindKIND_CONNECT)
 	KindFork    = uint32(bpfRecordKindKIND_FORK)
 	KindExit    = uint32(bpfRecordKindKIND_EXIT)
+	KindCgroup  = uint32(bpfRecordKindKIND_CGROUP)
 	KindMax     = uint32(bpfRecordKindKIND_MAX)
 )
 
@@ -52,6 +54,15 @@ const (
 	SyscallOpenat2    = uint32(bpfSyscallIdSC_OPENAT2)
 	SyscallConnect    = uint32(bpfSyscallIdSC_CONNECT)
 	SyscallSocketcall = uint32(bpfSyscallIdSC_SOCKETCALL)
+)
+
+// cgroup records, as in enum cgroup_op and enum cgroup_flag.
+const (
+	CgroupMkdir         = uint32(bpfCgroupOpCGROUP_MKDIR)
+	CgroupRmdir         = uint32(bpfCgroupOpCGROUP_RMDIR)
+	CgroupMatched       = uint32(bpfCgroupFlagCF_MATCHED)
+	CgroupStateFull     = uint32(bpfCgroupFlagCF_STATE_FULL)
+	CgroupPathTruncated = uint32(bpfCgroupFlagCF_PATH_TRUNCATED)
 )
 
 // Event flags, as in enum event_flag.
@@ -90,6 +101,9 @@ type Config struct {
 	// default 1). Every matched syscall of an untraced process checks each
 	// slot, so it is kept to what is used.
 	TargetSlots uint32
+	// Globs selects pattern targets (SetPatterns, PutCgroupState: the
+	// daemon) instead of the target slots (SetTarget: run).
+	Globs bool
 }
 
 // PollInterval bounds how long a record can wait in the ring buffer when
@@ -104,6 +118,8 @@ type Hook struct {
 
 // Hooks lists every hook agenttrace attaches, in attach order.
 var Hooks = []Hook{
+	{"tp_btf/cgroup_mkdir", "handle_cgroup_mkdir"},
+	{"tp_btf/cgroup_rmdir", "handle_cgroup_rmdir"},
 	{"tp_btf/sched_process_fork", "handle_sched_process_fork"},
 	{"tp_btf/sched_process_exec", "handle_sched_process_exec"},
 	{"tp_btf/sched_process_exit", "handle_sched_process_exit"},
@@ -165,6 +181,7 @@ func Load(cfg Config) (*Tracer, error) {
 		"max_arg_bytes": cfg.MaxArgBytes,
 		"wakeup_bytes":  cfg.WakeupBytes,
 		"target_slots":  cfg.TargetSlots,
+		"glob_targets":  boolU32(cfg.Globs),
 	} {
 		if err := spec.Variables[name].Set(value); err != nil {
 			return nil, fmt.Errorf("setting %s: %w", name, err)
@@ -204,6 +221,83 @@ func (t *Tracer) SetTarget(slot uint32, cgroupFD int) error {
 	return nil
 }
 
+func boolU32(b bool) uint32 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// Limits of pattern targets, as in bpf/agenttrace.h.
+const (
+	MaxPatterns     = 16
+	MaxPatternDepth = 8
+	GlobBytes       = 64
+)
+
+// SetPatterns replaces the target patterns (Config.Globs): patterns[i] is
+// pattern i's components, the first naming a child of the cgroup2 root.
+// Unused slots are cleared. The kernel applies them to cgroups created from
+// now on; existing cgroups get their state from PutCgroupState.
+func (t *Tracer) SetPatterns(patterns [][]string) error {
+	if len(patterns) > MaxPatterns {
+		return fmt.Errorf("%d patterns, at most %d", len(patterns), MaxPatterns)
+	}
+	for i := uint32(0); i < MaxPatterns; i++ {
+		var p bpfGlobPattern
+		if int(i) < len(patterns) {
+			comps := patterns[i]
+			if len(comps) == 0 || len(comps) > MaxPatternDepth {
+				return fmt.Errorf("pattern %d has %d components, 1 to %d are supported", i, len(comps), MaxPatternDepth)
+			}
+			p.Depth = uint32(len(comps))
+			for j, c := range comps {
+				if len(c) >= GlobBytes {
+					return fmt.Errorf("pattern component %q is longer than %d bytes", c, GlobBytes-1)
+				}
+				p.Lengths[j] = uint8(len(c))
+				for k := 0; k < len(c); k++ {
+					p.Components[j][k] = int8(c[k])
+				}
+			}
+		}
+		if err := t.objs.Patterns.Put(i, &p); err != nil {
+			return fmt.Errorf("setting target pattern: %w", err)
+		}
+	}
+	return nil
+}
+
+// PutCgroupState stores what the kernel needs to know of the cgroup id.
+func (t *Tracer) PutCgroupState(id uint64, partial uint32, traced bool) error {
+	st := bpfCgroupState{Partial: partial, Traced: boolU32(traced)}
+	if err := t.objs.CgroupStates.Put(id, &st); err != nil {
+		return fmt.Errorf("storing cgroup %d state: %w", id, err)
+	}
+	return nil
+}
+
+// DeleteCgroupState forgets the cgroup id; a missing entry is not an error.
+func (t *Tracer) DeleteCgroupState(id uint64) error {
+	err := t.objs.CgroupStates.Delete(id)
+	if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("deleting cgroup %d state: %w", id, err)
+	}
+	return nil
+}
+
+// CgroupStates returns the kernel's cgroup states: id → (partial, traced).
+func (t *Tracer) CgroupStates() (map[uint64][2]uint32, error) {
+	out := map[uint64][2]uint32{}
+	var id uint64
+	var st bpfCgroupState
+	it := t.objs.CgroupStates.Iterate()
+	for it.Next(&id, &st) {
+		out[id] = [2]uint32{st.Partial, st.Traced}
+	}
+	return out, it.Err()
+}
+
 // Attach attaches every hook and opens the ring buffer reader. On error
 // everything attached so far is detached.
 func (t *Tracer) Attach() error {
@@ -228,6 +322,8 @@ func (t *Tracer) Attach() error {
 
 func (t *Tracer) programs() map[string]*ebpf.Program {
 	return map[string]*ebpf.Program{
+		"handle_cgroup_mkdir":       t.objs.HandleCgroupMkdir,
+		"handle_cgroup_rmdir":       t.objs.HandleCgroupRmdir,
 		"handle_sched_process_fork": t.objs.HandleSchedProcessFork,
 		"handle_sched_process_exec": t.objs.HandleSchedProcessExec,
 		"handle_sched_process_exit": t.objs.HandleSchedProcessExit,

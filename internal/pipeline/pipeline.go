@@ -14,6 +14,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/cilium/ebpf/ringbuf"
@@ -86,6 +87,12 @@ type Pipeline struct {
 	start time.Time
 	stats Stats
 
+	// live mirrors stats for readers on other goroutines (metrics).
+	live struct {
+		written, gapped [loader.KindMax]atomic.Uint64
+	}
+	heartbeatEvery atomic.Int64 // opts.Heartbeat, changeable while running
+
 	gaps          map[gapKey]*gap // counted, not yet in the log
 	counters      [][loader.KindMax]loader.KindCounters
 	accounted     [][loader.KindMax]loader.KindCounters // kernel losses already counted
@@ -99,8 +106,29 @@ func New(src Source, enc *record.Encoder, log *sink.Writer, opts Options) *Pipel
 		opts.Heartbeat = DefaultHeartbeat
 	}
 	now := time.Now()
-	return &Pipeline{src: src, enc: enc, log: log, opts: opts, start: now, lastHeartbeat: now, lastAccount: now,
+	p := &Pipeline{src: src, enc: enc, log: log, opts: opts, start: now, lastHeartbeat: now, lastAccount: now,
 		gaps: map[gapKey]*gap{}}
+	p.heartbeatEvery.Store(int64(opts.Heartbeat))
+	return p
+}
+
+// SetHeartbeat changes the heartbeat interval (0: DefaultHeartbeat); safe
+// while Run runs.
+func (p *Pipeline) SetHeartbeat(d time.Duration) {
+	if d == 0 {
+		d = DefaultHeartbeat
+	}
+	p.heartbeatEvery.Store(int64(d))
+}
+
+// Live returns, by kind, the records written and the events counted in gap
+// records so far; safe while Run runs.
+func (p *Pipeline) Live() (written, gapped [loader.KindMax]uint64) {
+	for k := range written {
+		written[k] = p.live.written[k].Load()
+		gapped[k] = p.live.gapped[k].Load()
+	}
+	return written, gapped
 }
 
 // Stats returns the counts; call it after Run has returned.
@@ -150,6 +178,7 @@ func (p *Pipeline) Run() error {
 		switch {
 		case err == nil:
 			p.stats.Written[ev.Hdr.Kind]++
+			p.live.written[ev.Hdr.Kind].Add(1)
 		case errors.Is(err, sink.ErrBlocked):
 			p.lose(gapKey{"write", "the log file refused writes", -1}, ev.Hdr.Kind, 1)
 		default:
@@ -197,7 +226,7 @@ func (p *Pipeline) housekeeping(flush bool) error {
 		p.accountKernel()
 	}
 	p.writeGaps()
-	if time.Since(p.lastHeartbeat) >= p.opts.Heartbeat {
+	if time.Since(p.lastHeartbeat) >= time.Duration(p.heartbeatEvery.Load()) {
 		p.heartbeat()
 	}
 	if flush {
@@ -275,6 +304,7 @@ func (p *Pipeline) writeGaps() {
 		}
 		for kind, n := range g.lost {
 			p.stats.Gapped[kind] += n
+			p.live.gapped[kind].Add(n)
 		}
 		p.stats.GapRecords++
 		delete(p.gaps, k)

@@ -42,11 +42,15 @@ type membership struct {
 type attribution struct {
 	active  bool
 	creator uint32 // agenttrace's pid: the processes it creates are the roots
-	procs   map[processID]membership
+	// daemon: there is no creator; a process the log has not seen created
+	// (it was in a target before tracing began, or entered one from
+	// outside) is a root process.
+	daemon bool
+	procs  map[processID]membership
 }
 
-func (a *attribution) begin(creator uint32) {
-	a.active, a.creator = true, creator
+func (a *attribution) begin(creator uint32, daemon bool) {
+	a.active, a.creator, a.daemon = true, creator, daemon
 	if a.procs == nil {
 		a.procs = make(map[processID]membership)
 	}
@@ -65,6 +69,8 @@ func (a *attribution) of(p, parent processID, parentSeq uint64) membership {
 		m.root = true
 	case known && !pm.root:
 		m.toolCall = pm.toolCall
+	case a.daemon && !known:
+		m.root = true
 	default:
 		// Created by a root process whose fork record is not in the log, or
 		// by a process the log never showed: p is the top of a tool call.
@@ -111,6 +117,7 @@ type Attribution struct {
 type IDs struct {
 	Type         string
 	StartPid     uint32 // start: start.pid
+	Daemon       bool   // start: start.mode is "daemon"
 	ExecID       string // kernel records: proc.exec_id
 	ParentExecID string // kernel records: proc.parent_exec_id
 	ChildExecID  string // fork: fork.child_exec_id
@@ -126,7 +133,8 @@ func ParseIDs(line []byte) (IDs, error) {
 			ParentExecID string `json:"parent_exec_id"`
 		} `json:"proc"`
 		Start *struct {
-			Pid uint32 `json:"pid"`
+			Pid  uint32 `json:"pid"`
+			Mode string `json:"mode"`
 		} `json:"start"`
 		Exec *struct {
 			Ret int64 `json:"ret"`
@@ -144,6 +152,7 @@ func ParseIDs(line []byte) (IDs, error) {
 	}
 	if r.Start != nil {
 		ids.StartPid = r.Start.Pid
+		ids.Daemon = r.Start.Mode == "daemon"
 	}
 	if r.Exec != nil {
 		ids.ExecOK = r.Exec.Ret == 0
@@ -165,7 +174,7 @@ type Attributor struct {
 func (t *Attributor) Next(ids IDs) (Attribution, error) {
 	switch ids.Type {
 	case "start":
-		t.a.begin(ids.StartPid)
+		t.a.begin(ids.StartPid, ids.Daemon)
 		return Attribution{}, nil
 	case "exec", "open", "connect", "fork", "exit":
 	default:

@@ -17,6 +17,7 @@ import (
 	"net/netip"
 	"strconv"
 	"time"
+	"sync/atomic"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -54,6 +55,11 @@ type Encoder struct {
 	// or the one given with --sensitive-paths.
 	Sensitive *PathSet
 
+	// PatternNames are the daemon's target patterns, in the kernel's order,
+	// so a cgroup record can name the ones that matched. Replaced whole at
+	// a reload, from another goroutine.
+	PatternNames atomic.Pointer[[]string]
+
 	exes map[procKey][]byte
 	attr attribution
 
@@ -77,7 +83,15 @@ func NewEncoder(host, bootID string, wallOffset int64, cgroups CgroupPaths) *Enc
 // records that follow the start record in the log are exactly the ones
 // attributed.
 func (e *Encoder) BeginSession(creator uint32) {
-	e.attr.begin(creator)
+	e.attr.begin(creator, false)
+}
+
+// BeginDaemon starts attribution for the daemon, whose root processes are
+// the ones the log has not seen created: those in a target when tracing
+// began or that entered one from outside (docs/schema.md, "Tool calls").
+// Call it while appending the daemon's start record.
+func (e *Encoder) BeginDaemon() {
+	e.attr.begin(0, true)
 }
 
 // WallOffset measures the offset between CLOCK_REALTIME and CLOCK_BOOTTIME.
@@ -96,6 +110,7 @@ var kindNames = [...]string{
 	loader.KindConnect: "connect",
 	loader.KindFork:    "fork",
 	loader.KindExit:    "exit",
+	loader.KindCgroup:  "cgroup",
 }
 
 // KindName is the record type of a kernel record kind.
@@ -160,7 +175,11 @@ func (e *Encoder) AppendEvent(b []byte, seq uint64, prev *chain.Hash, ev *decode
 	self := procKey{h.Pid, h.StartTime, h.ExecSeq}
 	process := processID{h.Pid, h.StartTime}
 	var member membership
-	if e.attr.active {
+	// A cgroup record's process is whoever made the directory (often
+	// outside the targets): it takes no part in attribution.
+	if h.Kind == loader.KindCgroup {
+		member.root = true
+	} else if e.attr.active {
 		member = e.attr.of(process, processID{h.ParentPid, h.ParentStartTime}, h.ParentExecSeq)
 	}
 
@@ -210,6 +229,8 @@ func (e *Encoder) AppendEvent(b []byte, seq uint64, prev *chain.Hash, ev *decode
 		if e.attr.active && e.attr.fork(member, processID{ev.Fork.ChildPid, ev.Fork.ChildStartTime}, h.ExecSeq) {
 			b = appendExecID(b, "child_tool_call", ev.Fork.ChildPid, ev.Fork.ChildStartTime, h.ExecSeq)
 		}
+	case loader.KindCgroup:
+		b = e.appendCgroup(b, &ev.Cgroup)
 	case loader.KindExit:
 		b = appendExit(b, ev.Exit.Status)
 		delete(e.exes, self)
@@ -223,6 +244,43 @@ func (e *Encoder) AppendEvent(b []byte, seq uint64, prev *chain.Hash, ev *decode
 		b = append(append(b, tag...), '"', ']')
 	}
 	return append(b, '}')
+}
+
+// appendCgroup appends a cgroup record's members and teaches the resolver
+// the new cgroup's path.
+func (e *Encoder) appendCgroup(b []byte, c *decoder.Cgroup) []byte {
+	op := "mkdir"
+	if c.Op == loader.CgroupRmdir {
+		op = "rmdir"
+	}
+	b = appendASCII(b, "op", op)
+	b = appendUint(b, "id", c.ID)
+	b = appendUint(b, "parent_id", c.ParentID)
+	b = appendUint(b, "level", uint64(c.Level))
+	b = AppendBytes(b, "path", c.Path)
+	if c.Flags&loader.CgroupMatched != 0 {
+		b = append(appendKey(b, "matched"), `true`...)
+		if names := e.PatternNames.Load(); names != nil {
+			var matched []string
+			for i, n := range *names {
+				if c.Patterns&(1<<i) != 0 {
+					matched = append(matched, n)
+				}
+			}
+			b = AppendStrings(b, "targets", matched)
+		}
+	}
+	if c.Flags&loader.CgroupStateFull != 0 {
+		// The kernel could not store the cgroup's state: it is not traced.
+		b = append(appendKey(b, "state_full"), `true`...)
+	}
+	if c.Flags&loader.CgroupPathTruncated != 0 {
+		b = append(appendKey(b, "path_truncated"), `true`...)
+	}
+	if l, ok := e.Cgroups.(interface{ Learn(uint64, string) }); ok && c.Op == loader.CgroupMkdir && c.Flags&loader.CgroupPathTruncated == 0 {
+		l.Learn(c.ID, string(c.Path))
+	}
+	return b
 }
 
 // Tags: what agenttrace derives about a record, after its type object.

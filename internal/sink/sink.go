@@ -71,6 +71,12 @@ type Options struct {
 	RotateSize         int64         // bytes; 0: never
 	RotateInterval     time.Duration // 0: never
 	Sync               SyncPolicy
+	// Mode of new segment files; 0 means 0600 (owner only).
+	Mode os.FileMode
+	// Observe, if set, is told how long each write and fsync of the log
+	// took (op "write" or "fsync"), for the daemon's metrics. It is called
+	// with the writer's lock held and must be quick.
+	Observe func(op string, d time.Duration)
 }
 
 // ErrBlocked is returned by Append while the log file refuses writes. The
@@ -170,7 +176,11 @@ func Open(opts Options) (*Writer, error) {
 // describes the segment it continues (nil for a new log).
 func (w *Writer) openSegment(prevTail *chain.Tail) error {
 	path := chain.SegmentPath(w.opts.Base, w.segNum)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND|unix.O_CLOEXEC, 0o600)
+	mode := w.opts.Mode
+	if mode == 0 {
+		mode = 0o600
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND|unix.O_CLOEXEC, mode)
 	if err != nil {
 		if errors.Is(err, os.ErrExist) {
 			return fmt.Errorf("log segment %s already exists: agenttrace never overwrites a file", path)
@@ -351,6 +361,36 @@ func (w *Writer) rotateLocked() {
 	w.flushLocked()
 }
 
+// LastCheckpoint is when the last checkpoint was appended (zero: none yet).
+func (w *Writer) LastCheckpoint() time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.lastCP
+}
+
+// Policy is what a running writer may change (a daemon reload).
+type Policy struct {
+	CheckpointRecords  uint64
+	CheckpointInterval time.Duration
+	RotateSize         int64
+	RotateInterval     time.Duration
+	Sync               SyncPolicy
+}
+
+// SetPolicy changes checkpoint, rotation and sync policy from the next record.
+func (w *Writer) SetPolicy(p Policy) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if p.CheckpointRecords == 0 {
+		p.CheckpointRecords = DefaultCheckpointRecords
+	}
+	if p.CheckpointInterval == 0 {
+		p.CheckpointInterval = DefaultCheckpointInterval
+	}
+	w.opts.CheckpointRecords, w.opts.CheckpointInterval = p.CheckpointRecords, p.CheckpointInterval
+	w.opts.RotateSize, w.opts.RotateInterval, w.opts.Sync = p.RotateSize, p.RotateInterval, p.Sync
+}
+
 // Flush writes buffered records to the file (fsync only with SyncAlways).
 func (w *Writer) Flush() error {
 	w.mu.Lock()
@@ -363,7 +403,11 @@ func (w *Writer) flushLocked() error {
 		return w.err
 	}
 	if len(w.buf) > 0 {
+		start := time.Now()
 		n, err := w.f.Write(w.buf)
+		if w.opts.Observe != nil {
+			w.opts.Observe("write", time.Since(start))
+		}
 		w.segBytes += int64(n)
 		// Keep what was not written: the next attempt continues exactly
 		// where this one stopped, so a line cut by a full disk is completed.
@@ -382,7 +426,12 @@ func (w *Writer) syncLocked() error {
 	if w.err != nil {
 		return w.err
 	}
-	if err := w.f.Sync(); err != nil {
+	start := time.Now()
+	err := w.f.Sync()
+	if w.opts.Observe != nil {
+		w.opts.Observe("fsync", time.Since(start))
+	}
+	if err != nil {
 		return w.block(fmt.Errorf("syncing log %s: %w", w.segPath, err))
 	}
 	return w.block(nil)
