@@ -200,6 +200,19 @@ struct {
 	__type(value, struct parent_id);
 } parents SEC(".maps");
 
+/*
+ * The start time of the last process reported exited under each tgid.
+ * Threads that exit together can each see signal->live at zero by the time
+ * their tracepoint runs (every thread decrements it before); the first to
+ * claim the process here reports its exit, once.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u64);
+} exited SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, KIND_MAX);
@@ -1082,6 +1095,18 @@ int BPF_PROG(handle_sched_process_exit, struct task_struct *task)
 	if (BPF_CORE_READ(task, signal, live.counter) != 0)
 		return 0;
 
+	__u32 tgid = BPF_CORE_READ(task, tgid);
+	__u64 start = BPF_CORE_READ(task, group_leader, start_boottime);
+	if (bpf_map_update_elem(&exited, &tgid, &start, BPF_NOEXIST)) {
+		__u64 *seen = bpf_map_lookup_elem(&exited, &tgid);
+		if (seen && *seen == start)
+			return 0; /* another thread of this process reported it */
+		/* An earlier process with this pid: claim it anew. */
+		bpf_map_delete_elem(&exited, &tgid);
+		if (bpf_map_update_elem(&exited, &tgid, &start, BPF_NOEXIST))
+			return 0;
+	}
+
 	struct exit_event e = {};
 	fill_header(&e.hdr, KIND_EXIT);
 	e.exit_code = BPF_CORE_READ(task, exit_code);
@@ -1090,7 +1115,6 @@ int BPF_PROG(handle_sched_process_exit, struct task_struct *task)
 	stamp(&e.hdr);
 	emit(&e, sizeof(e), KIND_EXIT);
 
-	__u32 tgid = e.hdr.pid;
 	bpf_map_delete_elem(&parents, &tgid);
 	return 0;
 }

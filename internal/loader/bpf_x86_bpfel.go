@@ -238,6 +238,7 @@ const (
 	bpfMapCgroupStates            = "cgroup_states"
 	bpfMapCounters                = "counters"
 	bpfMapEvents                  = "events"
+	bpfMapExited                  = "exited"
 	bpfMapGlobbuf                 = "globbuf"
 	bpfMapHeap                    = "heap"
 	bpfMapInflight                = "inflight"
@@ -330,6 +331,7 @@ type bpfMapSpecs struct {
 	CgroupStates *ebpf.MapSpec `ebpf:"cgroup_states"`
 	Counters     *ebpf.MapSpec `ebpf:"counters"`
 	Events       *ebpf.MapSpec `ebpf:"events"`
+	Exited       *ebpf.MapSpec `ebpf:"exited"`
 	Globbuf      *ebpf.MapSpec `ebpf:"globbuf"`
 	Heap         *ebpf.MapSpec `ebpf:"heap"`
 	Inflight     *ebpf.MapSpec `ebpf:"inflight"`
@@ -386,6 +388,7 @@ type bpfMaps struct {
 	CgroupStates *ebpf.Map `ebpf:"cgroup_states"`
 	Counters     *ebpf.Map `ebpf:"counters"`
 	Events       *ebpf.Map `ebpf:"events"`
+	Exited       *ebpf.Map `ebpf:"exited"`
 	Globbuf      *ebpf.Map `ebpf:"globbuf"`
 	Heap         *ebpf.Map `ebpf:"heap"`
 	Inflight     *ebpf.Map `ebpf:"inflight"`
@@ -400,6 +403,7 @@ func (m *bpfMaps) Close() error {
 		m.CgroupStates,
 		m.Counters,
 		m.Events,
+		m.Exited,
 		m.Globbuf,
 		m.Heap,
 		m.Inflight,
