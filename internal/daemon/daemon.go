@@ -115,6 +115,15 @@ func (d *Daemon) start() error {
 		if err := os.MkdirAll(dir, dirMode); err != nil {
 			return fmt.Errorf("creating %s: %w", dir, err)
 		}
+		// An existing directory others can write to would let them add or
+		// replace segments (and cursors) beside ours.
+		st, err := os.Stat(dir)
+		if err != nil {
+			return err
+		}
+		if st.Mode().Perm()&0o022 != 0 {
+			return fmt.Errorf("%s is writable by group or others (mode %04o): chmod %04o %s", dir, st.Mode().Perm(), dirMode, dir)
+		}
 	}
 	signer, vkey, err := chain.ReadSigningKey(cfg.SigningKey)
 	if err != nil {

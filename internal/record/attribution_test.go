@@ -335,3 +335,54 @@ func TestEncodeAttributedAllocs(t *testing.T) {
 		t.Errorf("fork + exit of a tool call: %v allocs/op, want 0", allocs)
 	}
 }
+
+// TestToolCallAttributionDaemon: under the daemon, processes the log never
+// saw created (a container's init, a process already running) are root
+// processes, and what they create are tool calls as in a run session.
+func TestToolCallAttributionDaemon(t *testing.T) {
+	init1 := image{pid: 200, start: 2000, seq: 3, parentPid: 1, parentStart: 10, parentSeq: 1, comm: "agent"}
+	tool := init1.child(201, 2100, "agent")
+	toolExec := tool.execed("git")
+	other := image{pid: 300, start: 3000, seq: 2, parentPid: 77, parentStart: 70, parentSeq: 5, comm: "node"}
+	const tc = "201-2100-3"
+	steps := []struct {
+		ev   decoder.Event
+		want written
+	}{
+		{init1.openEv("/etc/hostname"), written{}},
+		{init1.forkEv(tool), written{ChildToolCall: tc}},
+		{toolExec.execEv("git"), written{ToolCall: tc, ToolCallCommand: true}},
+		{other.openEv("/tmp/x"), written{}}, // another root: entered from outside
+		{toolExec.exitEv(), written{ToolCall: tc}},
+		{other.exitEv(), written{}},
+		{init1.exitEv(), written{}},
+	}
+	enc := newTestEncoder()
+	enc.BeginDaemon()
+	var recompute Attributor
+	start := []byte(`{"type":"start","start":{"mode":"daemon","pid":4242}}`)
+	ids, err := ParseIDs(start)
+	if err != nil || !ids.Daemon {
+		t.Fatalf("ParseIDs of a daemon start: %+v, %v", ids, err)
+	}
+	recompute.Next(ids)
+	var prev chain.Hash
+	for i, step := range steps {
+		line := enc.AppendEvent(nil, uint64(i+2), &prev, &step.ev)
+		got := parseWritten(t, line)
+		if fmt.Sprint(got) != fmt.Sprint(step.want) {
+			t.Errorf("step %d: wrote %+v, want %+v\n%s", i, got, step.want, line)
+		}
+		ids, err := ParseIDs(line)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, _ := recompute.Next(ids)
+		if again.ToolCall != got.ToolCall || again.ChildToolCall != got.ChildToolCall || again.ToolCallCommand != got.ToolCallCommand {
+			t.Errorf("step %d: recomputed %+v, the encoder wrote %+v", i, again, got)
+		}
+	}
+	if n := len(enc.attr.procs); n != 0 {
+		t.Errorf("%d processes left in the attribution state", n)
+	}
+}

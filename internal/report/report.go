@@ -378,6 +378,8 @@ type rawExit struct {
 }
 
 type rawStart struct {
+	Mode           string   `json:"mode"` // "daemon", or absent for run
+	Targets        []string `json:"targets"`
 	Pid            uint32   `json:"pid"`
 	SensitivePaths []string `json:"sensitive_paths"`
 	Command        string   `json:"command"`
@@ -423,6 +425,12 @@ func (b *builder) add(line []byte) error {
 	}
 	if r.Start != nil {
 		ids.StartPid = r.Start.Pid
+		ids.Daemon = r.Start.Mode == "daemon"
+		if ids.Daemon {
+			// The daemon has no command: name it and what it traces.
+			r.Start.Command, r.Start.Argv = "agenttrace daemon", []string{"agenttrace", "daemon"}
+			r.Start.Cgroup = "targets " + strings.Join(r.Start.Targets, ", ")
+		}
 	}
 	if r.Exec != nil {
 		ids.ExecOK = r.Exec.Ret == 0
