@@ -550,7 +550,7 @@ func TestExample(t *testing.T) {
 	}
 	path, _ := setup(t, string(text))
 	example := mustLoad(t, path)
-	want := []cgroup.Pattern{pattern(t, "agents.slice/*"), pattern(t, "kubepods.slice/*/*agent*")}
+	want := []cgroup.Pattern{pattern(t, "agents.slice/*"), pattern(t, "system.slice/agent-*.service")}
 	if !reflect.DeepEqual(example.Targets, want) {
 		t.Errorf("Targets = %+v, want %+v", example.Targets, want)
 	}

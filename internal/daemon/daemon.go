@@ -18,6 +18,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -50,6 +51,11 @@ type Daemon struct {
 	pipe   *pipeline.Pipeline
 	guard  *pipeline.Guard
 	met    *metrics
+
+	// self is the daemon's own cgroup (below the mount) and its id: never
+	// traced, or its own reads of /proc and the log would feed themselves.
+	self   string
+	selfID uint64
 
 	mu      sync.Mutex // cfg, targets, guard
 	cfg     *config.Config
@@ -107,6 +113,12 @@ func (d *Daemon) start() error {
 		return err
 	}
 	d.mount = mount
+	if d.self, err = ownCgroup(); err != nil {
+		return err
+	}
+	if d.selfID, err = cgroup.ID(filepath.Join(mount, d.self)); err != nil {
+		return fmt.Errorf("agenttrace's own cgroup: %w", err)
+	}
 	dirMode, fileMode := os.FileMode(0o700), os.FileMode(0o600)
 	if cfg.Log.GroupRead {
 		dirMode, fileMode = 0o750, 0o640
@@ -293,6 +305,10 @@ func (d *Daemon) applyTargets(reason string, old []cgroup.Pattern) error {
 	var newlyTraced []string // cgroups whose processes need a snapshot
 	err = cgroup.Walk(d.mount, pats, func(rel string, id uint64, st cgroup.State) error {
 		seen[id] = true
+		if id == d.selfID && st.Traced {
+			st.Traced = false
+			d.logger.Warn().Str("cgroup", "/"+rel).Msg("a target matches agenttrace's own cgroup: it is excluded")
+		}
 		if err := d.tracer.PutCgroupState(id, st.Partial, st.Traced); err != nil {
 			return err
 		}
@@ -336,6 +352,9 @@ func (d *Daemon) applyTargets(reason string, old []cgroup.Pattern) error {
 			continue // removed meanwhile
 		}
 		for _, p := range snapshot.TakeAll(pids) {
+			// The path as the daemon sees the tree, whatever cgroup
+			// namespace /proc/PID/cgroup was read through.
+			p.CgroupPath = "/" + rel
 			d.log.Append(func(b []byte, seq uint64, prev *chain.Hash) []byte {
 				b = d.enc.AppendEnvelope(b, seq, prev, record.BootTime(), "snapshot")
 				return append(snapshot.AppendBody(b, p), '}')
@@ -390,6 +409,9 @@ func (d *Daemon) appendStart(b []byte, seq uint64, prev *chain.Hash) []byte {
 	b = append(b, '"')
 	b = record.AppendBytes(b, "cgroup_mount", []byte(d.mount))
 	b = record.AppendStrings(b, "targets", patternTexts(cfg.Targets))
+	if tracesPath(cfg.Targets, d.self) {
+		b = record.AppendBytes(b, "excluded_cgroup", []byte("/"+d.self))
+	}
 	b = append(b, `,"max_arg_bytes":`...)
 	b = strconv.AppendUint(b, uint64(cfg.MaxArgBytes), 10)
 	b = append(b, `,"ring_size":`...)
@@ -610,6 +632,36 @@ func matchingPatterns(pats []cgroup.Pattern, rel string) []string {
 		}
 	}
 	return out
+}
+
+// ownCgroup is the daemon's cgroup below the cgroup2 mount, from the "0::"
+// line of /proc/self/cgroup.
+func ownCgroup() (string, error) {
+	data, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return "", err
+	}
+	for _, line := range splitLines(data) {
+		if rest, ok := strings.CutPrefix(line, "0::"); ok {
+			return strings.Trim(rest, "/"), nil
+		}
+	}
+	return "", errors.New("/proc/self/cgroup has no cgroup2 entry")
+}
+
+// tracesPath reports whether the patterns trace the cgroup at rel (it or an
+// ancestor matches), by the rule the kernel applies.
+func tracesPath(pats []cgroup.Pattern, rel string) bool {
+	if rel == "" {
+		return false
+	}
+	st := cgroup.Root(pats)
+	for i, name := range strings.Split(rel, "/") {
+		if st = st.Child(pats, i+1, name); st.Traced {
+			return true
+		}
+	}
+	return false
 }
 
 // readProcs lists the processes directly in the cgroup at dir.
