@@ -130,7 +130,7 @@ func GenerateKey() (skey, vkey string, err error) {
 // VerifierKey derives the verifier key from a signing key.
 func VerifierKey(skey string) (string, error) {
 	// PRIVATE+KEY+<name>+<hash>+<base64(alg || seed)>
-	parts := strings.Split(strings.TrimSpace(skey), "+")
+	parts := strings.SplitN(strings.TrimSpace(skey), "+", 5)
 	if len(parts) != 5 || parts[0] != "PRIVATE" || parts[1] != "KEY" {
 		return "", errors.New("not a signing key (want PRIVATE+KEY+name+hash+key, as written by agenttrace keygen)")
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/agenttrace/agenttrace/internal/cgroup"
 	"github.com/agenttrace/agenttrace/internal/chain"
 	"github.com/agenttrace/agenttrace/internal/config"
+	"github.com/agenttrace/agenttrace/internal/decoder"
 	"github.com/agenttrace/agenttrace/internal/loader"
 	"github.com/agenttrace/agenttrace/internal/pipeline"
 	"github.com/agenttrace/agenttrace/internal/preflight"
@@ -161,6 +162,7 @@ func (d *Daemon) start() error {
 	d.res = cgroup.NewResolver(mount, "")
 	d.enc = record.NewEncoder(host, session.BootID(), record.WallOffset(), d.res)
 	d.enc.Sensitive = sensitive
+	d.enc.OnCgroup = d.cgroupRecord
 	names := patternTexts(cfg.Targets)
 	d.enc.PatternNames.Store(&names)
 	d.met = newMetrics(d)
@@ -262,6 +264,24 @@ func (d *Daemon) stop(reason string) error {
 	}
 	d.logger.Info().Msg("stopped: log drained and checkpointed")
 	return nil
+}
+
+// cgroupRecord keeps the target list current between walks: a cgroup that
+// matched a pattern at mkdir is a target until its rmdir.
+func (d *Daemon) cgroupRecord(c *decoder.Cgroup) {
+	d.mu.Lock()
+	switch {
+	case c.Op == loader.CgroupMkdir && c.Flags&loader.CgroupMatched != 0 && c.Flags&loader.CgroupStateFull == 0:
+		d.targets[c.ID] = strings.TrimPrefix(string(c.Path), "/")
+	case c.Op == loader.CgroupRmdir:
+		delete(d.targets, c.ID)
+	}
+	n := len(d.targets)
+	d.mu.Unlock()
+	d.met.targets.Set(float64(n))
+	if c.Flags&loader.CgroupStateFull != 0 {
+		d.logger.Error().Str("cgroup", string(c.Path)).Msg("the kernel's cgroup state map is full: this cgroup is NOT traced")
+	}
 }
 
 // Freeze and Thaw make the daemon the fail-closed guard's freezer: every

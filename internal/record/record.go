@@ -59,6 +59,10 @@ type Encoder struct {
 	// so a cgroup record can name the ones that matched. Replaced whole at
 	// a reload, from another goroutine.
 	PatternNames atomic.Pointer[[]string]
+	// OnCgroup, if set, learns of every cgroup record as it is written
+	// (the daemon keeps its target list with it). It runs with the log's
+	// lock held and must not append.
+	OnCgroup func(c *decoder.Cgroup)
 
 	exes map[procKey][]byte
 	attr attribution
@@ -276,6 +280,9 @@ func (e *Encoder) appendCgroup(b []byte, c *decoder.Cgroup) []byte {
 	}
 	if c.Flags&loader.CgroupPathTruncated != 0 {
 		b = append(appendKey(b, "path_truncated"), `true`...)
+	}
+	if e.OnCgroup != nil {
+		e.OnCgroup(c)
 	}
 	if l, ok := e.Cgroups.(interface{ Learn(uint64, string) }); ok && c.Op == loader.CgroupMkdir && c.Flags&loader.CgroupPathTruncated == 0 {
 		l.Learn(c.ID, string(c.Path))
