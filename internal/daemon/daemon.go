@@ -28,7 +28,6 @@ import (
 	"github.com/agenttrace/agenttrace/internal/cgroup"
 	"github.com/agenttrace/agenttrace/internal/chain"
 	"github.com/agenttrace/agenttrace/internal/config"
-	"github.com/agenttrace/agenttrace/internal/decoder"
 	"github.com/agenttrace/agenttrace/internal/loader"
 	"github.com/agenttrace/agenttrace/internal/pipeline"
 	"github.com/agenttrace/agenttrace/internal/preflight"
@@ -268,19 +267,19 @@ func (d *Daemon) stop(reason string) error {
 
 // cgroupRecord keeps the target list current between walks: a cgroup that
 // matched a pattern at mkdir is a target until its rmdir.
-func (d *Daemon) cgroupRecord(c *decoder.Cgroup) {
+func (d *Daemon) cgroupRecord(op uint32, id uint64, path string, flags uint32) {
 	d.mu.Lock()
 	switch {
-	case c.Op == loader.CgroupMkdir && c.Flags&loader.CgroupMatched != 0 && c.Flags&loader.CgroupStateFull == 0:
-		d.targets[c.ID] = strings.TrimPrefix(string(c.Path), "/")
-	case c.Op == loader.CgroupRmdir:
-		delete(d.targets, c.ID)
+	case op == loader.CgroupMkdir && flags&loader.CgroupMatched != 0 && flags&loader.CgroupStateFull == 0:
+		d.targets[id] = strings.TrimPrefix(path, "/")
+	case op == loader.CgroupRmdir:
+		delete(d.targets, id)
 	}
 	n := len(d.targets)
 	d.mu.Unlock()
 	d.met.targets.Set(float64(n))
-	if c.Flags&loader.CgroupStateFull != 0 {
-		d.logger.Error().Str("cgroup", string(c.Path)).Msg("the kernel's cgroup state map is full: this cgroup is NOT traced")
+	if flags&loader.CgroupStateFull != 0 {
+		d.logger.Error().Str("cgroup", path).Msg("the kernel's cgroup state map is full: this cgroup is NOT traced")
 	}
 }
 

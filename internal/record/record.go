@@ -61,8 +61,9 @@ type Encoder struct {
 	PatternNames atomic.Pointer[[]string]
 	// OnCgroup, if set, learns of every cgroup record as it is written
 	// (the daemon keeps its target list with it). It runs with the log's
-	// lock held and must not append.
-	OnCgroup func(c *decoder.Cgroup)
+	// lock held and must not append. It gets copies, not the event: a
+	// callee that kept a pointer would make every event escape to the heap.
+	OnCgroup func(op uint32, id uint64, path string, flags uint32)
 
 	exes map[procKey][]byte
 	attr attribution
@@ -282,7 +283,7 @@ func (e *Encoder) appendCgroup(b []byte, c *decoder.Cgroup) []byte {
 		b = append(appendKey(b, "path_truncated"), `true`...)
 	}
 	if e.OnCgroup != nil {
-		e.OnCgroup(c)
+		e.OnCgroup(c.Op, c.ID, string(c.Path), c.Flags)
 	}
 	if l, ok := e.Cgroups.(interface{ Learn(uint64, string) }); ok && c.Op == loader.CgroupMkdir && c.Flags&loader.CgroupPathTruncated == 0 {
 		l.Learn(c.ID, string(c.Path))
