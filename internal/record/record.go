@@ -16,8 +16,8 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"strconv"
-	"time"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
