@@ -2,6 +2,8 @@
 // by an AI agent's process tree into a syscall-exact audit log.
 //
 //	agenttrace run [--log PATH] [--max-arg-bytes N] -- CMD [ARGS...]
+//	agenttrace daemon [--config FILE]
+//	agenttrace export --config FILE [--exporter NAME] [--from-seq N] [--to-seq M] --once LOG
 //	agenttrace verify [--pubkey FILE] [--head SEQ:HASH] LOG|DIR...
 //	agenttrace show [--json] [--html FILE] [filters] LOG|DIR...
 //	agenttrace keygen --out DIR
@@ -31,6 +33,8 @@ const usage = `agenttrace: a syscall-exact audit log of what an AI agent's proce
 
 Usage:
   agenttrace run [flags] -- CMD [ARGS...]   trace CMD and everything it starts
+  agenttrace daemon [--config FILE]         trace the cgroups a configuration names, as a host service
+  agenttrace export [flags] --once LOG      send a log (or a seq range) to the configured SIEM exporters again
   agenttrace verify [flags] LOG|DIR...      prove a log is complete and unmodified up to its signed checkpoints
   agenttrace show [flags] LOG|DIR...        verify, then show the tool calls, processes, files and connections
   agenttrace keygen --out DIR               create a checkpoint signing key pair
@@ -52,6 +56,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "run":
 		return cmdRun(args[1:], stdin, stdout, stderr)
+	case "daemon":
+		return cmdDaemon(args[1:], stderr)
+	case "export":
+		return cmdExport(args[1:], stdout, stderr)
 	case "check":
 		return cmdCheck(stdout)
 	case "verify":
@@ -88,6 +96,7 @@ func cmdRun(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	heartbeat := fs.Duration("heartbeat", pipeline.DefaultHeartbeat, "write a heartbeat record with running totals this often")
 	writeDelay := fs.Duration("debug-write-delay", 0, "")
 	fsync := fs.String("fsync", "checkpoint", "when to fsync: checkpoint (before every checkpoint, at rotation and exit) or always (after every write)")
+	exportConfig := fs.String("export-config", "", "ship the log while it is written to the exporters of this configuration `file` (the daemon's YAML: exporters:, state_dir:); at the end they get 10s to deliver the rest")
 	sensitivePaths := fs.String("sensitive-paths", "", "`file` of path globs, one a line, added after the default list: opens of matching paths are tagged credential_access (a line !GLOB excludes; the last match decides; docs/schema.md)")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "Usage: agenttrace run [flags] -- CMD [ARGS...]\n\n")
@@ -140,7 +149,7 @@ func cmdRun(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 2
 	}
 
-	res, err := session.Run(session.Options{
+	opts := session.Options{
 		Argv:         fs.Args(),
 		LogPath:      *logPath,
 		MaxArgBytes:  uint32(*maxArg),
@@ -162,7 +171,12 @@ func cmdRun(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		Stdin:  stdin,
 		Stdout: stdout,
 		Stderr: stderr,
-	})
+	}
+	if err := exportOptions(*exportConfig, &opts, stderr); err != nil {
+		fmt.Fprintf(stderr, "agenttrace: --export-config: %v\n", err)
+		return 2
+	}
+	res, err := session.Run(opts)
 	if res == nil {
 		var exitErr *session.ExitError
 		if errors.As(err, &exitErr) {
@@ -176,6 +190,7 @@ func cmdRun(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "agenttrace: %v\n", res.CommandErr)
 	}
 	printSummary(stderr, res)
+	printExports(stderr, res.Exports)
 	if err != nil {
 		fmt.Fprintf(stderr, "agenttrace: %v\n", err)
 		if res.ExitCode == 0 {

@@ -345,9 +345,9 @@ func exporters(p *problems, list []export.Config) []export.Config {
 	for i := range list {
 		e := &list[i]
 		prefix := fmt.Sprintf("exporters[%d]", i)
+		// A missing name is the export package's to report (validateExporter).
 		switch j, seen := first[e.Name]; {
 		case e.Name == "":
-			p.add(prefix+".name", "%s.name: required (it names the exporter's cursor and metrics)", prefix)
 		case seen:
 			p.add(prefix+".name", "%s.name %q: repeats exporters[%d]; names must be unique", prefix, e.Name, j)
 		default:
@@ -364,43 +364,16 @@ func exporters(p *problems, list []export.Config) []export.Config {
 	return list
 }
 
-// exporterValidator is export.Config's own check, once it has one.
-type exporterValidator interface{ Validate() error }
-
-// validateExporter checks one exporter on its own (unique names need the
-// whole list: exporters checks them). It returns the field at fault, ""
-// for the whole entry. The export package knows its configuration best: if
-// export.Config has a Validate method, it decides alone.
+// validateExporter checks one exporter with the export package's own
+// validation (the one definition of what an exporter needs), returning the
+// key at fault relative to the exporter ("syslog.address"), "" if unknown.
 func validateExporter(e *export.Config) (field string, err error) {
-	if v, ok := any(e).(exporterValidator); ok {
-		return "", v.Validate()
+	err = e.Validate()
+	var fe *export.FieldError
+	if errors.As(err, &fe) {
+		return fe.Field, fe.Err
 	}
-	switch e.Type {
-	case "":
-		return "type", errors.New("required (syslog or hec)")
-	case "syslog":
-		if e.Syslog == nil {
-			return "syslog", errors.New("required for type syslog")
-		}
-		if e.HEC != nil {
-			return "hec", errors.New("not allowed for type syslog")
-		}
-	case "hec":
-		if e.HEC == nil {
-			return "hec", errors.New("required for type hec")
-		}
-		if e.Syslog != nil {
-			return "syslog", errors.New("not allowed for type hec")
-		}
-	default:
-		return "type", fmt.Errorf("%q: want syslog or hec", e.Type)
-	}
-	switch e.Format {
-	case "", "native", "ocsf":
-	default:
-		return "format", fmt.Errorf("%q: want native or ocsf", e.Format)
-	}
-	return "", nil
+	return "", err
 }
 
 // absPath cleans an absolute path; "" is def.

@@ -85,7 +85,7 @@ exporters:
     syslog: {address: "siem.example:6514"}
   - name: splunk
     type: hec
-    hec: {url: "https://splunk.example:8088"}
+    hec: {url: "https://splunk.example:8088", token: "00000000-0000-0000-0000-000000000000"}
 `
 
 func TestLoadFull(t *testing.T) {
@@ -121,7 +121,7 @@ func TestLoadFull(t *testing.T) {
 		DrainTimeout:   time.Minute,
 		Exporters: []export.Config{
 			{Name: "siem", Type: "syslog", Format: "ocsf", Syslog: &export.SyslogConfig{Address: "siem.example:6514"}},
-			{Name: "splunk", Type: "hec", HEC: &export.HECConfig{URL: "https://splunk.example:8088"}},
+			{Name: "splunk", Type: "hec", HEC: &export.HECConfig{URL: "https://splunk.example:8088", Token: "00000000-0000-0000-0000-000000000000"}},
 		},
 		Path: path,
 		Hash: sha256Hex(data),
@@ -202,7 +202,7 @@ func TestLoadErrors(t *testing.T) {
 		{"unknown nested key", "log:\n  dir: /x\n  rotate: 1h\n",
 			`FILE:3: unknown key "log.rotate" (the keys of log are: dir, name, rotate_size, rotate_interval, fsync, group_read)`},
 		{"unknown exporter key", "exporters:\n  - name: a\n    type: syslog\n    syslog:\n      adress: x:1\n",
-			`FILE:5: unknown key "exporters[0].syslog.adress" (the keys of exporters[0].syslog are: address)`},
+			`FILE:5: unknown key "exporters[0].syslog.adress" (the keys of exporters[0].syslog are: address, tls, facility, severity, severity_by_type, batch_size, flush_interval, dial_timeout, write_timeout, confirm_after, max_unconfirmed)`},
 		{"repeated key", "heartbeat: 1s\nlog: {}\nheartbeat: 2s\n",
 			`FILE:3: heartbeat: repeated (first at line 1)`},
 		{"merge key", "log: {dir: /x}\n<<: {heartbeat: 1s}\n",
@@ -274,16 +274,16 @@ func TestLoadErrors(t *testing.T) {
 			"FILE:3: sensitive_paths[1] \"a/[b\": syntax error in pattern\n" +
 				"FILE:4: sensitive_paths[2]: empty pattern\n" +
 				`FILE:5: sensitive_paths[3] "#x": a pattern cannot start with # (a comment in a --sensitive-paths file)`},
-		{"duplicate exporter", "exporters:\n  - name: siem\n    type: hec\n    hec: {url: x}\n  - name: siem\n    type: hec\n    hec: {url: y}\n",
+		{"duplicate exporter", "exporters:\n  - name: siem\n    type: syslog\n    syslog: {address: \"x:1\"}\n  - name: siem\n    type: syslog\n    syslog: {address: \"y:1\"}\n",
 			`FILE:5: exporters[1].name "siem": repeats exporters[0]; names must be unique`},
-		{"exporter without name", "exporters:\n  - type: hec\n    hec: {url: x}\n",
+		{"exporter without name", "exporters:\n  - type: syslog\n    syslog: {address: \"x:1\"}\n",
 			`FILE:2: exporters[0].name: required (it names the exporter's cursor and metrics)`},
 		{"exporter type", "exporters:\n  - name: a\n    type: kafka\n",
 			`FILE:3: exporters[0].type: "kafka": want syslog or hec`},
 		{"exporter format", "exporters:\n  - name: a\n    type: hec\n    format: cef\n    hec: {url: x}\n",
 			`FILE:4: exporters[0].format: "cef": want native or ocsf`},
 		{"exporter block", "exporters:\n  - name: a\n    type: syslog\n",
-			`FILE:2: exporters[0].syslog: required for type syslog`},
+			`FILE:2: exporters[0].syslog: required for type syslog (at least syslog.address)`},
 		{"every problem, in file order", "max_arg_bytes: 0\nheartbeat: x\ntargets: [\"a/[b\"]\n",
 			"FILE:1: max_arg_bytes \"0\": must be between 1 and 1MiB\n" +
 				"FILE:2: heartbeat \"x\": not a duration (write it as 10s, 1m30s or 24h)\n" +

@@ -57,6 +57,9 @@ type Daemon struct {
 	self   string
 	selfID uint64
 
+	expMu     sync.Mutex
+	exporters []*exporter
+
 	mu      sync.Mutex // cfg, targets, guard
 	cfg     *config.Config
 	targets map[uint64]string // cgroups that matched a pattern: id → path below the mount
@@ -203,6 +206,7 @@ func (d *Daemon) start() error {
 
 // abort undoes a start that failed part way; what was logged stays.
 func (d *Daemon) abort() {
+	d.stopExporters(time.Now().Add(d.cfg.DrainTimeout))
 	if d.guard != nil {
 		d.guard.Stop()
 	}

@@ -7,6 +7,7 @@
 package session
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -21,11 +22,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rs/zerolog"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/sys/unix"
 
 	"github.com/agenttrace/agenttrace/internal/cgroup"
 	"github.com/agenttrace/agenttrace/internal/chain"
+	"github.com/agenttrace/agenttrace/internal/export"
 	"github.com/agenttrace/agenttrace/internal/loader"
 	"github.com/agenttrace/agenttrace/internal/pipeline"
 	"github.com/agenttrace/agenttrace/internal/preflight"
@@ -35,6 +38,10 @@ import (
 
 // Version is agenttrace's version, set by the linker for releases.
 var Version = "0.1.0-dev"
+
+// DefaultExportDrain is how long exporters may take, after the log's final
+// checkpoint, to deliver what they have not yet.
+const DefaultExportDrain = 10 * time.Second
 
 // DefaultGrace is how long processes may outlive the command before they
 // are killed.
@@ -65,9 +72,16 @@ type Options struct {
 	// Sensitive paths: opens of them are tagged credential_access. nil:
 	// record.DefaultSensitive().
 	Sensitive *record.PathSet
-	Stdin     io.Reader
-	Stdout    io.Writer
-	Stderr    io.Writer
+	// Exporters ship the log while the session runs, each tailing it with
+	// its cursor in ExportStateDir; after the final checkpoint they get
+	// ExportDrain (default DefaultExportDrain) to deliver the rest.
+	Exporters      []export.Config
+	ExportStateDir string
+	ExportDrain    time.Duration
+	ExportLogger   *zerolog.Logger // exporters' warnings; nil: none
+	Stdin          io.Reader
+	Stdout         io.Writer
+	Stderr         io.Writer
 }
 
 // Result of a run.
@@ -83,6 +97,15 @@ type Result struct {
 	Freezes     int               // fail-closed freezes
 	Unrecorded  uint64            // lost events not even a gap record could count (log not writable at the end)
 	CommandErr  error             // the command could not be started or waited for
+	Exports     []ExportResult
+}
+
+// ExportResult is what one exporter delivered.
+type ExportResult struct {
+	Name    string
+	Stats   export.RunnerStats
+	LastSeq uint64 // the log's last record: everything up to it is delivered if Stats.LastSeq is as high
+	Err     error
 }
 
 // ExitError carries the exit status agenttrace should end with.
@@ -154,6 +177,11 @@ func Run(opts Options) (*Result, error) {
 	if err := unix.Access(filepath.Dir(opts.LogPath), unix.W_OK|unix.X_OK); err != nil {
 		return nil, fmt.Errorf("cannot create log %s: %w", opts.LogPath, err)
 	}
+	for _, e := range opts.Exporters {
+		if err := export.CheckCursor(e, opts.ExportStateDir, opts.LogPath); err != nil {
+			return nil, err
+		}
+	}
 	signer, vkey, ephemeral, err := signingKey(opts.SigningKey)
 	if err != nil {
 		return nil, err
@@ -188,6 +216,12 @@ func Run(opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	exporters, err := startExporters(opts, log)
+	if err != nil {
+		log.Close()
+		return nil, err
+	}
+	defer exporters.stop() // on early returns; a no-op after the normal end
 	pubPath := ""
 	if ephemeral {
 		pubPath = log.Path() + ".pub"
@@ -261,6 +295,11 @@ func Run(opts Options) (*Result, error) {
 		return appendStop(b, enc, seq, prev, res, waitErr)
 	})
 	closeErr := log.Close()
+	finalSeq, _ := log.Head()
+	res.Exports = exporters.stop()
+	for i := range res.Exports {
+		res.Exports[i].LastSeq = finalSeq
+	}
 	counts := log.Counts()
 	res.Segments = log.Paths()
 	res.ByType["start"], res.ByType["stop"] = 1, 1
@@ -454,4 +493,67 @@ func writePublicKey(path, vkey string) error {
 		return fmt.Errorf("writing public key: %w", err)
 	}
 	return f.Close()
+}
+
+// runningExporters are the session's exporters.
+type runningExporters struct {
+	runners []*export.Runner
+	cancel  context.CancelFunc
+	done    []chan error
+	results []ExportResult
+}
+
+// startExporters starts one Runner per configured exporter on the log;
+// a cursor that does not belong to this log is an error before the command
+// starts.
+func startExporters(opts Options, log *sink.Writer) (*runningExporters, error) {
+	e := &runningExporters{}
+	if len(opts.Exporters) == 0 {
+		return e, nil
+	}
+	drain := opts.ExportDrain
+	if drain <= 0 {
+		drain = DefaultExportDrain
+	}
+	head := func() uint64 { seq, _ := log.Head(); return seq }
+	for _, cfg := range opts.Exporters {
+		r, err := export.NewRunner(cfg, export.RunnerOptions{
+			Log: opts.LogPath, StateDir: opts.ExportStateDir, Head: head, Logger: opts.ExportLogger, DrainTimeout: drain, Version: Version,
+		})
+		if err != nil {
+			e.stop()
+			return nil, err
+		}
+		e.runners = append(e.runners, r)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	e.cancel = cancel
+	for _, r := range e.runners {
+		done := make(chan error, 1)
+		e.done = append(e.done, done)
+		go func() { done <- r.Run(ctx) }()
+	}
+	return e, nil
+}
+
+// stop ends the exporters once the log is closed: each delivers what it
+// has not yet, within its drain bound, and returns.
+func (e *runningExporters) stop() []ExportResult {
+	if e.results != nil || len(e.runners) == 0 {
+		return e.results
+	}
+	if e.cancel == nil {
+		for _, r := range e.runners {
+			r.Close()
+		}
+		e.runners = nil
+		return nil
+	}
+	e.cancel()
+	e.results = []ExportResult{}
+	for i, r := range e.runners {
+		err := <-e.done[i]
+		e.results = append(e.results, ExportResult{Name: r.Name(), Stats: r.Stats(), Err: err})
+	}
+	return e.results
 }

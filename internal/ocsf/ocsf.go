@@ -1,0 +1,991 @@
+// Package ocsf maps agenttrace audit records to OCSF 1.3.0 events
+// (docs/ocsf.md): one native record in, one OCSF event out. Kernel records
+// become Process, File System and Network Activity; the session's start and
+// stop become Application Lifecycle; the log's own records (header,
+// checkpoint, recovery, gap, heartbeat, freeze, thaw) become Event Log
+// Activity. Every event carries the native record, byte for byte, as
+// unmapped.agenttrace, so nothing the record says is lost in translation and
+// its hash chain can still be checked from the exported events.
+//
+// It reads nothing but the line it is given, and it must never alter the
+// native record: the OCSF attributes are a view of it, never a replacement.
+package ocsf
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+	"unicode/utf8"
+
+	"github.com/agenttrace/agenttrace/internal/record"
+)
+
+// Version is the OCSF schema version of the events (metadata.version).
+const Version = "1.3.0"
+
+// Product names agenttrace in metadata.product and app.
+const Product = "agenttrace"
+
+// Meta is what an event needs that its record does not say about itself.
+type Meta struct {
+	// LogID is the log's id (its header's log_id): metadata.uid is
+	// "<LogID>:<seq>", the record's dedupe key with the host.
+	LogID string
+	// ProductVersion is the agenttrace version for metadata.product.version;
+	// omitted when "".
+	ProductVersion string
+}
+
+// Map returns the OCSF event of one native record (a trailing newline is
+// allowed).
+func Map(line []byte, m Meta) ([]byte, error) {
+	return Append(nil, line, m)
+}
+
+// Append appends the OCSF event of one native record to dst. On error dst is
+// returned unchanged.
+func Append(dst, line []byte, m Meta) ([]byte, error) {
+	line = trimNewline(line)
+	var r native
+	if err := json.Unmarshal(line, &r); err != nil {
+		return dst, fmt.Errorf("ocsf: parsing the record: %w", err)
+	}
+	when, err := time.Parse(time.RFC3339Nano, r.Time)
+	if err != nil {
+		return dst, fmt.Errorf("ocsf: record %d: time %q: %w", r.Seq, r.Time, err)
+	}
+	if r.Type == "" {
+		return dst, errors.New("ocsf: the record has no type")
+	}
+	if r.kernel() && r.Proc == nil {
+		return dst, fmt.Errorf("ocsf: %s record %d has no proc object", r.Type, r.Seq)
+	}
+	e := event{r: &r, meta: m, time: when}
+	if err := e.classify(); err != nil {
+		return dst, err
+	}
+	return e.append(dst, line), nil
+}
+
+func trimNewline(b []byte) []byte {
+	if n := len(b); n > 0 && b[n-1] == '\n' {
+		return b[:n-1]
+	}
+	return b
+}
+
+// class is an OCSF event class and its category.
+type class struct {
+	uid          int
+	name         string
+	categoryUID  int
+	categoryName string
+}
+
+var (
+	fileSystemActivity   = class{1001, "File System Activity", 1, "System Activity"}
+	processActivity      = class{1007, "Process Activity", 1, "System Activity"}
+	eventLogActivity     = class{1008, "Event Log Activity", 1, "System Activity"}
+	networkActivity      = class{4001, "Network Activity", 4, "Network Activity"}
+	applicationLifecycle = class{6002, "Application Lifecycle", 6, "Application Activity"}
+	baseEvent            = class{0, "Base Event", 0, "Uncategorized"}
+)
+
+// Activity ids used, by class (OCSF 1.3.0 enums). 99 (Other) takes its
+// activity_name from the record type.
+const (
+	activityOther = 99
+
+	processLaunch    = 1
+	processTerminate = 2
+
+	fileOpen = 14
+
+	networkOpen  = 1
+	networkClose = 2
+
+	appStart = 3
+	appStop  = 4
+
+	logRotate  = 5
+	logStart   = 6
+	logStop    = 7
+	logRestart = 8
+)
+
+var activityNames = map[class]map[int]string{
+	processActivity:      {processLaunch: "Launch", processTerminate: "Terminate"},
+	fileSystemActivity:   {fileOpen: "Open"},
+	networkActivity:      {networkOpen: "Open", networkClose: "Close"},
+	applicationLifecycle: {appStart: "Start", appStop: "Stop"},
+	eventLogActivity:     {logRotate: "Rotate", logStart: "Start", logStop: "Stop", logRestart: "Restart"},
+}
+
+// Severity ids (severity_id) and their captions.
+const (
+	severityInformational = 1
+	severityLow           = 2
+	severityMedium        = 3
+	severityHigh          = 4
+)
+
+var severityNames = map[int]string{1: "Informational", 2: "Low", 3: "Medium", 4: "High"}
+
+// Status ids (status_id) and their captions.
+const (
+	statusUnknown = 0
+	statusSuccess = 1
+	statusFailure = 2
+	statusOther   = 99
+)
+
+var statusNames = map[int]string{0: "Unknown", 1: "Success", 2: "Failure", 99: "Other"}
+
+// status is the outcome of the recorded activity.
+type status struct {
+	set    bool
+	id     int
+	code   string // status_code: the errno name
+	detail string // status_detail
+}
+
+// restartErrnos are the kernel-internal results of a syscall interrupted by
+// a signal or the freezer: the kernel restarted it, and the restart is the
+// thread's next record (docs/schema.md, exec).
+var restartErrnos = []string{"ERESTARTSYS", "ERESTARTNOINTR", "ERESTARTNOHAND", "ENOIOCTLCMD", "ERESTART_RESTARTBLOCK"}
+
+// statusOfRet is the status of a syscall's return value.
+func statusOfRet(ret int64, errno string) status {
+	switch {
+	case ret >= 0:
+		return status{set: true, id: statusSuccess}
+	case slices.Contains(restartErrnos, errno):
+		return status{set: true, id: statusOther, code: errno,
+			detail: "interrupted and restarted by the kernel: the restart is the thread's next record"}
+	}
+	detail := ""
+	if ret >= -4095 {
+		detail = syscall.Errno(-ret).Error()
+	}
+	return status{set: true, id: statusFailure, code: errno, detail: detail}
+}
+
+// event is one OCSF event being built from a native record.
+type event struct {
+	r    *native
+	meta Meta
+	time time.Time
+
+	class        class
+	activityID   int
+	activityName string // for activityOther
+	severityID   int
+	status       status
+	message      string
+	startTime    int64 // ms, 0: absent
+	endTime      int64
+	correlation  string
+	logName      string // metadata.log_name
+	observables  []observable
+}
+
+type observable struct {
+	name     string
+	typeID   int
+	typeName string
+	value    string
+}
+
+// Observable type ids (OCSF 1.3.0 observable.type_id).
+const (
+	observableHostname    = 1
+	observableIP          = 2
+	observableFileName    = 7
+	observableProcessName = 9
+	observablePort        = 11
+)
+
+var observableNames = map[int]string{1: "Hostname", 2: "IP Address", 7: "File Name", 9: "Process Name", 11: "Port"}
+
+func (e *event) observe(name string, typeID int, value string) {
+	if value != "" {
+		e.observables = append(e.observables, observable{name, typeID, observableNames[typeID], value})
+	}
+}
+
+// classify chooses the class, activity, severity and status and writes the
+// message.
+func (e *event) classify() error {
+	r := e.r
+	e.severityID = severityInformational
+	if e.meta.LogID == "" {
+		// The log's own records name it.
+		switch {
+		case r.Header != nil:
+			e.meta.LogID = r.Header.LogID
+		case r.Checkpoint != nil:
+			e.meta.LogID = r.Checkpoint.LogID
+		}
+	}
+	e.logName = Product
+	if e.meta.LogID != "" {
+		e.logName = Product + "/" + e.meta.LogID
+	}
+	if r.Proc != nil {
+		e.correlation = r.Proc.ToolCall
+	}
+	pid := func() string {
+		if r.Proc == nil {
+			return ""
+		}
+		return " (pid " + strconv.FormatInt(r.Proc.PID, 10) + ")"
+	}
+	switch r.Type {
+	case "exec":
+		x := r.Exec
+		if x == nil {
+			return missing(r)
+		}
+		e.class, e.activityID = processActivity, processLaunch
+		e.status = statusOfRet(x.Ret, x.Errno)
+		target := x.Exe
+		if x.Ret < 0 || target == "" {
+			target = x.Filename
+		}
+		e.message = "exec " + target + outcome(e.status) + pid()
+	case "fork":
+		f := r.Fork
+		if f == nil {
+			return missing(r)
+		}
+		e.class, e.activityID = processActivity, processLaunch
+		e.status = status{set: true, id: statusSuccess}
+		if f.ChildToolCall != "" {
+			e.correlation = f.ChildToolCall
+		}
+		e.message = fmt.Sprintf("fork: pid %d created pid %d", r.Proc.PID, f.ChildPID)
+		if f.ChildToolCall != "" {
+			e.message += ", starting tool call " + f.ChildToolCall
+		}
+	case "exit":
+		x := r.Exit
+		if x == nil {
+			return missing(r)
+		}
+		e.class, e.activityID = processActivity, processTerminate
+		e.status = status{set: true, id: statusSuccess}
+		if x.Signal != "" {
+			e.message = fmt.Sprintf("exit: pid %d killed by %s", r.Proc.PID, x.Signal)
+		} else {
+			e.message = fmt.Sprintf("exit: pid %d exited with code %d", r.Proc.PID, x.code())
+		}
+		if x.CoreDumped {
+			e.message += " (core dumped)"
+		}
+	case "open":
+		o := r.Open
+		if o == nil {
+			return missing(r)
+		}
+		e.class, e.activityID = fileSystemActivity, fileOpen
+		e.status = statusOfRet(o.Ret, o.Errno)
+		e.message = "open " + o.Path + outcome(e.status) + pid()
+		if o.FD != nil {
+			e.message += ": fd " + strconv.FormatInt(*o.FD, 10)
+		}
+		if slices.Contains(r.Tags, "credential_access") {
+			e.message = "credential access: " + e.message
+		}
+	case "connect":
+		c := r.Connect
+		if c == nil {
+			return missing(r)
+		}
+		e.class, e.activityID = networkActivity, networkOpen
+		if c.Family == "AF_UNSPEC" {
+			e.activityID = networkClose // connect(AF_UNSPEC) dissolves an association
+		}
+		e.status = statusOfRet(c.Ret, c.Errno)
+		if c.Errno == "EINPROGRESS" {
+			e.status = status{set: true, id: statusUnknown, code: c.Errno,
+				detail: "non-blocking connect in progress: its outcome is not recorded"}
+		}
+		e.message = "connect " + c.target() + outcome(e.status) + pid()
+	case "start":
+		s := r.Start
+		if s == nil {
+			return missing(r)
+		}
+		e.class, e.activityID = applicationLifecycle, appStart
+		e.status = status{set: true, id: statusSuccess}
+		e.message = "session started: " + strings.Join(s.Argv, " ")
+	case "stop":
+		s := r.Stop
+		if s == nil {
+			return missing(r)
+		}
+		e.class, e.activityID = applicationLifecycle, appStop
+		e.status = status{set: true, id: statusSuccess}
+		if s.Error != "" {
+			e.status = status{set: true, id: statusFailure, detail: s.Error}
+		}
+		e.message = fmt.Sprintf("session ended: %s, exit code %d", s.Reason, s.ExitCode)
+		if s.LeftRunning > 0 {
+			e.message += fmt.Sprintf("; %d processes left running, %s", s.LeftRunning, s.LeftRunningAction)
+		}
+		if len(s.Lost) > 0 {
+			e.message += "; events lost: " + lostText(s.Lost)
+		}
+	case "header":
+		h := r.Header
+		if h == nil {
+			return missing(r)
+		}
+		e.class = eventLogActivity
+		e.status = status{set: true, id: statusSuccess}
+		e.logName = Product + "/" + h.LogID
+		if h.Continues == nil {
+			e.activityID = logStart
+			e.message = fmt.Sprintf("log %s started by agenttrace %s", h.LogID, h.AgenttraceVersion)
+		} else {
+			e.activityID = logRotate
+			e.message = fmt.Sprintf("log %s: segment %d continues after seq %d of %s", h.LogID, h.Segment, h.Continues.LastSeq, h.Continues.SegmentFile)
+		}
+	case "checkpoint":
+		c := r.Checkpoint
+		if c == nil {
+			return missing(r)
+		}
+		e.class = eventLogActivity
+		e.status = status{set: true, id: statusSuccess}
+		e.logName = Product + "/" + c.LogID
+		if c.Final {
+			e.activityID = logStop
+			e.message = fmt.Sprintf("log %s closed: final checkpoint over lines 1-%d", c.LogID, c.Size)
+		} else {
+			e.activityID, e.activityName = activityOther, "Checkpoint"
+			e.message = fmt.Sprintf("log %s: checkpoint over lines 1-%d", c.LogID, c.Size)
+		}
+	case "recovery":
+		x := r.Recovery
+		if x == nil {
+			return missing(r)
+		}
+		e.class, e.activityID = eventLogActivity, logRestart
+		e.status = status{set: true, id: statusSuccess}
+		e.severityID = severityMedium
+		e.message = fmt.Sprintf("log continued after an unclean stop: %s ends at seq %d with %d unsigned records", x.SegmentFile, x.AfterSeq, x.UnsignedRecords)
+		if x.TornBytes > 0 {
+			e.message += fmt.Sprintf(" and a torn line of %d bytes", x.TornBytes)
+		}
+	case "gap":
+		g := r.Gap
+		if g == nil {
+			return missing(r)
+		}
+		e.class, e.activityID, e.activityName = eventLogActivity, activityOther, "Gap"
+		e.severityID = severityHigh
+		e.status = status{set: true, id: statusFailure, code: g.Stage, detail: g.Reason}
+		e.message = "events lost (" + lostText(g.Lost) + "): " + g.Stage + " stage, " + g.Reason
+		if g.CPU != nil {
+			e.message += ", CPU " + strconv.FormatInt(*g.CPU, 10)
+		}
+		var err error
+		if e.startTime, err = millis(g.From); err != nil {
+			return fmt.Errorf("ocsf: gap record %d: from: %w", r.Seq, err)
+		}
+		if e.endTime, err = millis(g.To); err != nil {
+			return fmt.Errorf("ocsf: gap record %d: to: %w", r.Seq, err)
+		}
+	case "heartbeat":
+		h := r.Heartbeat
+		if h == nil {
+			return missing(r)
+		}
+		e.class, e.activityID, e.activityName = eventLogActivity, activityOther, "Heartbeat"
+		e.status = status{set: true, id: statusSuccess}
+		e.message = fmt.Sprintf("heartbeat: %d records written; ring buffer %d of %d bytes used", h.Records, h.Ring.Used, h.Ring.Size)
+	case "freeze":
+		f := r.Freeze
+		if f == nil {
+			return missing(r)
+		}
+		e.class, e.activityID, e.activityName = eventLogActivity, activityOther, "Freeze"
+		e.severityID = severityMedium
+		e.status = status{set: true, id: statusSuccess, detail: f.Reason}
+		e.message = "session processes frozen (fail-closed): " + f.Reason
+	case "thaw":
+		t := r.Thaw
+		if t == nil {
+			return missing(r)
+		}
+		e.class, e.activityID, e.activityName = eventLogActivity, activityOther, "Thaw"
+		e.status = status{set: true, id: statusSuccess, detail: t.Reason}
+		e.message = fmt.Sprintf("session processes thawed after %s: %s", time.Duration(t.FrozenNS), t.Reason)
+	default:
+		// A type this version does not know: still exported, whole.
+		e.class, e.activityID, e.activityName = baseEvent, activityOther, r.Type
+		e.message = "agenttrace record of type " + r.Type
+	}
+	if e.activityID != activityOther {
+		e.activityName = activityNames[e.class][e.activityID]
+	}
+	return nil
+}
+
+func missing(r *native) error {
+	return fmt.Errorf("ocsf: %s record %d has no %s object", r.Type, r.Seq, r.Type)
+}
+
+// outcome is the part of a message that says how a syscall ended.
+func outcome(s status) string {
+	if s.id == statusSuccess {
+		return ""
+	}
+	if s.id == statusUnknown {
+		return " (" + s.code + ")"
+	}
+	return " failed: " + s.code
+}
+
+var lostOrder = []string{"exec", "open", "connect", "fork", "exit", "unknown"}
+
+// lostText lists per-kind counts in the schema's kind order, then any other.
+func lostText(lost map[string]uint64) string {
+	var parts []string
+	for _, k := range lostOrder {
+		if n, ok := lost[k]; ok {
+			parts = append(parts, k+" "+strconv.FormatUint(n, 10))
+		}
+	}
+	var others []string
+	for k := range lost {
+		if !slices.Contains(lostOrder, k) {
+			others = append(others, k)
+		}
+	}
+	slices.Sort(others)
+	for _, k := range others {
+		parts = append(parts, k+" "+strconv.FormatUint(lost[k], 10))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// millis parses an RFC 3339 time into ms since the epoch (timestamp_t).
+func millis(s string) (int64, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return 0, err
+	}
+	return t.UnixMilli(), nil
+}
+
+// Bounds of string_t (OCSF: at most 65535 characters) and of messages.
+const (
+	maxString  = 65535
+	maxMessage = 4096
+)
+
+// truncate cuts s to at most n bytes on a character boundary, marking the
+// cut with "…" (3 bytes, within n).
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n - len("…")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+// append writes the event. Members follow the OCSF attribute groups:
+// classification, occurrence, primary, context; the native record last.
+func (e *event) append(b, line []byte) []byte {
+	r := e.r
+	b = append(b, '{')
+	b = appendInt(b, "class_uid", int64(e.class.uid))
+	b = appendString(b, "class_name", e.class.name)
+	b = appendInt(b, "category_uid", int64(e.class.categoryUID))
+	b = appendString(b, "category_name", e.class.categoryName)
+	b = appendInt(b, "activity_id", int64(e.activityID))
+	b = appendString(b, "activity_name", e.activityName)
+	b = appendInt(b, "type_uid", int64(e.class.uid*100+e.activityID))
+	typeName := activityNames[e.class][e.activityID]
+	if e.activityID == activityOther {
+		typeName = "Other"
+	}
+	b = appendString(b, "type_name", e.class.name+": "+typeName)
+	b = appendInt(b, "severity_id", int64(e.severityID))
+	b = appendString(b, "severity", severityNames[e.severityID])
+	if e.status.set {
+		b = appendInt(b, "status_id", int64(e.status.id))
+		b = appendString(b, "status", statusNames[e.status.id])
+		if e.status.code != "" {
+			b = appendString(b, "status_code", e.status.code)
+		}
+		if e.status.detail != "" {
+			b = appendString(b, "status_detail", truncate(e.status.detail, maxMessage))
+		}
+	}
+	b = appendInt(b, "time", e.time.UnixMilli())
+	b = appendInt(b, "timezone_offset", 0) // time is UTC
+	if e.startTime != 0 || e.endTime != 0 {
+		b = appendInt(b, "start_time", e.startTime)
+		b = appendInt(b, "end_time", e.endTime)
+	}
+	b = appendString(b, "message", truncate(e.message, maxMessage))
+	b = e.appendMetadata(b)
+	if e.class != baseEvent {
+		// The host profile's device (and actor, below) are not Base Event
+		// attributes.
+		b = e.appendDevice(b)
+	}
+	switch r.Type {
+	case "exec":
+		b = e.appendExec(b)
+	case "fork":
+		b = e.appendFork(b)
+	case "exit":
+		b = e.appendExit(b)
+	case "open":
+		b = e.appendOpen(b)
+	case "connect":
+		b = e.appendConnect(b)
+	case "start", "stop":
+		b = e.appendApp(b)
+	case "header", "checkpoint", "recovery", "gap", "heartbeat", "freeze", "thaw":
+		b = e.appendLog(b)
+	}
+	if len(e.observables) > 0 {
+		b = append(appendKey(b, "observables"), '[')
+		for i, o := range e.observables {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, '{')
+			b = appendString(b, "name", o.name)
+			b = appendInt(b, "type_id", int64(o.typeID))
+			b = appendString(b, "type", o.typeName)
+			b = appendString(b, "value", o.value)
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	b = append(appendKey(b, "unmapped"), '{')
+	b = append(appendKey(b, "agenttrace"), line...)
+	return append(b, '}', '}')
+}
+
+func (e *event) appendMetadata(b []byte) []byte {
+	r := e.r
+	b = append(appendKey(b, "metadata"), '{')
+	b = appendString(b, "version", Version)
+	b = append(appendKey(b, "product"), '{')
+	b = appendString(b, "name", Product)
+	b = appendString(b, "vendor_name", Product)
+	if e.meta.ProductVersion != "" {
+		b = appendString(b, "version", e.meta.ProductVersion)
+	}
+	b = append(b, '}')
+	if e.class != baseEvent {
+		b = append(appendKey(b, "profiles"), '[', '"', 'h', 'o', 's', 't', '"', ']')
+	}
+	uid := e.meta.LogID + ":" + strconv.FormatUint(r.Seq, 10)
+	b = appendString(b, "uid", uid)
+	if r.Seq <= maxInteger {
+		b = appendInt(b, "sequence", int64(r.Seq))
+	}
+	b = appendString(b, "event_code", r.Type)
+	b = appendString(b, "log_name", e.logName)
+	b = appendString(b, "log_provider", Product)
+	b = appendString(b, "original_time", r.Time)
+	if e.correlation != "" {
+		b = appendString(b, "correlation_uid", e.correlation)
+	}
+	if len(r.Tags) > 0 {
+		b = record.AppendStrings(b, "labels", r.Tags)
+	}
+	return append(b, '}')
+}
+
+// maxInteger bounds OCSF integer_t (32 bits); larger values are left to
+// the native record.
+const maxInteger = 1<<31 - 1
+
+func (e *event) appendDevice(b []byte) []byte {
+	b = append(appendKey(b, "device"), '{')
+	if validHostname(e.r.Host) {
+		b = appendString(b, "hostname", e.r.Host)
+		e.observe("device.hostname", observableHostname, e.r.Host)
+	} else {
+		b = appendString(b, "name", e.r.Host)
+	}
+	b = appendInt(b, "type_id", 0)
+	b = appendString(b, "type", "Unknown")
+	b = append(appendKey(b, "os"), '{')
+	b = appendString(b, "name", "Linux")
+	b = appendInt(b, "type_id", 200)
+	b = appendString(b, "type", "Linux")
+	return append(b, '}', '}')
+}
+
+// validHostname reports whether s is an OCSF hostname_t: dot-separated
+// labels of letters, digits and inner hyphens.
+func validHostname(s string) bool {
+	if s == "" {
+		return false
+	}
+	for label := range strings.SplitSeq(s, ".") {
+		if label == "" || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// process is an OCSF process object.
+type process struct {
+	pid     int64 // 0: absent
+	tid     int64
+	uid     string
+	name    string
+	exe     string
+	exeType int // file.type_id of exe
+	cmdLine string
+	user    *int64
+	parent  *process
+}
+
+// self is the record's own process.
+func (e *event) self() *process {
+	p := e.r.Proc
+	euid := p.EUID
+	return &process{pid: p.PID, tid: p.TID, uid: p.ExecID, name: p.Comm, exe: p.Exe, exeType: fileRegular,
+		user: &euid, parent: creator(p.ParentExecID)}
+}
+
+// ref is a reference to the record's own process: its pid and exec_id.
+func (e *event) ref() *process {
+	return &process{pid: e.r.Proc.PID, uid: e.r.Proc.ExecID}
+}
+
+// creator is the process image that created a process, from its exec_id
+// ("<pid>-<start>-<self_exec_id>").
+func creator(execID string) *process {
+	if execID == "" {
+		return nil
+	}
+	p := &process{uid: execID}
+	if i := strings.IndexByte(execID, '-'); i > 0 {
+		p.pid, _ = strconv.ParseInt(execID[:i], 10, 64)
+	}
+	return p
+}
+
+// File type ids (file.type_id) from st_mode.
+const (
+	fileUnknown = 0
+	fileRegular = 1
+	fileFolder  = 2
+)
+
+var fileTypeNames = map[int]string{0: "Unknown", 1: "Regular File", 2: "Folder", 3: "Character Device",
+	4: "Block Device", 5: "Local Socket", 6: "Named Pipe", 7: "Symbolic Link"}
+
+// fileTypeOfMode maps the file type bits of an octal st_mode ("0100755").
+func fileTypeOfMode(mode string) int {
+	m, err := strconv.ParseUint(mode, 8, 32)
+	if err != nil {
+		return fileUnknown
+	}
+	switch m & 0o170000 {
+	case 0o100000:
+		return 1
+	case 0o040000:
+		return 2
+	case 0o020000:
+		return 3
+	case 0o060000:
+		return 4
+	case 0o140000:
+		return 5
+	case 0o010000:
+		return 6
+	case 0o120000:
+		return 7
+	}
+	return fileUnknown
+}
+
+func appendProcess(b []byte, key string, p *process) []byte {
+	b = append(appendKey(b, key), '{')
+	if p.pid != 0 {
+		b = appendInt(b, "pid", p.pid)
+	}
+	if p.tid != 0 {
+		b = appendInt(b, "tid", p.tid)
+	}
+	if p.uid != "" {
+		b = appendString(b, "uid", p.uid)
+	}
+	if p.name != "" {
+		b = appendString(b, "name", p.name)
+	}
+	if p.cmdLine != "" {
+		b = appendString(b, "cmd_line", truncate(p.cmdLine, maxString))
+	}
+	if p.exe != "" {
+		b = appendFile(b, "file", p.exe, p.exeType)
+	}
+	if p.user != nil {
+		b = appendUser(b, "user", *p.user)
+	}
+	if p.parent != nil {
+		b = appendProcess(b, "parent_process", p.parent)
+	}
+	return append(b, '}')
+}
+
+func appendFile(b []byte, key, filePath string, typeID int) []byte {
+	b = append(appendKey(b, key), '{')
+	b = appendString(b, "name", baseName(filePath))
+	b = appendString(b, "path", filePath)
+	b = appendInt(b, "type_id", int64(typeID))
+	b = appendString(b, "type", fileTypeNames[typeID])
+	return append(b, '}')
+}
+
+// baseName is the last component of a path as passed ("" stays "").
+func baseName(p string) string {
+	if p == "" {
+		return ""
+	}
+	return path.Base(p)
+}
+
+func appendUser(b []byte, key string, uid int64) []byte {
+	b = append(appendKey(b, key), '{')
+	b = appendString(b, "uid", strconv.FormatInt(uid, 10))
+	return append(b, '}')
+}
+
+// appendActor writes actor: a process and, when known, its user.
+func appendActor(b []byte, p *process) []byte {
+	b = append(appendKey(b, "actor"), '{')
+	b = appendProcess(b, "process", p)
+	if p.user != nil {
+		b = appendUser(b, "user", *p.user)
+	}
+	return append(b, '}')
+}
+
+// exec: the process is the image that exec produced (success) or the
+// caller, unchanged (failure), with the file it ran or tried to run; the
+// actor is the image that created the process.
+func (e *event) appendExec(b []byte) []byte {
+	x := e.r.Exec
+	p := e.self()
+	p.cmdLine = strings.Join(x.Argv, " ")
+	switch {
+	case x.Ret >= 0 && x.Exe != "":
+		p.exe, p.exeType = x.Exe, fileRegular
+		if x.ExeFile != nil {
+			p.exeType = fileTypeOfMode(x.ExeFile.Mode)
+		}
+	case x.Ret < 0:
+		p.exe, p.exeType = x.Filename, fileUnknown
+	}
+	actor := p.parent
+	if actor == nil {
+		actor = e.ref()
+	}
+	b = appendActor(b, actor)
+	b = appendProcess(b, "process", p)
+	e.observe("process.name", observableProcessName, p.name)
+	e.observe("process.file.name", observableFileName, baseName(p.exe))
+	return b
+}
+
+// fork: the actor is the parent, the process the new child, which runs the
+// parent's program under the parent's credentials.
+func (e *event) appendFork(b []byte) []byte {
+	f := e.r.Fork
+	parent := e.self()
+	euid := e.r.Proc.EUID
+	child := &process{pid: f.ChildPID, uid: f.ChildExecID, name: parent.name, exe: parent.exe, exeType: fileRegular,
+		user: &euid, parent: e.ref()}
+	b = appendActor(b, parent)
+	b = appendProcess(b, "process", child)
+	e.observe("process.name", observableProcessName, child.name)
+	return b
+}
+
+// exit: the process is the one that ended. The record does not say who
+// sent a fatal signal, so the actor is the process itself.
+func (e *event) appendExit(b []byte) []byte {
+	x := e.r.Exit
+	b = appendActor(b, e.ref())
+	b = appendProcess(b, "process", e.self())
+	b = appendInt(b, "exit_code", x.code())
+	e.observe("process.name", observableProcessName, e.r.Proc.Comm)
+	return b
+}
+
+// code is the exit code as a shell reports it: 128 + the signal number for
+// a process killed by a signal (as stop.exit_code).
+func (x *exitRecord) code() int64 {
+	if x.Code != nil {
+		return *x.Code
+	}
+	return 128 + x.SignalNum
+}
+
+func (e *event) appendOpen(b []byte) []byte {
+	o := e.r.Open
+	b = appendActor(b, e.self())
+	typeID := fileUnknown
+	if o.Ret >= 0 && slices.Contains(o.Flags, "O_DIRECTORY") {
+		typeID = fileFolder
+	}
+	b = appendFile(b, "file", o.Path, typeID)
+	e.observe("file.name", observableFileName, baseName(o.Path))
+	return b
+}
+
+func (e *event) appendConnect(b []byte) []byte {
+	c := e.r.Connect
+	b = appendActor(b, e.self())
+	b = append(appendKey(b, "dst_endpoint"), '{')
+	ip, ipVersion := c.ip()
+	if ip.IsValid() {
+		b = appendString(b, "ip", ip.String())
+		b = appendInt(b, "port", *c.Port)
+		e.observe("dst_endpoint.ip", observableIP, ip.String())
+		e.observe("dst_endpoint.port", observablePort, strconv.FormatInt(*c.Port, 10))
+	} else {
+		b = appendString(b, "name", c.target())
+	}
+	b = append(b, '}')
+	b = append(appendKey(b, "connection_info"), '{')
+	b = appendInt(b, "direction_id", 2)
+	b = appendString(b, "direction", "Outbound")
+	if ipVersion != 0 {
+		b = appendInt(b, "protocol_ver_id", int64(ipVersion))
+		b = appendString(b, "protocol_ver", ipVersionNames[ipVersion])
+	}
+	return append(b, '}')
+}
+
+var ipVersionNames = map[int]string{4: "Internet Protocol version 4 (IPv4)", 6: "Internet Protocol version 6 (IPv6)"}
+
+// ip is the destination address and its IP version: an IPv4-mapped IPv6
+// address is the IPv4 address it carries on the wire.
+func (c *connectRecord) ip() (netip.Addr, int) {
+	if c.Addr == "" || c.Port == nil {
+		return netip.Addr{}, 0
+	}
+	a, err := netip.ParseAddr(c.Addr)
+	if err != nil {
+		return netip.Addr{}, 0
+	}
+	a = a.Unmap()
+	if a.Is4() {
+		return a, 4
+	}
+	return a, 6
+}
+
+// target is how a message (and dst_endpoint.name, for what is not an IP
+// endpoint) names where a connect went.
+func (c *connectRecord) target() string {
+	switch {
+	case c.Addr != "" && c.Port != nil:
+		if ip, v := c.ip(); v == 6 {
+			return "[" + ip.String() + "]:" + strconv.FormatInt(*c.Port, 10)
+		} else if v == 4 {
+			return ip.String() + ":" + strconv.FormatInt(*c.Port, 10)
+		}
+		return c.Addr
+	case c.UnixPath != nil:
+		return *c.UnixPath
+	case c.UnixAbstract != nil:
+		return "@" + *c.UnixAbstract // the usual notation of an abstract name
+	case c.UnixUnnamed:
+		return "unnamed AF_UNIX socket"
+	case c.AddrUnreadable:
+		return "unreadable address"
+	case c.Family != "":
+		return c.Family
+	case c.FamilyNum != nil:
+		return "address family " + strconv.FormatInt(*c.FamilyNum, 10)
+	}
+	return "no address"
+}
+
+// start and stop: the application is agenttrace; start names who ran it.
+func (e *event) appendApp(b []byte) []byte {
+	version := e.meta.ProductVersion
+	if s := e.r.Start; s != nil {
+		version = s.AgenttraceVersion
+		uid := s.UID
+		b = appendActor(b, &process{pid: s.PID, name: Product, user: &uid})
+	}
+	b = append(appendKey(b, "app"), '{')
+	b = appendString(b, "name", Product)
+	b = appendString(b, "vendor_name", Product)
+	if version != "" {
+		b = appendString(b, "version", version)
+	}
+	return append(b, '}')
+}
+
+// The log's own records: log_name is the log (agenttrace/<log_id>, as in the
+// checkpoint notes), and recovery names the segment it recovered.
+func (e *event) appendLog(b []byte) []byte {
+	if x := e.r.Recovery; x != nil {
+		b = appendFile(b, "file", x.SegmentFile, fileRegular)
+	}
+	b = appendString(b, "log_name", e.logName)
+	b = appendString(b, "log_provider", Product)
+	return b
+}
+
+// appendKey appends `,"key":` (the comma only if the object already has a
+// member), as internal/record does.
+func appendKey(b []byte, key string) []byte {
+	if n := len(b); n > 0 && b[n-1] != '{' && b[n-1] != '[' {
+		b = append(b, ',')
+	}
+	b = append(b, '"')
+	b = append(b, key...)
+	return append(b, '"', ':')
+}
+
+func appendInt(b []byte, key string, v int64) []byte {
+	return strconv.AppendInt(appendKey(b, key), v, 10)
+}
+
+// appendString writes a string with the native log's escaping (docs/schema.md,
+// "Exactness"), so an OCSF event is as safe to display as its record: no
+// raw control, bidi or invisible format character. Strings here come from
+// decoded JSON and are valid UTF-8, so no _b64 sibling is ever written.
+func appendString(b []byte, key, v string) []byte {
+	if !utf8.ValidString(v) {
+		v = strings.ToValidUTF8(v, "\uFFFD") // from Meta, not from a record
+	}
+	return record.AppendBytes(b, key, []byte(v))
+}
