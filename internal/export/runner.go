@@ -608,6 +608,9 @@ func (r *Runner) failed(ctx context.Context, err error) error {
 		r.lastReport = now
 		r.log.Warn().Err(err).Dur("down", now.Sub(r.failingFrom)).Uint64("delivered_seq", r.cursor.Seq).Msg("export: destination still failing")
 	}
+	// Lag keeps growing while the destination is down, and that is when
+	// the warning about the log's free space matters most.
+	r.maintain()
 	r.pending = r.pending[:0]
 	r.batch = 0
 	r.done = false
