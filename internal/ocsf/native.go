@@ -4,12 +4,13 @@ package ocsf
 // Strings are readable forms, decoded; exact bytes (_b64 members) and
 // everything else stay in the embedded record.
 type native struct {
-	Seq  uint64   `json:"seq"`
-	Time string   `json:"time"`
-	Host string   `json:"host"`
-	Type string   `json:"type"`
-	Proc *proc    `json:"proc"`
-	Tags []string `json:"tags"`
+	Seq   uint64   `json:"seq"`
+	Time  string   `json:"time"`
+	Ktime uint64   `json:"ktime"`
+	Host  string   `json:"host"`
+	Type  string   `json:"type"`
+	Proc  *proc    `json:"proc"`
+	Tags  []string `json:"tags"`
 
 	Exec       *execRecord       `json:"exec"`
 	Open       *openRecord       `json:"open"`
@@ -25,13 +26,17 @@ type native struct {
 	Heartbeat  *heartbeatRecord  `json:"heartbeat"`
 	Freeze     *freezeRecord     `json:"freeze"`
 	Thaw       *thawRecord       `json:"thaw"`
+	Cgroup     *cgroupRecord     `json:"cgroup"`
+	Target     *targetRecord     `json:"target"`
+	Reload     *reloadRecord     `json:"reload"`
+	Snapshot   *snapshotRecord   `json:"snapshot"`
 }
 
 // kernel reports the record types that describe a process's event and
-// carry proc.
+// carry proc (for cgroup, the process that made or removed the directory).
 func (r *native) kernel() bool {
 	switch r.Type {
-	case "exec", "open", "connect", "fork", "exit":
+	case "exec", "open", "connect", "fork", "exit", "cgroup":
 		return true
 	}
 	return false
@@ -93,14 +98,24 @@ type exitRecord struct {
 	CoreDumped bool   `json:"core_dumped"`
 }
 
+// startRecord is a run session's start, or the daemon's (Mode "daemon":
+// no command, a configuration instead).
 type startRecord struct {
+	Mode              string   `json:"mode"`
 	AgenttraceVersion string   `json:"agenttrace_version"`
 	PID               int64    `json:"pid"`
 	UID               int64    `json:"uid"`
 	Argv              []string `json:"argv"`
+	Config            string   `json:"config"`
+	Targets           []string `json:"targets"`
+	ExcludedCgroup    string   `json:"excluded_cgroup"`
 }
 
+// stopRecord is a run session's stop, or the daemon's (Mode "daemon": no
+// exit code, an uptime instead).
 type stopRecord struct {
+	Mode              string            `json:"mode"`
+	UptimeNS          uint64            `json:"uptime_ns"`
 	Reason            string            `json:"reason"`
 	ExitCode          int64             `json:"exit_code"`
 	Error             string            `json:"error"`
@@ -156,4 +171,43 @@ type freezeRecord struct {
 type thawRecord struct {
 	Reason   string `json:"reason"`
 	FrozenNS int64  `json:"frozen_ns"`
+}
+
+type cgroupRecord struct {
+	Op            string   `json:"op"`
+	Path          string   `json:"path"`
+	Matched       bool     `json:"matched"`
+	Targets       []string `json:"targets"`
+	StateFull     bool     `json:"state_full"`
+	PathTruncated bool     `json:"path_truncated"`
+}
+
+type targetRecord struct {
+	Op        string   `json:"op"`
+	Reason    string   `json:"reason"`
+	Cgroup    string   `json:"cgroup"`
+	Targets   []string `json:"targets"`
+	Processes int64    `json:"processes"`
+}
+
+type reloadRecord struct {
+	Status       string   `json:"status"`
+	Config       string   `json:"config"`
+	Error        string   `json:"error"`
+	Changed      []string `json:"changed"`
+	NeedsRestart []string `json:"needs_restart"`
+	Targets      []string `json:"targets"`
+}
+
+type snapshotRecord struct {
+	PID       int64      `json:"pid"`
+	PPID      int64      `json:"ppid"`
+	EUID      int64      `json:"euid"`
+	Comm      string     `json:"comm"`
+	Exe       string     `json:"exe"`
+	Argv      []string   `json:"argv"`
+	StartTime uint64     `json:"start_time"`
+	Cgroup    string     `json:"cgroup"`
+	Sockets   []struct{} `json:"sockets"` // counted; the record has them
+	Errors    []string   `json:"errors"`
 }

@@ -1,11 +1,14 @@
 // Package ocsf maps agenttrace audit records to OCSF 1.3.0 events
 // (docs/ocsf.md): one native record in, one OCSF event out. Kernel records
-// become Process, File System and Network Activity; the session's start and
-// stop become Application Lifecycle; the log's own records (header,
-// checkpoint, recovery, gap, heartbeat, freeze, thaw) become Event Log
-// Activity. Every event carries the native record, byte for byte, as
-// unmapped.agenttrace, so nothing the record says is lost in translation and
-// its hash chain can still be checked from the exported events.
+// become Process, File System and Network Activity, and a daemon's snapshot
+// of a process already running is Process Activity too; the start and stop
+// of a session or daemon, and a daemon's reload, become Application
+// Lifecycle; the log's own records (header, checkpoint, recovery, gap,
+// heartbeat, freeze, thaw) and the changes of what a daemon traces (cgroup,
+// target) become Event Log Activity. Every event carries the native record,
+// byte for byte, as unmapped.agenttrace, so nothing the record says is lost
+// in translation and its hash chain can still be checked from the exported
+// events.
 //
 // It reads nothing but the line it is given, and it must never alter the
 // native record: the OCSF attributes are a view of it, never a replacement.
@@ -15,6 +18,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"path"
 	"slices"
@@ -118,6 +122,8 @@ const (
 	logStart   = 6
 	logStop    = 7
 	logRestart = 8
+	logEnable  = 9
+	logDisable = 10
 )
 
 var activityNames = map[class]map[int]string{
@@ -125,7 +131,8 @@ var activityNames = map[class]map[int]string{
 	fileSystemActivity:   {fileOpen: "Open"},
 	networkActivity:      {networkOpen: "Open", networkClose: "Close"},
 	applicationLifecycle: {appStart: "Start", appStop: "Stop"},
-	eventLogActivity:     {logRotate: "Rotate", logStart: "Start", logStop: "Stop", logRestart: "Restart"},
+	eventLogActivity: {logRotate: "Rotate", logStart: "Start", logStop: "Stop", logRestart: "Restart",
+		logEnable: "Enable", logDisable: "Disable"},
 }
 
 // Severity ids (severity_id) and their captions.
@@ -325,7 +332,14 @@ func (e *event) classify() error {
 		}
 		e.class, e.activityID = applicationLifecycle, appStart
 		e.status = status{set: true, id: statusSuccess}
-		e.message = "session started: " + strings.Join(s.Argv, " ")
+		if s.Mode == "daemon" {
+			e.message = "daemon started: config " + s.Config + ", targets " + strings.Join(s.Targets, ", ")
+			if s.ExcludedCgroup != "" {
+				e.message += "; its own cgroup " + s.ExcludedCgroup + " is excluded"
+			}
+		} else {
+			e.message = "session started: " + strings.Join(s.Argv, " ")
+		}
 	case "stop":
 		s := r.Stop
 		if s == nil {
@@ -336,12 +350,117 @@ func (e *event) classify() error {
 		if s.Error != "" {
 			e.status = status{set: true, id: statusFailure, detail: s.Error}
 		}
-		e.message = fmt.Sprintf("session ended: %s, exit code %d", s.Reason, s.ExitCode)
+		if s.Mode == "daemon" {
+			uptime := time.Duration(min(s.UptimeNS, math.MaxInt64))
+			e.message = fmt.Sprintf("daemon stopped: %s, after %s", s.Reason, uptime.Round(time.Millisecond))
+		} else {
+			e.message = fmt.Sprintf("session ended: %s, exit code %d", s.Reason, s.ExitCode)
+		}
 		if s.LeftRunning > 0 {
 			e.message += fmt.Sprintf("; %d processes left running, %s", s.LeftRunning, s.LeftRunningAction)
 		}
 		if len(s.Lost) > 0 {
 			e.message += "; events lost: " + lostText(s.Lost)
+		}
+	case "reload":
+		x := r.Reload
+		if x == nil {
+			return missing(r)
+		}
+		// Not Restart: the daemon and its tracing run on through a reload.
+		e.class, e.activityID, e.activityName = applicationLifecycle, activityOther, "Reload"
+		if x.Status != "applied" {
+			// What is in force is no longer what the file says.
+			e.severityID = severityMedium
+			e.status = status{set: true, id: statusFailure, detail: x.Error}
+			e.message = "configuration " + x.Config + " rejected, the previous one stays in force: " + x.Error
+			break
+		}
+		e.status = status{set: true, id: statusSuccess}
+		e.message = "configuration " + x.Config + " reloaded: "
+		if len(x.Changed) > 0 {
+			e.message += "changed " + strings.Join(x.Changed, ", ")
+		} else {
+			e.message += "nothing changed"
+		}
+		if len(x.NeedsRestart) > 0 {
+			e.status.detail = "in force only after a restart: " + strings.Join(x.NeedsRestart, ", ")
+			e.message += "; " + e.status.detail
+		}
+		e.message += "; targets " + strings.Join(x.Targets, ", ")
+	case "snapshot":
+		s := r.Snapshot
+		if s == nil {
+			return missing(r)
+		}
+		e.class, e.activityID, e.activityName = processActivity, activityOther, "Snapshot"
+		e.status = status{set: true, id: statusSuccess}
+		e.message = fmt.Sprintf("snapshot: pid %d (%s) already running", s.PID, s.Comm)
+		if s.Cgroup != "" {
+			e.message += " in " + s.Cgroup
+		}
+		if n := len(s.Sockets); n > 0 {
+			e.message += ", " + plural(n, "socket") + " open"
+		}
+		if len(s.Errors) > 0 {
+			// Written anyway, without what could not be read.
+			e.status.detail = "not read: " + strings.Join(s.Errors, "; ")
+			e.message += "; " + e.status.detail
+		}
+	case "cgroup":
+		c := r.Cgroup
+		if c == nil {
+			return missing(r)
+		}
+		e.class = eventLogActivity
+		e.status = status{set: true, id: statusSuccess}
+		switch c.Op {
+		case "mkdir":
+			e.activityID = logEnable
+			e.message = "cgroup " + c.Path + " created" + pid() + ": "
+			switch {
+			case c.StateFull:
+				e.severityID = severityHigh
+				e.status = status{set: true, id: statusFailure, code: "state_full",
+					detail: "the kernel's table of cgroup states is full: this cgroup is not traced"}
+				e.message += "NOT traced, the kernel's table of cgroup states is full"
+			case c.Matched:
+				e.message += "traced, it matches " + strings.Join(c.Targets, ", ")
+			default:
+				e.message += "traced, below a traced cgroup"
+			}
+		case "rmdir":
+			e.activityID = logDisable
+			e.message = "traced cgroup " + c.Path + " removed" + pid()
+		default:
+			e.activityID, e.activityName = activityOther, c.Op
+			e.message = "cgroup " + c.Path + ": " + c.Op + pid()
+		}
+		if c.PathTruncated {
+			e.message += " (path truncated)"
+		}
+	case "target":
+		x := r.Target
+		if x == nil {
+			return missing(r)
+		}
+		e.class = eventLogActivity
+		e.status = status{set: true, id: statusSuccess}
+		when := "at daemon start"
+		if x.Reason == "reload" {
+			when = "after a reload"
+		}
+		switch x.Op {
+		case "add":
+			e.activityID = logEnable
+			e.message = fmt.Sprintf("tracing cgroup %s %s: it matches %s; %s already in it",
+				x.Cgroup, when, strings.Join(x.Targets, ", "), plural(int(x.Processes), "process"))
+		case "remove":
+			e.activityID = logDisable
+			e.message = "no longer tracing cgroup " + x.Cgroup + " " + when
+		default:
+			e.activityID, e.activityName = activityOther, x.Op
+			e.message = "target " + x.Op + ": cgroup " + x.Cgroup + " " + when
 		}
 	case "header":
 		h := r.Header
@@ -455,7 +574,7 @@ func outcome(s status) string {
 	return " failed: " + s.code
 }
 
-var lostOrder = []string{"exec", "open", "connect", "fork", "exit", "unknown"}
+var lostOrder = []string{"exec", "open", "connect", "fork", "exit", "unknown", "cgroup"}
 
 // lostText lists per-kind counts in the schema's kind order, then any other.
 func lostText(lost map[string]uint64) string {
@@ -476,6 +595,18 @@ func lostText(lost map[string]uint64) string {
 		parts = append(parts, k+" "+strconv.FormatUint(lost[k], 10))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// plural is "1 process", "2 processes".
+func plural(n int, noun string) string {
+	if n != 1 {
+		if strings.HasSuffix(noun, "s") {
+			noun += "es"
+		} else {
+			noun += "s"
+		}
+	}
+	return strconv.Itoa(n) + " " + noun
 }
 
 // millis parses an RFC 3339 time into ms since the epoch (timestamp_t).
@@ -559,9 +690,11 @@ func (e *event) append(b, line []byte) []byte {
 		b = e.appendOpen(b)
 	case "connect":
 		b = e.appendConnect(b)
-	case "start", "stop":
+	case "snapshot":
+		b = e.appendSnapshot(b)
+	case "start", "stop", "reload":
 		b = e.appendApp(b)
-	case "header", "checkpoint", "recovery", "gap", "heartbeat", "freeze", "thaw":
+	case "header", "checkpoint", "recovery", "gap", "heartbeat", "freeze", "thaw", "cgroup", "target":
 		b = e.appendLog(b)
 	}
 	if len(e.observables) > 0 {
@@ -667,6 +800,7 @@ type process struct {
 	exeType int // file.type_id of exe
 	cmdLine string
 	user    *int64
+	created int64 // created_time, ms; 0: absent
 	parent  *process
 }
 
@@ -753,6 +887,9 @@ func appendProcess(b []byte, key string, p *process) []byte {
 	}
 	if p.user != nil {
 		b = appendUser(b, "user", *p.user)
+	}
+	if p.created != 0 {
+		b = appendInt(b, "created_time", p.created)
 	}
 	if p.parent != nil {
 		b = appendProcess(b, "parent_process", p.parent)
@@ -936,7 +1073,40 @@ func (c *connectRecord) target() string {
 	return "no address"
 }
 
-// start and stop: the application is agenttrace; start names who ran it.
+// snapshot: the process is the one read from /proc, and agenttrace, which
+// read it, is the actor. /proc gives its start only to 10 ms, not its
+// exec_id, so the process has no uid; its sockets stay in the record (OCSF
+// 1.3.0 has no socket list on a process).
+func (e *event) appendSnapshot(b []byte) []byte {
+	s := e.r.Snapshot
+	euid := s.EUID
+	p := &process{pid: s.PID, name: s.Comm, exe: s.Exe, exeType: fileRegular,
+		cmdLine: strings.Join(s.Argv, " "), user: &euid, created: e.bootMillis(s.StartTime)}
+	if s.PPID > 0 { // 0: the parent is outside agenttrace's pid namespace
+		p.parent = &process{pid: s.PPID}
+	}
+	b = append(appendKey(b, "actor"), '{')
+	b = appendString(b, "app_name", Product)
+	b = append(b, '}')
+	b = appendProcess(b, "process", p)
+	e.observe("process.name", observableProcessName, p.name)
+	e.observe("process.file.name", observableFileName, baseName(p.exe))
+	return b
+}
+
+// bootMillis converts a CLOCK_BOOTTIME instant (ns, as ktime) to ms since
+// the epoch, through the record's own pair of ktime and time; 0 when it
+// cannot.
+func (e *event) bootMillis(ns uint64) int64 {
+	k := e.r.Ktime
+	if ns == 0 || ns > k || k-ns > math.MaxInt64 {
+		return 0
+	}
+	return e.time.Add(-time.Duration(k - ns)).UnixMilli()
+}
+
+// start, stop and reload: the application is agenttrace; start names who
+// ran it.
 func (e *event) appendApp(b []byte) []byte {
 	version := e.meta.ProductVersion
 	if s := e.r.Start; s != nil {
@@ -953,9 +1123,14 @@ func (e *event) appendApp(b []byte) []byte {
 	return append(b, '}')
 }
 
-// The log's own records: log_name is the log (agenttrace/<log_id>, as in the
-// checkpoint notes), and recovery names the segment it recovered.
+// The log's own records and the changes of what it traces: log_name is the
+// log (agenttrace/<log_id>, as in the checkpoint notes), recovery names the
+// segment it recovered, and a cgroup record the process that made or removed
+// the directory.
 func (e *event) appendLog(b []byte) []byte {
+	if e.r.Type == "cgroup" {
+		b = appendActor(b, e.self())
+	}
 	if x := e.r.Recovery; x != nil {
 		b = appendFile(b, "file", x.SegmentFile, fileRegular)
 	}

@@ -196,7 +196,7 @@ func TestOCSFEveryRecordMapsAndValidates(t *testing.T) {
 		}
 	}
 	for _, typ := range []string{"header", "start", "exec", "open", "connect", "fork", "exit", "stop",
-		"checkpoint", "recovery", "gap", "heartbeat", "freeze", "thaw"} {
+		"checkpoint", "recovery", "gap", "heartbeat", "freeze", "thaw", "snapshot"} {
 		if !types[typ] {
 			t.Errorf("no %s record was mapped", typ)
 		}
@@ -251,6 +251,19 @@ func TestOCSFMapping(t *testing.T) {
 		{"heartbeat", 1008, 99, intp(1), "", nil},
 		{"freeze", 1008, 99, intp(1), "", nil},
 		{"thaw", 1008, 99, intp(1), "", nil},
+		{"start-daemon", 6002, 3, intp(1), "", nil},
+		{"stop-daemon", 6002, 4, intp(1), "", nil},
+		{"reload", 6002, 99, intp(1), "", nil},
+		{"reload-needs-restart", 6002, 99, intp(1), "", nil},
+		{"reload-rejected", 6002, 99, intp(2), "", nil},
+		{"snapshot", 1007, 99, intp(1), "", nil},
+		{"snapshot-errors", 1007, 99, intp(1), "", nil},
+		{"cgroup", 1008, 9, intp(1), "", nil},
+		{"cgroup-child", 1008, 9, intp(1), "", nil},
+		{"cgroup-rmdir", 1008, 10, intp(1), "", nil},
+		{"cgroup-state-full", 1008, 9, intp(2), "state_full", nil},
+		{"target", 1008, 9, intp(1), "", nil},
+		{"target-remove", 1008, 10, intp(1), "", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -360,6 +373,8 @@ func TestOCSFMapErrors(t *testing.T) {
 		{"no type", `{"v":1,"seq":1,"time":"2025-01-02T03:04:05Z"}`, "ocsf: the record has no type"},
 		{"no proc", `{"v":1,"seq":2,"time":"2025-01-02T03:04:05Z","type":"open","open":{}}`, "ocsf: open record 2 has no proc object"},
 		{"no type object", `{"v":1,"seq":3,"time":"2025-01-02T03:04:05Z","type":"stop"}`, "ocsf: stop record 3 has no stop object"},
+		{"cgroup without proc", `{"v":1,"seq":5,"time":"2025-01-02T03:04:05Z","type":"cgroup","cgroup":{"op":"mkdir"}}`, "ocsf: cgroup record 5 has no proc object"},
+		{"no reload object", `{"v":1,"seq":6,"time":"2025-01-02T03:04:05Z","type":"reload"}`, "ocsf: reload record 6 has no reload object"},
 		{"bad gap window", `{"v":1,"seq":4,"time":"2025-01-02T03:04:05Z","type":"gap","gap":{"from":"x","to":"y"}}`, "ocsf: gap record 4: from"},
 	}
 	for _, tt := range tests {
@@ -457,6 +472,13 @@ func TestOCSFSchemaRejects(t *testing.T) {
 			m["process"] = map[string]any{"name": "x"}
 		}},
 		{"bad hostname", "exit", func(m map[string]any) { m["device"].(map[string]any)["hostname"] = "a b" }},
+		{"actor that names nothing", "snapshot", func(m map[string]any) { m["actor"] = map[string]any{} }},
+		{"created_time as a string", "snapshot", func(m map[string]any) {
+			m["process"].(map[string]any)["created_time"] = "2026-11-27T03:36:14Z"
+		}},
+		{"event log activity without the host profile", "cgroup", func(m map[string]any) {
+			delete(m["metadata"].(map[string]any), "profiles")
+		}},
 		{"sequence beyond integer_t", "exit", func(m map[string]any) { m["metadata"].(map[string]any)["sequence"] = int64(1) << 40 }},
 	}
 	for _, tt := range tests {
