@@ -102,6 +102,35 @@ struct {
 	__type(value, struct cgroup_state);
 } cgroup_states SEC(".maps");
 
+/*
+ * The last traced() decision on this CPU in glob mode, valid while the
+ * task is in the same cgroup and user space has not changed any state
+ * since (states_gen): a syscall-heavy process then pays an array lookup,
+ * not a hash lookup, per syscall of interest. New cgroups need no
+ * invalidation: their ids are new.
+ */
+struct traced_cache {
+	__u64 id;
+	__u64 gen;
+	__u32 traced;
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct traced_cache);
+} tcache SEC(".maps");
+
+/* Bumped by user space after every change it makes to cgroup_states. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} states_gen SEC(".maps");
+
 /* Per-CPU state of one glob match (see glob_step). */
 struct glob_scratch {
 	char glob[GLOB_BYTES];
@@ -250,8 +279,18 @@ static __always_inline bool traced(void)
 {
 	if (glob_targets) {
 		__u64 id = bpf_get_current_cgroup_id();
+		__u32 zero = 0;
+		__u64 *gen = bpf_map_lookup_elem(&states_gen, &zero);
+		struct traced_cache *c = bpf_map_lookup_elem(&tcache, &zero);
+		if (!gen || !c)
+			return false;
+		if (c->id == id && c->gen == *gen)
+			return c->traced;
 		struct cgroup_state *st = bpf_map_lookup_elem(&cgroup_states, &id);
-		return st && st->traced;
+		c->id = id;
+		c->gen = *gen;
+		c->traced = st && st->traced;
+		return c->traced;
 	}
 	for (__u32 i = 0; i < MAX_TARGETS; i++) {
 		if (i >= target_slots)

@@ -231,6 +231,14 @@ const (
 	bpfSyscallIdSC_SOCKETCALL bpfSyscallId = 8
 )
 
+type bpfTracedCache struct {
+	_      structs.HostLayout
+	Id     uint64
+	Gen    uint64
+	Traced uint32
+	Pad    uint32
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -245,7 +253,9 @@ const (
 	bpfMapParents                 = "parents"
 	bpfMapPathbuf                 = "pathbuf"
 	bpfMapPatterns                = "patterns"
+	bpfMapStatesGen               = "states_gen"
 	bpfMapTargets                 = "targets"
+	bpfMapTcache                  = "tcache"
 	bpfProgHandleCgroupMkdir      = "handle_cgroup_mkdir"
 	bpfProgHandleCgroupRmdir      = "handle_cgroup_rmdir"
 	bpfProgHandleSchedProcessExec = "handle_sched_process_exec"
@@ -338,7 +348,9 @@ type bpfMapSpecs struct {
 	Parents      *ebpf.MapSpec `ebpf:"parents"`
 	Pathbuf      *ebpf.MapSpec `ebpf:"pathbuf"`
 	Patterns     *ebpf.MapSpec `ebpf:"patterns"`
+	StatesGen    *ebpf.MapSpec `ebpf:"states_gen"`
 	Targets      *ebpf.MapSpec `ebpf:"targets"`
+	Tcache       *ebpf.MapSpec `ebpf:"tcache"`
 }
 
 // bpfVariableSpecs contains global variables before they are loaded into the kernel.
@@ -395,7 +407,9 @@ type bpfMaps struct {
 	Parents      *ebpf.Map `ebpf:"parents"`
 	Pathbuf      *ebpf.Map `ebpf:"pathbuf"`
 	Patterns     *ebpf.Map `ebpf:"patterns"`
+	StatesGen    *ebpf.Map `ebpf:"states_gen"`
 	Targets      *ebpf.Map `ebpf:"targets"`
+	Tcache       *ebpf.Map `ebpf:"tcache"`
 }
 
 func (m *bpfMaps) Close() error {
@@ -410,7 +424,9 @@ func (m *bpfMaps) Close() error {
 		m.Parents,
 		m.Pathbuf,
 		m.Patterns,
+		m.StatesGen,
 		m.Targets,
+		m.Tcache,
 	)
 }
 

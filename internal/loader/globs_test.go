@@ -3,7 +3,9 @@ package loader_test
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 	"unsafe"
@@ -171,4 +173,97 @@ func countSlash(s string) int {
 		}
 	}
 	return n
+}
+
+// A cgroup whose state user space changes is traced from the next syscall:
+// the per-CPU cache of traced() decisions (tcache) must not keep an old
+// "untraced" for it. Both commands run on CPU 0 so the second can meet the
+// first one's cache entry; whether it does depends on what else ran on CPU 0
+// in between (any interesting syscall of another cgroup replaces the entry),
+// so this checks the change takes effect, and catches a stale cache only
+// when nothing else ran.
+func TestKernelStateChangeInvalidatesCache(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("needs root (CI runs as root)")
+		}
+		t.Skip("needs root")
+	}
+	taskset, err := exec.LookPath("taskset")
+	if err != nil {
+		t.Fatalf("taskset (util-linux) is needed: %v", err)
+	}
+	mount, err := cgroup.Mount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel := filepath.Join("agenttrace-test", "cache-"+time.Now().Format("150405.000000000"))
+	dir := filepath.Join(mount, rel)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(dir) })
+	id, err := cgroup.ID(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cg, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cg.Close()
+
+	tr, err := loader.Load(loader.Config{Globs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	if err := tr.PutCgroupState(id, 0, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Attach(); err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	run := func(name string) string {
+		path := filepath.Join(tmp, name)
+		if err := os.WriteFile(path, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(taskset, "-c", "0", "cat", path)
+		cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(cg.Fd())}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v\n%s", cmd, err, out)
+		}
+		return path
+	}
+	before := run("before")
+	if err := tr.PutCgroupState(id, 0, true); err != nil {
+		t.Fatal(err)
+	}
+	after := run("after")
+
+	tr.Flush()
+	opened := map[string]bool{}
+	var rec ringbuf.Record
+	for {
+		if err := tr.ReadInto(&rec); err != nil {
+			if errors.Is(err, ringbuf.ErrFlushed) {
+				break
+			}
+			t.Fatal(err)
+		}
+		h := (*loader.EventHeader)(unsafe.Pointer(&rec.RawSample[0]))
+		if h.Kind != loader.KindOpen || h.CgroupId != id {
+			continue
+		}
+		e := (*loader.OpenEvent)(unsafe.Pointer(&rec.RawSample[0]))
+		opened[string(unsafe.Slice((*byte)(unsafe.Pointer(&e.Path[0])), e.PathLen))] = true
+	}
+	if opened[before] {
+		t.Errorf("%s was opened while the cgroup was untraced, and recorded", before)
+	}
+	if !opened[after] {
+		t.Errorf("%s was opened after the cgroup became traced, and not recorded (stale per-CPU cache?)", after)
+	}
 }

@@ -133,6 +133,8 @@ type Tracer struct {
 	links  []link.Link
 	reader *ringbuf.Reader
 	cfg    Config
+
+	statesGen uint64 // see bumpStates
 }
 
 func (c *Config) normalize() error {
@@ -274,7 +276,7 @@ func (t *Tracer) PutCgroupState(id uint64, partial uint32, traced bool) error {
 	if err := t.objs.CgroupStates.Put(id, &st); err != nil {
 		return fmt.Errorf("storing cgroup %d state: %w", id, err)
 	}
-	return nil
+	return t.bumpStates()
 }
 
 // DeleteCgroupState forgets the cgroup id; a missing entry is not an error.
@@ -282,6 +284,16 @@ func (t *Tracer) DeleteCgroupState(id uint64) error {
 	err := t.objs.CgroupStates.Delete(id)
 	if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		return fmt.Errorf("deleting cgroup %d state: %w", id, err)
+	}
+	return t.bumpStates()
+}
+
+// bumpStates invalidates the kernel's per-CPU cache of traced() decisions
+// (tcache) after a change to cgroup_states.
+func (t *Tracer) bumpStates() error {
+	t.statesGen++
+	if err := t.objs.StatesGen.Put(uint32(0), t.statesGen); err != nil {
+		return fmt.Errorf("updating the cgroup state generation: %w", err)
 	}
 	return nil
 }
