@@ -203,15 +203,15 @@ func cmdRun(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 // sensitiveSet compiles the default sensitive path list followed by the
 // patterns of file ("" for none).
 func sensitiveSet(file string) (*record.PathSet, error) {
-	patterns := record.ParsePatterns(record.DefaultSensitivePaths)
+	var extra []string
 	if file != "" {
 		data, err := os.ReadFile(file)
 		if err != nil {
 			return nil, err
 		}
-		patterns = append(patterns, record.ParsePatterns(string(data))...)
+		extra = record.ParsePatterns(string(data))
 	}
-	return record.CompilePathSet(patterns)
+	return record.SensitiveWith(extra)
 }
 
 func printSummary(w io.Writer, res *session.Result) {

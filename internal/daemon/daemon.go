@@ -444,23 +444,8 @@ func (d *Daemon) appendStart(b []byte, seq uint64, prev *chain.Hash) []byte {
 	b = record.AppendStrings(b, "sensitive_paths", d.enc.Sensitive.Patterns())
 	// Kernel records after this one are attributed (under the log's lock).
 	d.enc.BeginDaemon()
-	b = appendHooks(b, d.tracer.ProgramTags())
+	b = record.AppendHooks(b, d.tracer.ProgramTags())
 	return append(b, "}}"...)
-}
-
-func appendHooks(b []byte, tags map[string]string) []byte {
-	b = append(b, `,"hooks":[`...)
-	for i, h := range loader.Hooks {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, `{"hook":"`...)
-		b = append(b, h.Name...)
-		b = append(b, `","tag":"`...)
-		b = append(b, tags[h.Name]...)
-		b = append(b, `"}`...)
-	}
-	return append(b, ']')
 }
 
 func (d *Daemon) appendStop(b []byte, seq uint64, prev *chain.Hash, reason string, stats *pipeline.Stats) []byte {
@@ -611,8 +596,7 @@ func fileHash(path string) string {
 }
 
 func sensitiveSet(extra []string) (*record.PathSet, error) {
-	patterns := append(record.ParsePatterns(record.DefaultSensitivePaths), extra...)
-	set, err := record.CompilePathSet(patterns)
+	set, err := record.SensitiveWith(extra)
 	if err != nil {
 		return nil, fmt.Errorf("sensitive_paths: %w", err)
 	}

@@ -6,6 +6,8 @@ import (
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/agenttrace/agenttrace/internal/loader"
 )
 
 const hexDigits = "0123456789abcdef"
@@ -170,6 +172,23 @@ func AppendStrings(b []byte, key string, vs []string) []byte {
 		b = append(b, '"')
 		b = base64.StdEncoding.AppendEncode(b, unsafeBytes(v))
 		b = append(b, '"')
+	}
+	return append(b, ']')
+}
+
+// AppendHooks appends the start records' "hooks" member: every attached
+// program in attach order (loader.Hooks) with its kernel tag, "" if unknown.
+func AppendHooks(b []byte, tags map[string]string) []byte {
+	b = append(b, `,"hooks":[`...)
+	for i, h := range loader.Hooks {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"hook":"`...)
+		b = append(b, h.Name...)
+		b = append(b, `","tag":"`...)
+		b = append(b, tags[h.Name]...)
+		b = append(b, `"}`...)
 	}
 	return append(b, ']')
 }

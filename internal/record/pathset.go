@@ -105,6 +105,13 @@ var defaultSensitive = sync.OnceValue(func() *PathSet {
 // DefaultSensitive is DefaultSensitivePaths, compiled.
 func DefaultSensitive() *PathSet { return defaultSensitive() }
 
+// SensitiveWith compiles the default list followed by extra patterns (the
+// lines of --sensitive-paths, the daemon's sensitive_paths): the last match
+// decides, so extra can both add and exclude.
+func SensitiveWith(extra []string) (*PathSet, error) {
+	return CompilePathSet(append(ParsePatterns(DefaultSensitivePaths), extra...))
+}
+
 // PathSet is a compiled list of path globs (docs/schema.md, "Sensitive
 // paths"): a path is in the set when the last pattern that matches it is not
 // negated ("!pattern"). Patterns starting with "/" match the whole absolute

@@ -417,18 +417,8 @@ func appendStart(b []byte, enc *record.Encoder, seq uint64, prev *chain.Hash, op
 	// Attribution starts with the start record: the kernel records after
 	// it are the session's, and agenttrace created its root process.
 	enc.BeginSession(uint32(os.Getpid()))
-	b = append(b, `,"hooks":[`...)
-	for i, h := range loader.Hooks {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, `{"hook":"`...)
-		b = append(b, h.Name...)
-		b = append(b, `","tag":"`...)
-		b = append(b, tags[h.Name]...)
-		b = append(b, `"}`...)
-	}
-	return append(b, "]}}"...)
+	b = record.AppendHooks(b, tags)
+	return append(b, "}}"...)
 }
 
 func appendStop(b []byte, enc *record.Encoder, seq uint64, prev *chain.Hash, res *Result, waitErr error) []byte {
