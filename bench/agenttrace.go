@@ -134,13 +134,18 @@ func (s *session) stop() error {
 	if err != nil {
 		return fmt.Errorf("agenttrace session: %w: %s", err, strings.TrimSpace(s.stderr.String()))
 	}
-	// The kernel frees the programs a moment after the process is gone;
-	// the next slice must not start while they are still loaded (it would
-	// count them as another tracer's).
+	awaitUnloaded()
+	return nil
+}
+
+// awaitUnloaded waits (up to 2 s) until no agenttrace programs are loaded.
+// The kernel frees a tracer's programs a moment after its process is gone;
+// the next slice must not start while they are still loaded (it would
+// count them as another tracer's).
+func awaitUnloaded() {
 	for deadline := time.Now().Add(2 * time.Second); loadedPrograms("handle_sys_enter") > 0 && time.Now().Before(deadline); {
 		time.Sleep(10 * time.Millisecond)
 	}
-	return nil
 }
 
 // sessionLog is what the harness reads back from a session's log.

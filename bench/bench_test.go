@@ -7,6 +7,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,10 +16,11 @@ import (
 )
 
 // TestSmoke runs the harness on a tiny scale — a few thousand operations
-// per slice, one round after the warm-up, conditions 1 to 3 — and checks
-// that the report is produced and that agenttrace's records of each
-// workload were counted, exactly where the workload makes them
-// deterministically. It never checks a time.
+// per slice, one round after the warm-up, then the profile; conditions 1 to
+// 3 and 6 — and checks that the report is produced, that agenttrace's
+// records of each workload were counted, exactly where the workload makes
+// them deterministically, and that neither `agenttrace run` nor `agenttrace
+// daemon` recorded a workload it does not trace. It never checks a time.
 func TestSmoke(t *testing.T) {
 	if os.Geteuid() != 0 {
 		if os.Getenv("CI") == "true" {
@@ -29,7 +31,8 @@ func TestSmoke(t *testing.T) {
 	// At most 3000 operations per slice, and at most 250 ms of them: the
 	// fork-exec workload stops by time after a few hundred.
 	const maxOps = 3000
-	cfg := Config{Rounds: 1, Slice: 250 * time.Millisecond, MaxOps: maxOps, Conditions: []string{CondNone, CondTraced, CondUntraced},
+	conds := []string{CondNone, CondTraced, CondUntraced, CondDaemonUntraced}
+	cfg := Config{Rounds: 1, Slice: 250 * time.Millisecond, MaxOps: maxOps, Conditions: conds, Profile: true,
 		Go: "go", WorkDir: t.TempDir(), Command: "go test ./bench", Progress: testLog{t}}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -38,8 +41,8 @@ func TestSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if got, want := len(rep.Slices), 2*len(workloads)*3; got != want {
-		t.Errorf("%d slices, want %d (warm-up and one round, %d workloads, 3 conditions)", got, want, len(workloads))
+	if got, want := len(rep.Slices), 2*len(workloads)*len(conds); got != want {
+		t.Errorf("%d slices, want %d (warm-up and one round, %d workloads, %d conditions)", got, want, len(workloads), len(conds))
 	}
 	for _, s := range rep.Slices {
 		if s.Ops <= 0 || s.Ops > maxOps || s.Errors != 0 {
@@ -50,9 +53,9 @@ func TestSmoke(t *testing.T) {
 			if s.Events != nil {
 				t.Errorf("%s with no tracer has events %+v", s.Workload, s.Events)
 			}
-		case CondUntraced:
+		case CondUntraced, CondDaemonUntraced:
 			if s.Events == nil || s.Events.Written != 0 || s.Events.Lost != 0 {
-				t.Errorf("%s untraced: events %+v, want 0 written, 0 lost", s.Workload, s.Events)
+				t.Errorf("%s %s: events %+v, want 0 written, 0 lost", s.Workload, s.Condition, s.Events)
 			}
 		case CondTraced:
 			if s.Events == nil {
@@ -82,21 +85,36 @@ func TestSmoke(t *testing.T) {
 		}
 	}
 	for _, w := range rep.Workloads {
-		for _, c := range w.Conditions[:3] {
-			if !c.Ran || c.Slices != 1 || c.MedianNsPerOp <= 0 {
-				t.Errorf("%s/%s: ran %v, %d slices, %v ns/op; want 1 measured slice", w.Name, c.Condition, c.Ran, c.Slices, c.MedianNsPerOp)
+		if len(w.Conditions) != len(ConditionIDs()) {
+			t.Errorf("%s: %d conditions, want %d", w.Name, len(w.Conditions), len(ConditionIDs()))
+		}
+		for _, c := range w.Conditions {
+			switch {
+			case !slices.Contains(conds, c.Condition):
+				if c.Ran || c.Reason != "not selected for this run" {
+					t.Errorf("%s/%s: ran %v (%q), want not selected", w.Name, c.Condition, c.Ran, c.Reason)
+				}
+			case !c.Ran || c.Slices != 1 || c.MedianNsPerOp <= 0 || c.Reason != "":
+				t.Errorf("%s/%s: ran %v (%q), %d slices, %v ns/op; want 1 measured slice", w.Name, c.Condition, c.Ran, c.Reason, c.Slices, c.MedianNsPerOp)
+			case c.Condition != CondNone && c.Ratio <= 0:
+				t.Errorf("%s/%s: no ratio to no tracer", w.Name, c.Condition)
 			}
 		}
-		for _, c := range w.Conditions[3:] {
-			if c.Ran || c.Reason != "not selected for this run" {
-				t.Errorf("%s/%s: ran %v (%q), want not selected", w.Name, c.Condition, c.Ran, c.Reason)
+	}
+	// Each agenttrace process's programs ran during its profile slice.
+	for _, name := range WorkloadNames() {
+		for _, cond := range conds[1:] {
+			if p := rep.profile(name, cond); p == nil || p.Ops <= 0 || p.hook("handle_sys_enter").Runs <= 0 {
+				t.Errorf("%s/%s: profile %+v, want ops and sys_enter runs (profile error %q)", name, cond, p, rep.ProfileError)
 			}
 		}
 	}
 
 	md := rep.Markdown()
 	for _, want := range []string{"## Machine", "## Targets", "| traced openat+close, ratio to no tracer | ≤ 1.30× |",
-		"### openat: openat + close of an existing file", "| 2 | agenttrace, workload traced |", "did not run: not selected for this run"} {
+		"### openat: openat + close of an existing file", "| 2 | agenttrace, workload traced |", "did not run: not selected for this run",
+		"| 6 | agenttrace daemon, workload untraced |", "6. agenttrace daemon, workload untraced — ran.",
+		"| openat | agenttrace daemon, workload untraced |"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)
 		}
@@ -113,13 +131,19 @@ func TestSmoke(t *testing.T) {
 	if dirs, _ := filepath.Glob(filepath.Join(cfg.WorkDir, "sessions", "*.jsonl")); len(dirs) != 0 {
 		t.Errorf("logs left behind: %v", dirs)
 	}
+	if dirs, _ := filepath.Glob(filepath.Join(cfg.WorkDir, "daemon", "log*")); len(dirs) != 0 {
+		t.Errorf("daemon logs left behind: %v", dirs)
+	}
+
 	mount, err := cgroup.Mount()
 	if err != nil {
 		t.Fatal(err)
 	}
-	untraced := filepath.Join(mount, "agenttrace-bench", fmt.Sprintf("work-%d", os.Getpid()))
-	if _, err := os.Stat(untraced); !os.IsNotExist(err) {
-		t.Errorf("the harness's cgroup %s is still there (%v)", untraced, err)
+	for _, name := range []string{"work-%d", "daemon-%d-agents"} {
+		dir := filepath.Join(mount, "agenttrace-bench", fmt.Sprintf(name, os.Getpid()))
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Errorf("the harness's cgroup %s is still there (%v)", dir, err)
+		}
 	}
 }
 

@@ -58,6 +58,7 @@ type harness struct {
 	target     string // the file the openat workload opens
 	agenttrace string
 	audit      *auditDaemon
+	daemon     *hostDaemon
 	snoop      *snoopTools
 	report     *Report
 	conds      map[string]*Condition
@@ -241,8 +242,8 @@ func (h *harness) setup(ctx context.Context) error {
 		}
 	}
 
-	// Conditions 1, 3, 4 and 5 run the workload in a cgroup of the harness at
-	// the same depth as agenttrace's session cgroups.
+	// Conditions 1, 3, 4, 5 and 6 run the workload in a cgroup of the
+	// harness at the same depth as agenttrace's session cgroups.
 	if h.mount, err = cgroup.Mount(); err != nil {
 		return err
 	}
@@ -255,6 +256,19 @@ func (h *harness) setup(ctx context.Context) error {
 		os.Remove(filepath.Join(h.mount, parent)) // if no other harness uses it
 		return err
 	})
+	if h.ran(CondDaemonUntraced) {
+		d, err := setupDaemon(ctx, h.agenttrace, filepath.Join(h.dir, "daemon"), h.mount, parent)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			h.stopCondition(CondDaemonUntraced, err)
+		} else {
+			h.daemon = d
+			h.onCleanup(d.close)
+			h.conds[CondDaemonUntraced].Detail = d.detail()
+		}
+	}
 
 	if h.ran(CondAuditd) || h.ran(CondSnoop) {
 		h.installTools()
@@ -350,11 +364,12 @@ func lastLines(s string, n int) string {
 
 // rounds runs the interleaved schedule: for each round (the first a warm-up),
 // for each workload, every condition once, in an order rotated by round.
-// agenttrace runs only during its two conditions, in a session started for
-// them: loaded, its hooks run for every syscall on the host.
+// agenttrace runs only during its conditions: conditions 2 and 3 in a
+// session started for them, condition 6 in a daemon started for it (see
+// daemonUnit). Loaded, its hooks run for every syscall on the host.
 func (h *harness) rounds(ctx context.Context) error {
 	var units [][]string
-	for _, u := range [][]string{{CondNone}, {CondTraced, CondUntraced}, {CondAuditd}, {CondSnoop}} {
+	for _, u := range [][]string{{CondNone}, {CondTraced, CondUntraced}, {CondDaemonUntraced}, {CondAuditd}, {CondSnoop}} {
 		var conds []string
 		for _, c := range u {
 			if h.ran(c) {
@@ -371,9 +386,13 @@ func (h *harness) rounds(ctx context.Context) error {
 			for i := range units {
 				unit := units[(round+i)%len(units)]
 				var err error
-				if unit[0] == CondTraced || unit[0] == CondUntraced {
+				switch {
+				case unit[0] == CondTraced || unit[0] == CondUntraced:
 					err = h.agenttraceUnit(ctx, round, w, unit)
-				} else if h.ran(unit[0]) {
+				case !h.ran(unit[0]): // stopped during the run
+				case unit[0] == CondDaemonUntraced:
+					err = h.daemonUnit(ctx, round, w)
+				default:
 					_, err = h.slice(ctx, round, w, unit[0], nil, true)
 				}
 				if err != nil {
@@ -461,8 +480,8 @@ func (h *harness) slice(ctx context.Context, round int, w *workload, cond string
 	}
 	s := &Slice{Round: round, Warmup: round == 0, Workload: w.Name, Condition: cond}
 	s.ForeignTracers = loadedPrograms("handle_sys_enter")
-	if sess != nil {
-		s.ForeignTracers--
+	if sess != nil || cond == CondDaemonUntraced {
+		s.ForeignTracers-- // the condition's own
 	}
 	p, err := startWorkload(ctx, h.programs[w.Program], spec.args(w, h.target), spec)
 	if err != nil {
@@ -539,7 +558,7 @@ func (h *harness) slice(ctx context.Context, round int, w *workload, cond string
 		if round == 0 {
 			label = "warm-up"
 		}
-		h.logf("%-11s %-16s %-20s %12.1f ns/op %12.1f CPU ns/op %9d ops", label, w.Name, cond, s.NsPerOp, s.CPUNsPerOp, s.Ops)
+		h.logf("%-11s %-16s %-26s %12.1f ns/op %12.1f CPU ns/op %9d ops", label, w.Name, cond, s.NsPerOp, s.CPUNsPerOp, s.Ops)
 	}
 	return s, nil
 }

@@ -100,7 +100,7 @@ func (r *Report) Markdown() string {
 				switch c.Condition {
 				case CondTraced:
 					written += fmt.Sprintf(" records, %.3f per op", perOp)
-				case CondUntraced:
+				case CondUntraced, CondDaemonUntraced:
 					written += " records (none expected)"
 				case CondAuditd:
 					written += fmt.Sprintf(" events, %.3f per op (%s lines)", perOp, thousands(float64(c.Lines)))
@@ -206,7 +206,7 @@ func (r *Report) Markdown() string {
 		p("")
 	}
 	if len(r.Profile) > 0 {
-		p("One extra slice per workload and condition with the kernel's BPF statistics on (`run_time_ns` of each of")
+		p("One extra slice per workload and agenttrace condition with the kernel's BPF statistics on (`run_time_ns` of each of")
 		p("agenttrace's programs; they add two clock reads per program run, so these slices are not in the results above).")
 		p("Program runs include every other process's syscalls on the host during the slice.")
 		p("")
@@ -256,8 +256,16 @@ func (r *Report) Markdown() string {
 	p("  condition, in slices of %d ms, condition order rotated by one each round. Conditions 2 and 3 share one", r.Settings.SliceMs)
 	p("  `agenttrace run -- sleep infinity` session started for them (their order alternates by round) and stopped after:")
 	p("  loaded, agenttrace's hooks run for every syscall on the host, so it must not be loaded during the other conditions.")
+	p("- Condition 6 is the production mode, `agenttrace daemon`, whose filter differs from `agenttrace run`'s: glob targets,")
+	p("  decided per cgroup id and cached per CPU, where `run` checks the task against a cgroup array. Its configuration")
+	p("  (written by the harness, mode 0600 in a 0700 directory) has production defaults, no metrics endpoint, and one target")
+	p("  pattern that matches one empty cgroup of the harness, a sibling of the workload's untraced cgroup. Like the")
+	p("  `agenttrace run` session, the daemon is started for each of its slices, in a rotation unit of its own, and stopped")
+	p("  after (SIGTERM: it drains and writes its stop record; the next slice waits until its programs are unloaded). Left")
+	p("  running for the whole benchmark, it would add its filter to every other condition, no tracer included, and make")
+	p("  every ratio look smaller; loaded together with the session, condition 3 would pay both filters.")
 	p("- Each workload process starts in its cgroup from its first instruction (clone3 `CLONE_INTO_CGROUP`): the session's")
-	p("  cgroup for condition 2; for the others, a cgroup of the harness at the same depth.")
+	p("  cgroup for condition 2; for the others, one cgroup of the harness at the same depth.")
 	p("- auditd: the harness's own daemon and log; rules select the slice's workload by a login uid set for it alone, and are")
 	p("  loaded, with auditing enabled, only during its slices. libbpf-tools: started per slice against the idle workload")
 	p("  (opensnoop -p, execsnoop -c) and stopped with SIGINT after it; tracefs is mounted for the run if it was not.")

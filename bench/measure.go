@@ -18,9 +18,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// profile runs, per workload, one traced and one untraced slice with the
-// kernel's BPF statistics on and reads the run time of each of agenttrace's
-// programs: where the traced workload's extra time goes in the kernel. The
+// profile runs, per workload, one slice of each agenttrace condition with
+// the kernel's BPF statistics on and reads the run time of each of
+// agenttrace's programs: where the traced workload's extra time goes in the
+// kernel, and what each mode's filter costs an untraced one. The
 // statistics cost two clock reads per program run, so these slices are not
 // part of the comparison.
 func (h *harness) profile(ctx context.Context) {
@@ -54,40 +55,67 @@ func (h *harness) profileWorkload(ctx context.Context, w *workload) (*Profile, e
 	}()
 	p := &Profile{Workload: w.Name}
 	for _, cond := range []string{CondTraced, CondUntraced} {
-		before, err := hookStats(sess.Pid())
+		pc, err := h.profileSlice(ctx, w, cond, sess, sess.Pid())
 		if err != nil {
 			sess.kill()
 			return nil, err
 		}
-		s, err := h.slice(ctx, h.cfg.Rounds+1, w, cond, sess, false)
-		if err != nil {
-			sess.kill()
-			return nil, err
-		}
-		after, err := hookStats(sess.Pid())
-		if err != nil {
-			sess.kill()
-			return nil, err
-		}
-		pc := ProfileCond{Condition: cond, Ops: s.Ops, NsPerOp: s.NsPerOp}
-		names := make([]string, 0, len(after))
-		for n := range after {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		for _, n := range names {
-			hk := ProfileHook{Program: n, Runs: int64(after[n].RunCount - before[n].RunCount), Ns: int64(after[n].Runtime - before[n].Runtime)}
-			if hk.Runs > 0 {
-				hk.NsPerRun = float64(hk.Ns) / float64(hk.Runs)
-			}
-			hk.NsPerOp = float64(hk.Ns) / float64(s.Ops)
-			pc.BPFNsPerOp += hk.NsPerOp
-			pc.Hooks = append(pc.Hooks, hk)
-		}
-		p.Conditions = append(p.Conditions, pc)
-		h.logf("profile     %-16s %-20s %12.1f ns/op, of which eBPF %.1f ns/op", w.Name, cond, pc.NsPerOp, pc.BPFNsPerOp)
+		p.Conditions = append(p.Conditions, *pc)
 	}
-	return p, sess.stop()
+	if err := sess.stop(); err != nil {
+		return nil, err
+	}
+	if !h.ran(CondDaemonUntraced) {
+		return p, nil
+	}
+	run, err := h.daemon.start(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pc, err := h.profileSlice(ctx, w, CondDaemonUntraced, nil, run.Pid())
+	if err != nil {
+		run.kill()
+		return nil, err
+	}
+	if err := run.stop(); err != nil {
+		return nil, err
+	}
+	p.Conditions = append(p.Conditions, *pc)
+	return p, h.daemon.endLog(h.cfg.Keep, "profile-"+w.Name)
+}
+
+// profileSlice runs one slice of cond and reads the run time of the
+// programs of the tracer process pid over it.
+func (h *harness) profileSlice(ctx context.Context, w *workload, cond string, sess *session, pid int) (*ProfileCond, error) {
+	before, err := hookStats(pid)
+	if err != nil {
+		return nil, err
+	}
+	s, err := h.slice(ctx, h.cfg.Rounds+1, w, cond, sess, false)
+	if err != nil {
+		return nil, err
+	}
+	after, err := hookStats(pid)
+	if err != nil {
+		return nil, err
+	}
+	pc := &ProfileCond{Condition: cond, Ops: s.Ops, NsPerOp: s.NsPerOp}
+	names := make([]string, 0, len(after))
+	for n := range after {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		hk := ProfileHook{Program: n, Runs: int64(after[n].RunCount - before[n].RunCount), Ns: int64(after[n].Runtime - before[n].Runtime)}
+		if hk.Runs > 0 {
+			hk.NsPerRun = float64(hk.Ns) / float64(hk.Runs)
+		}
+		hk.NsPerOp = float64(hk.Ns) / float64(s.Ops)
+		pc.BPFNsPerOp += hk.NsPerOp
+		pc.Hooks = append(pc.Hooks, hk)
+	}
+	h.logf("profile     %-16s %-26s %12.1f ns/op, of which eBPF %.1f ns/op", w.Name, cond, pc.NsPerOp, pc.BPFNsPerOp)
+	return pc, nil
 }
 
 // rateSearch finds the highest rate of the openat workload at which

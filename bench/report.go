@@ -4,13 +4,18 @@ import (
 	"time"
 )
 
-// Condition ids, in the order of issue 5's numbering.
+// Condition ids, in the order of issue 5's numbering, then the conditions
+// added since (numbered after it, so that a number keeps its meaning).
 const (
 	CondNone     = "none"
 	CondTraced   = "agenttrace"
 	CondUntraced = "agenttrace-untraced"
 	CondAuditd   = "auditd"
 	CondSnoop    = "libbpf-tools"
+	// CondDaemonUntraced is `agenttrace daemon` (glob targets) running while
+	// the workload is in a cgroup it does not trace: what every process on
+	// a host that is not an agent pays.
+	CondDaemonUntraced = "agenttrace-daemon-untraced"
 )
 
 var conditionTitles = []struct{ ID, Title string }{
@@ -19,6 +24,7 @@ var conditionTitles = []struct{ ID, Title string }{
 	{CondUntraced, "agenttrace running, workload untraced"},
 	{CondAuditd, "auditd with rules for the same syscalls"},
 	{CondSnoop, "libbpf-tools opensnoop / execsnoop"},
+	{CondDaemonUntraced, "agenttrace daemon, workload untraced"},
 }
 
 // ConditionIDs lists every condition, in report order.
