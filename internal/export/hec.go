@@ -363,22 +363,8 @@ func (t *HECTLS) config(eventURL string) (*tls.Config, error) {
 	}
 	c.ServerName = t.ServerName
 	c.InsecureSkipVerify = t.InsecureSkipVerifyDangerous
-	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("hec.tls.ca_file: %w", err)
-		}
-		c.RootCAs = x509.NewCertPool()
-		if !c.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("hec.tls.ca_file %s: no PEM certificate in it", t.CAFile)
-		}
-	}
-	if t.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("hec.tls: client certificate: %w", err)
-		}
-		c.Certificates = []tls.Certificate{cert}
+	if err := loadTLSFiles(c, "hec.tls", t.CAFile, t.CertFile, t.KeyFile); err != nil {
+		return nil, err
 	}
 	return c, nil
 }

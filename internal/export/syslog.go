@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -243,22 +241,8 @@ func (t *SyslogTLS) config(address string) (*tls.Config, error) {
 	if c.ServerName == "" {
 		c.ServerName, _, _ = net.SplitHostPort(address)
 	}
-	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("syslog.tls.ca_file: %w", err)
-		}
-		c.RootCAs = x509.NewCertPool()
-		if !c.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("syslog.tls.ca_file %s: no PEM certificate in it", t.CAFile)
-		}
-	}
-	if t.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("syslog.tls: client certificate: %w", err)
-		}
-		c.Certificates = []tls.Certificate{cert}
+	if err := loadTLSFiles(c, "syslog.tls", t.CAFile, t.CertFile, t.KeyFile); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
