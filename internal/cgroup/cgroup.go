@@ -165,9 +165,13 @@ func (c *Cgroup) WaitEmpty(timeout time.Duration) (bool, error) {
 }
 
 // Procs lists the processes in the cgroup and all cgroups below it.
-func (c *Cgroup) Procs() ([]int, error) {
+func (c *Cgroup) Procs() ([]int, error) { return TreeProcs(c.Path()) }
+
+// TreeProcs lists the processes in the cgroup at dir and all cgroups below
+// it; cgroups removed meanwhile are skipped.
+func TreeProcs(dir string) ([]int, error) {
 	var pids []int
-	err := filepath.WalkDir(c.Path(), func(path string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil
@@ -177,21 +181,58 @@ func (c *Cgroup) Procs() ([]int, error) {
 		if !d.IsDir() {
 			return nil
 		}
-		data, err := os.ReadFile(filepath.Join(path, "cgroup.procs"))
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil
-			}
-			return err
+		p, err := ReadProcs(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
 		}
-		for _, f := range strings.Fields(string(data)) {
-			if pid, err := strconv.Atoi(f); err == nil {
-				pids = append(pids, pid)
-			}
-		}
-		return nil
+		pids = append(pids, p...)
+		return err
 	})
 	return pids, err
+}
+
+// ReadProcs lists the processes directly in the cgroup at dir.
+func ReadProcs(dir string) ([]int, error) {
+	data, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+	if err != nil {
+		return nil, err
+	}
+	var pids []int
+	for _, f := range strings.Fields(string(data)) {
+		if pid, err := strconv.Atoi(f); err == nil {
+			pids = append(pids, pid)
+		}
+	}
+	return pids, nil
+}
+
+// Own returns the calling process's cgroup below the cgroup2 mount ("" for
+// the root), from /proc/self/cgroup.
+func Own() (string, error) {
+	data, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return "", err
+	}
+	path, ok := ParseProcCgroup(data)
+	if !ok {
+		return "", errors.New("/proc/self/cgroup has no cgroup2 entry")
+	}
+	return strings.Trim(path, "/"), nil
+}
+
+// ParseProcCgroup returns the path of the "0::" (cgroup v2) entry of a
+// /proc/PID/cgroup file. The kernel prints that entry last, so the path runs
+// to the end of the file: a cgroup name may contain a newline.
+func ParseProcCgroup(data []byte) (string, bool) {
+	var path []byte
+	if v, ok := bytes.CutPrefix(data, []byte("0::")); ok {
+		path = v
+	} else if i := bytes.Index(data, []byte("\n0::")); i >= 0 {
+		path = data[i+len("\n0::"):]
+	} else {
+		return "", false
+	}
+	return string(bytes.TrimSuffix(path, []byte("\n"))), true
 }
 
 // Kill sends SIGKILL to every process in the cgroup tree: with cgroup.kill

@@ -116,7 +116,7 @@ func (d *Daemon) start() error {
 		return err
 	}
 	d.mount = mount
-	if d.self, err = ownCgroup(); err != nil {
+	if d.self, err = cgroup.Own(); err != nil {
 		return err
 	}
 	if d.selfID, err = cgroup.ID(filepath.Join(mount, d.self)); err != nil {
@@ -361,8 +361,8 @@ func (d *Daemon) applyTargets(reason string, old []cgroup.Pattern) error {
 		if _, ok := prev[id]; ok {
 			continue
 		}
-		n := countProcs(filepath.Join(d.mount, rel))
-		d.appendTarget("add", reason, rel, id, matchingPatterns(pats, rel), n)
+		pids, _ := cgroup.TreeProcs(filepath.Join(d.mount, rel))
+		d.appendTarget("add", reason, rel, id, matchingPatterns(pats, rel), len(pids))
 	}
 	for id, rel := range prev {
 		if _, ok := matched[id]; !ok {
@@ -370,7 +370,7 @@ func (d *Daemon) applyTargets(reason string, old []cgroup.Pattern) error {
 		}
 	}
 	for _, rel := range newlyTraced {
-		pids, err := readProcs(filepath.Join(d.mount, rel))
+		pids, err := cgroup.ReadProcs(filepath.Join(d.mount, rel))
 		if err != nil {
 			continue // removed meanwhile
 		}
@@ -490,12 +490,13 @@ func (d *Daemon) appendStop(b []byte, seq uint64, prev *chain.Hash, reason strin
 // reload re-reads the configuration. A file that does not load is
 // rejected (recorded, logged) and the running configuration stays.
 func (d *Daemon) reload() {
+	var sensitive *record.PathSet
 	newCfg, err := config.Load(d.cfgPath)
 	if err == nil {
 		err = newCfg.CheckDaemon()
 	}
 	if err == nil {
-		_, err = sensitiveSet(newCfg.SensitivePaths)
+		sensitive, err = sensitiveSet(newCfg.SensitivePaths)
 	}
 	if err != nil {
 		d.logger.Error().Err(err).Str("config", d.cfgPath).Msg("reload rejected; the previous configuration stays in force")
@@ -511,7 +512,6 @@ func (d *Daemon) reload() {
 	merged := *newCfg
 	merged.Log.Dir, merged.Log.Name, merged.Log.GroupRead = old.Log.Dir, old.Log.Name, old.Log.GroupRead
 	merged.SigningKey, merged.RingSize, merged.MaxArgBytes, merged.Metrics, merged.StateDir = old.SigningKey, old.RingSize, old.MaxArgBytes, old.Metrics, old.StateDir
-	sensitive, _ := sensitiveSet(merged.SensitivePaths)
 	targetsChanged := !samePatterns(old.Targets, merged.Targets)
 
 	if targetsChanged {
@@ -641,21 +641,6 @@ func matchingPatterns(pats []cgroup.Pattern, rel string) []string {
 	return out
 }
 
-// ownCgroup is the daemon's cgroup below the cgroup2 mount, from the "0::"
-// line of /proc/self/cgroup.
-func ownCgroup() (string, error) {
-	data, err := os.ReadFile("/proc/self/cgroup")
-	if err != nil {
-		return "", err
-	}
-	for _, line := range splitLines(data) {
-		if rest, ok := strings.CutPrefix(line, "0::"); ok {
-			return strings.Trim(rest, "/"), nil
-		}
-	}
-	return "", errors.New("/proc/self/cgroup has no cgroup2 entry")
-}
-
 // tracesPath reports whether the patterns trace the cgroup at rel (it or an
 // ancestor matches), by the rule the kernel applies.
 func tracesPath(pats []cgroup.Pattern, rel string) bool {
@@ -669,51 +654,6 @@ func tracesPath(pats []cgroup.Pattern, rel string) bool {
 		}
 	}
 	return false
-}
-
-// readProcs lists the processes directly in the cgroup at dir.
-func readProcs(dir string) ([]int, error) {
-	data, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
-	if err != nil {
-		return nil, err
-	}
-	var pids []int
-	for _, f := range splitLines(data) {
-		if pid, err := strconv.Atoi(f); err == nil {
-			pids = append(pids, pid)
-		}
-	}
-	return pids, nil
-}
-
-// countProcs counts the processes in the cgroup's subtree.
-func countProcs(dir string) int {
-	n := 0
-	filepath.WalkDir(dir, func(path string, e os.DirEntry, err error) error {
-		if err == nil && e.IsDir() {
-			pids, _ := readProcs(path)
-			n += len(pids)
-		}
-		return nil
-	})
-	return n
-}
-
-func splitLines(data []byte) []string {
-	var out []string
-	start := 0
-	for i, c := range data {
-		if c == '\n' {
-			if i > start {
-				out = append(out, string(data[start:i]))
-			}
-			start = i + 1
-		}
-	}
-	if start < len(data) {
-		out = append(out, string(data[start:]))
-	}
-	return out
 }
 
 func unixSignalName(sig os.Signal) string {

@@ -21,6 +21,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/agenttrace/agenttrace/internal/cgroup"
 )
 
 // StartTimeResolution is the resolution of Process.StartTime in ns:
@@ -147,7 +149,7 @@ func take(pid int, nets *netnsTables) (*Process, error) {
 	}
 	if data, err := readAt(dir, "cgroup"); err != nil {
 		p.addError("cgroup", err)
-	} else if path, ok := unifiedCgroup(data); ok {
+	} else if path, ok := cgroup.ParseProcCgroup(data); ok {
 		p.CgroupPath = path
 	} else {
 		p.Errors = append(p.Errors, "cgroup: no cgroup v2 entry")
@@ -274,21 +276,6 @@ func splitArgv(cmdline []byte) [][]byte {
 	}
 	cmdline = bytes.TrimSuffix(cmdline, []byte{0})
 	return bytes.Split(bytes.Clone(cmdline), []byte{0})
-}
-
-// unifiedCgroup returns the path of the "0::" (cgroup v2) entry of
-// /proc/PID/cgroup. The kernel prints that entry last, so the path runs to
-// the end of the file: a cgroup name may contain a newline.
-func unifiedCgroup(data []byte) (string, bool) {
-	var path []byte
-	if v, ok := bytes.CutPrefix(data, []byte("0::")); ok {
-		path = v
-	} else if i := bytes.Index(data, []byte("\n0::")); i >= 0 {
-		path = data[i+len("\n0::"):]
-	} else {
-		return "", false
-	}
-	return string(bytes.TrimSuffix(path, []byte("\n"))), true
 }
 
 // readSockets lists the process's socket descriptors and describes each

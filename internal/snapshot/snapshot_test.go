@@ -714,9 +714,9 @@ func TestUnifiedCgroup(t *testing.T) {
 		{"4:memory:/x\n", "", false},
 		{"10::/not-v2\n", "", false},
 	} {
-		got, ok := unifiedCgroup([]byte(tc.in))
+		got, ok := cgroup.ParseProcCgroup([]byte(tc.in))
 		if got != tc.want || ok != tc.ok {
-			t.Errorf("unifiedCgroup(%q) = %q, %v; want %q, %v", tc.in, got, ok, tc.want, tc.ok)
+			t.Errorf("ParseProcCgroup(%q) = %q, %v; want %q, %v", tc.in, got, ok, tc.want, tc.ok)
 		}
 	}
 }
