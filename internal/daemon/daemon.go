@@ -339,7 +339,7 @@ func (d *Daemon) applyTargets(reason string, old []cgroup.Pattern) error {
 		if st.Matched != 0 {
 			matched[id] = rel
 		}
-		if was := before[id]; st.Traced && was[1] == 0 {
+		if st.Traced && before[id].Traced == 0 {
 			newlyTraced = append(newlyTraced, rel)
 		}
 		return nil

@@ -116,7 +116,7 @@ func TestKernelGlobsAgreeWithGo(t *testing.T) {
 		id, _ := cgroup.ID(filepath.Join(mount, rel))
 		w, inWant := want[id]
 		g, inGot := got[id]
-		if inWant != inGot || (inWant && (g[0] != w.Partial || (g[1] != 0) != w.Traced)) {
+		if inWant != inGot || (inWant && (g.Partial != w.Partial || (g.Traced != 0) != w.Traced)) {
 			t.Errorf("%s: kernel state %v (present %v), Go state %+v (present %v)", rel, g, inGot, w, inWant)
 		}
 	}

@@ -29,6 +29,7 @@ type (
 	ForkEvent    = bpfForkEvent
 	ExitEvent    = bpfExitEvent
 	CgroupEvent  = bpfCgroupEvent
+	CgroupState  = bpfCgroupState
 	KindCounters = bpfKindCounters
 )
 
@@ -298,14 +299,14 @@ func (t *Tracer) bumpStates() error {
 	return nil
 }
 
-// CgroupStates returns the kernel's cgroup states: id → (partial, traced).
-func (t *Tracer) CgroupStates() (map[uint64][2]uint32, error) {
-	out := map[uint64][2]uint32{}
+// CgroupStates returns the kernel's cgroup states by cgroup id.
+func (t *Tracer) CgroupStates() (map[uint64]CgroupState, error) {
+	out := map[uint64]CgroupState{}
 	var id uint64
-	var st bpfCgroupState
+	var st CgroupState
 	it := t.objs.CgroupStates.Iterate()
 	for it.Next(&id, &st) {
-		out[id] = [2]uint32{st.Partial, st.Traced}
+		out[id] = st
 	}
 	return out, it.Err()
 }
