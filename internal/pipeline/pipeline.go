@@ -87,7 +87,8 @@ type Pipeline struct {
 	start time.Time
 	stats Stats
 
-	// live mirrors stats for readers on other goroutines (metrics).
+	// live holds the counts of records written and events counted in gap
+	// records (Stats.Written, Stats.Gapped), readable while Run runs.
 	live struct {
 		written, gapped [loader.KindMax]atomic.Uint64
 	}
@@ -132,7 +133,11 @@ func (p *Pipeline) Live() (written, gapped [loader.KindMax]uint64) {
 }
 
 // Stats returns the counts; call it after Run has returned.
-func (p *Pipeline) Stats() Stats { return p.stats }
+func (p *Pipeline) Stats() Stats {
+	s := p.stats
+	s.Written, s.Gapped = p.Live()
+	return s
+}
 
 // Run reads until the source is flushed (ringbuf.ErrFlushed) or closed,
 // then accounts for every event the kernel matched and returns. Records the
@@ -177,7 +182,6 @@ func (p *Pipeline) Run() error {
 		})
 		switch {
 		case err == nil:
-			p.stats.Written[ev.Hdr.Kind]++
 			p.live.written[ev.Hdr.Kind].Add(1)
 		case errors.Is(err, sink.ErrBlocked):
 			p.lose(gapKey{"write", "the log file refused writes", -1}, ev.Hdr.Kind, 1)
@@ -303,7 +307,6 @@ func (p *Pipeline) writeGaps() {
 			return // blocked: retried at the next housekeeping
 		}
 		for kind, n := range g.lost {
-			p.stats.Gapped[kind] += n
 			p.live.gapped[kind].Add(n)
 		}
 		p.stats.GapRecords++
@@ -383,9 +386,9 @@ func (p *Pipeline) heartbeat() {
 			b = append(b, `":{"matched":`...)
 			b = strconv.AppendUint(b, matched[kind], 10)
 			b = append(b, `,"written":`...)
-			b = strconv.AppendUint(b, p.stats.Written[kind], 10)
+			b = strconv.AppendUint(b, p.live.written[kind].Load(), 10)
 			b = append(b, `,"lost":`...)
-			b = strconv.AppendUint(b, p.stats.Gapped[kind]+p.pendingLost(kind), 10)
+			b = strconv.AppendUint(b, p.live.gapped[kind].Load()+p.pendingLost(kind), 10)
 			b = append(b, '}')
 		}
 		return append(b, "}}}"...)
@@ -418,7 +421,7 @@ func (p *Pipeline) finish() error {
 		}
 	}
 	for kind := loader.KindExec; kind < loader.KindMax; kind++ {
-		explained := p.stats.Written[kind] + p.stats.Gapped[kind] + p.pendingLost(kind)
+		explained := p.live.written[kind].Load() + p.live.gapped[kind].Load() + p.pendingLost(kind)
 		if p.stats.Matched[kind] > explained {
 			p.lose(gapKey{"accounting", "matched by the kernel, not in the log", -1}, kind, p.stats.Matched[kind]-explained)
 		}
