@@ -1,0 +1,342 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Processes: exec (the syscall's arguments at entry, the committed image at
+ * sched_process_exec, or the failure at exit), fork and exit.
+ * sched_process_exec records what an exec committed to, from the new image,
+ * so no racing thread can change it.
+ */
+#include "syscalls.h"
+
+#define MAX_FAILED_ARGS 256
+
+/*
+ * The start time of the last process reported exited under each tgid.
+ * Threads that exit together can each see signal->live at zero by the time
+ * their tracepoint runs (every thread decrements it before); the first to
+ * claim the process here reports its exit, once.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u64);
+} exited SEC(".maps");
+
+/*
+ * Per-CPU scratch for exec records, which are too large for the stack or a
+ * fixed-size reservation. value_size is set from user space to
+ * sizeof(struct exec_event) + 2 * PATH_BYTES + max_arg_bytes + PATH_BYTES.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(struct exec_event) + 3 * PATH_BYTES + 32768);
+	__uint(max_entries, 1); /* set to the number of possible CPUs */
+} heap SEC(".maps");
+
+static __always_inline void enter_exec(__u32 tid, __u32 sc, __u32 abi, struct sys_args *args)
+{
+	const char *filename;
+
+	struct inflight_rec *rec = start_inflight(tid, KIND_EXEC);
+	if (!rec)
+		return;
+	struct exec_enter *e = &rec->exec;
+
+	rec->hdr_valid = 0; /* exec_enter overlays the cached header */
+	e->syscall = sc;
+	e->flags = 0;
+	e->at_flags = 0;
+	if (sc == SC_EXECVEAT) {
+		e->dirfd = (__s32)args->a[0];
+		filename = (const char *)args->a[1];
+		e->argv = args->a[2];
+		e->at_flags = (__u32)args->a[4];
+	} else {
+		e->dirfd = -100;
+		filename = (const char *)args->a[0];
+		e->argv = args->a[1];
+	}
+	e->flags |= abi;
+	rec->uptr = (__u64)filename;
+	e->filename_len = read_user_path(e->filename, filename, &e->flags);
+
+	/* An empty argv is replaced by {""} in the kernel: remember it was empty. */
+	__u64 argv0 = 0;
+	if (e->argv && abi) { /* i386 and x32: 32-bit pointers */
+		__u32 p32 = 0;
+		bpf_probe_read_user(&p32, sizeof(p32), (void *)e->argv);
+		argv0 = p32;
+	} else if (e->argv) {
+		bpf_probe_read_user(&argv0, sizeof(argv0), (void *)e->argv);
+	}
+	if (!argv0)
+		e->flags |= EF_ARGV_EMPTY;
+}
+
+static __always_inline void *exec_scratch(void)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	return bpf_map_lookup_elem(&heap, &cpu);
+}
+
+#define EXEC_FILENAME(e) ((char *)(e) + sizeof(struct exec_event))
+#define EXEC_EXE(e) (EXEC_FILENAME(e) + PATH_BYTES)
+#define EXEC_ARGS(e) (EXEC_EXE(e) + PATH_BYTES)
+
+/* Copy the syscall-entry part of an exec into the record. */
+static __always_inline void exec_from_enter(struct exec_event *e, struct exec_enter *in)
+{
+	e->syscall = in->syscall;
+	e->dirfd = in->dirfd;
+	e->at_flags = in->at_flags;
+	e->hdr.flags |= in->flags;
+	e->filename_len = in->filename_len & PATH_MASK;
+	bpf_probe_read_kernel(EXEC_FILENAME(e), e->filename_len, in->filename);
+}
+
+/*
+ * A failed exec: argv is still the caller's, so read it through the
+ * pointer array. Each argument is capped at PATH_BYTES here.
+ */
+static __always_inline void read_failed_argv(struct exec_event *e, __u64 argv, bool ptr32)
+{
+	char *args = EXEC_ARGS(e);
+	__u32 off = 0;
+
+	for (__u32 i = 0; i < MAX_FAILED_ARGS; i++) {
+		__u64 p = 0;
+		if (ptr32) {
+			__u32 p32 = 0;
+			if (bpf_probe_read_user(&p32, sizeof(p32), (void *)(argv + i * 4)))
+				break;
+			p = p32;
+		} else if (bpf_probe_read_user(&p, sizeof(p), (void *)(argv + i * 8))) {
+			break;
+		}
+		if (!p)
+			break;
+		if (off >= max_arg_bytes) {
+			e->hdr.flags |= EF_ARGS_TRUNCATED;
+			break;
+		}
+		long n = bpf_probe_read_user_str(args + off, PATH_BYTES, (void *)p);
+		if (n <= 0) {
+			e->hdr.flags |= EF_ARGS_FAULT;
+			break;
+		}
+		e->argc++;
+		off += n;
+		if (n == PATH_BYTES) {
+			char next = 0;
+			/* Cut at PATH_BYTES: record it as the last, partial argument. */
+			if (bpf_probe_read_user(&next, 1, (void *)(p + PATH_BYTES - 1)) == 0 && next) {
+				e->hdr.flags |= EF_ARGS_TRUNCATED;
+				break;
+			}
+		}
+	}
+	/* The loop's bound, not the caller's NULL, ended argv: say it is cut. */
+	if (e->argc == MAX_FAILED_ARGS && !(e->hdr.flags & (EF_ARGS_TRUNCATED | EF_ARGS_FAULT))) {
+		__u64 p = 0;
+		if (ptr32) {
+			__u32 p32 = 0;
+			bpf_probe_read_user(&p32, sizeof(p32), (void *)(argv + MAX_FAILED_ARGS * 4));
+			p = p32;
+		} else {
+			bpf_probe_read_user(&p, sizeof(p), (void *)(argv + MAX_FAILED_ARGS * 8));
+		}
+		if (p)
+			e->hdr.flags |= EF_ARGS_TRUNCATED;
+	}
+	if (off > max_arg_bytes) {
+		off = max_arg_bytes;
+		e->hdr.flags |= EF_ARGS_TRUNCATED;
+	}
+	e->args_len = off;
+	e->args_size = off;
+}
+
+static __always_inline void exit_exec(__u32 tid, struct inflight_rec *rec, long ret)
+{
+	struct exec_event *e = exec_scratch();
+	if (!e)
+		goto out;
+
+	struct exec_enter *in = &rec->exec;
+	if (in->flags & EF_PATH_FAULT) {
+		/* Not readable at entry: read it again (see struct inflight_rec). */
+		in->flags &= ~EF_PATH_FAULT;
+		in->filename_len = read_user_path(in->filename, (const char *)rec->uptr, &in->flags);
+	}
+
+	__builtin_memset(e, 0, sizeof(*e));
+	fill_header(&e->hdr, KIND_EXEC);
+	exec_from_enter(e, in);
+	e->ret = ret;
+	read_failed_argv(e, rec->exec.argv, rec->exec.flags & (EF_COMPAT | EF_X32));
+	stamp(&e->hdr);
+	__u32 len = e->args_len;
+	if (len > max_arg_bytes)
+		len = max_arg_bytes;
+	emit(e, sizeof(*e) + 2 * PATH_BYTES + len, KIND_EXEC);
+out:
+	end_inflight(rec);
+}
+
+static __always_inline void read_exe(struct exec_event *e, struct linux_binprm *bprm)
+{
+	__u32 zero = 0;
+	struct path_scratch *s = bpf_map_lookup_elem(&pathbuf, &zero);
+	struct file *file = BPF_CORE_READ(bprm, file);
+	struct inode *inode = BPF_CORE_READ(file, f_inode);
+
+	e->exe_ino = BPF_CORE_READ(inode, i_ino);
+	e->exe_dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	e->exe_mode = BPF_CORE_READ(inode, i_mode);
+	e->exe_uid = BPF_CORE_READ(inode, i_uid.val);
+	e->exe_gid = BPF_CORE_READ(inode, i_gid.val);
+	if (!s)
+		return;
+
+	if (!walk_path(s, BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt)))
+		e->hdr.flags |= EF_EXE_TRUNCATED;
+	__u32 off = s->off & PATH_MASK;
+	__u32 len = (PATH_BYTES - off) & PATH_MASK;
+	bpf_probe_read_kernel(EXEC_EXE(e), len, &s->buf[off]);
+	e->exe_len = len;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(handle_sched_process_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
+{
+	if (!traced())
+		return 0;
+
+	struct exec_event *e = exec_scratch();
+	if (!e)
+		return 0;
+
+	__builtin_memset(e, 0, sizeof(*e));
+	fill_header(&e->hdr, KIND_EXEC);
+
+	__u32 tid = old_pid;
+	struct inflight_rec *rec = bpf_map_lookup_elem(&inflight, &tid);
+	if (rec && rec->kind == KIND_EXEC) {
+		struct exec_enter *in = &rec->exec;
+		/*
+		 * Not readable at entry, and the caller's memory is gone: take the
+		 * kernel's copy, which is the name as passed when it is resolved
+		 * from the cwd (execveat from a dirfd gets "/dev/fd/N/...").
+		 */
+		if ((in->flags & EF_PATH_FAULT) && in->dirfd == -100) {
+			long n = bpf_probe_read_kernel_str(in->filename, PATH_BYTES, BPF_CORE_READ(bprm, filename));
+			if (n > 0) {
+				in->flags &= ~EF_PATH_FAULT;
+				in->filename_len = n - 1;
+			}
+		}
+		exec_from_enter(e, in);
+		/* A thread other than the leader took over the leader's pid: its old id is gone. */
+		if (old_pid != BPF_CORE_READ(task, pid))
+			bpf_map_delete_elem(&inflight, &tid);
+		else
+			end_inflight(rec);
+	} else {
+		e->hdr.flags |= EF_NO_ENTER;
+	}
+	read_exe(e, bprm);
+
+	/* argv as the new program sees it: its own stack, after the exec committed. */
+	struct mm_struct *mm = BPF_CORE_READ(task, mm);
+	__u64 arg_start = BPF_CORE_READ(mm, arg_start);
+	__u64 arg_end = BPF_CORE_READ(mm, arg_end);
+	__u64 size = arg_end - arg_start;
+	__u32 len = size;
+
+	e->argc = BPF_CORE_READ(bprm, argc);
+	e->args_size = size;
+	if (size > max_arg_bytes) {
+		len = max_arg_bytes;
+		e->hdr.flags |= EF_ARGS_TRUNCATED;
+	}
+	if (len > max_arg_bytes)
+		len = max_arg_bytes;
+	if (bpf_probe_read_user(EXEC_ARGS(e), len, (void *)arg_start)) {
+		e->hdr.flags |= EF_ARGS_FAULT;
+		len = 0;
+	}
+	e->args_len = len;
+	stamp(&e->hdr);
+	emit(e, sizeof(*e) + 2 * PATH_BYTES + len, KIND_EXEC);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(handle_sched_process_fork, struct task_struct *parent, struct task_struct *child)
+{
+	if (!traced())
+		return 0;
+	/* Threads share their process's identity; only new processes count. */
+	__u32 child_pid = BPF_CORE_READ(child, pid);
+	if (child_pid != BPF_CORE_READ(child, tgid))
+		return 0;
+
+	struct fork_event e = {};
+	fill_header(&e.hdr, KIND_FORK);
+	e.child_pid = child_pid;
+	e.child_start_time = BPF_CORE_READ(child, start_boottime);
+
+	struct parent_id p = {
+		.pid = e.hdr.pid,
+		.start_time = e.hdr.start_time,
+		.exec_seq = e.hdr.exec_seq,
+	};
+	/* When full, later records fall back to the real parent (see fill_parent). */
+	bpf_map_update_elem(&parents, &child_pid, &p, BPF_ANY);
+	stamp(&e.hdr);
+	emit(&e, sizeof(e), KIND_FORK);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(handle_sched_process_exit, struct task_struct *task)
+{
+	/*
+	 * Before the filter: a thread whose process left the targets must not
+	 * leave its pairing entry behind. Thread exits are rare enough.
+	 */
+	__u32 tid = BPF_CORE_READ(task, pid);
+	bpf_map_delete_elem(&inflight, &tid);
+
+	if (!traced())
+		return 0;
+
+	/* Only the last thread of the process reports its exit. */
+	if (BPF_CORE_READ(task, signal, live.counter) != 0)
+		return 0;
+
+	__u32 tgid = BPF_CORE_READ(task, tgid);
+	__u64 start = BPF_CORE_READ(task, group_leader, start_boottime);
+	if (bpf_map_update_elem(&exited, &tgid, &start, BPF_NOEXIST)) {
+		__u64 *seen = bpf_map_lookup_elem(&exited, &tgid);
+		if (seen && *seen == start)
+			return 0; /* another thread of this process reported it */
+		/* An earlier process with this pid: claim it anew. */
+		bpf_map_delete_elem(&exited, &tgid);
+		if (bpf_map_update_elem(&exited, &tgid, &start, BPF_NOEXIST))
+			return 0;
+	}
+
+	struct exit_event e = {};
+	fill_header(&e.hdr, KIND_EXIT);
+	e.exit_code = BPF_CORE_READ(task, exit_code);
+	if (BPF_CORE_READ(task, signal, flags) & 0x00000004 /* SIGNAL_GROUP_EXIT */)
+		e.exit_code = BPF_CORE_READ(task, signal, group_exit_code);
+	stamp(&e.hdr);
+	emit(&e, sizeof(e), KIND_EXIT);
+
+	bpf_map_delete_elem(&parents, &tgid);
+	return 0;
+}
+

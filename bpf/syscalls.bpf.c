@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * tp_btf/sys_enter and tp_btf/sys_exit: one program pair for every syscall
+ * of interest. They need no tracefs and, unlike the per-syscall tracepoints,
+ * they also fire for i386-ABI syscalls (int 0x80), which an agent could
+ * otherwise use to hide an open or a connect. The first statement rejects
+ * other syscall numbers; the second rejects untraced tasks. Each family's
+ * enter_* and exit_* do the rest.
+ */
+#include "syscalls.h"
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(handle_sys_enter, struct pt_regs *regs, long id)
+{
+	if (!interesting_nr(id))
+		return 0;
+	if (!traced())
+		return 0;
+
+	bool compat = is_compat();
+	__u32 sc = syscall_id(id, compat);
+	/* Which ABI: the record says so, and argv holds 32-bit pointers in both. */
+	__u32 abi = compat ? EF_COMPAT : (id & X32_BIT) ? EF_X32 : 0;
+	if (sc == SC_UNKNOWN)
+		return 0;
+
+	struct sys_args args;
+	syscall_args(regs, compat, &args);
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+
+	switch (sc) {
+	case SC_OPEN:
+	case SC_CREAT:
+	case SC_OPENAT:
+	case SC_OPENAT2:
+		enter_open(tid, sc, abi, &args);
+		break;
+	case SC_CONNECT:
+	case SC_SOCKETCALL:
+		enter_connect(tid, sc, abi, &args);
+		break;
+	default:
+		enter_exec(tid, sc, abi, &args);
+		break;
+	}
+	return 0;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(handle_sys_exit, struct pt_regs *regs, long ret)
+{
+	long id = regs->orig_ax;
+
+	if (!interesting_nr(id))
+		return 0;
+
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct inflight_rec *rec = bpf_map_lookup_elem(&inflight, &tid);
+	if (!rec || !rec->kind)
+		return 0;
+
+	switch (rec->kind) {
+	case KIND_OPEN:
+		exit_open(rec, ret);
+		break;
+	case KIND_CONNECT:
+		exit_connect(rec, ret);
+		break;
+	case KIND_EXEC:
+		/* Still in flight after the syscall: the exec failed. */
+		exit_exec(tid, rec, ret);
+		return 0;
+	}
+	end_inflight(rec);
+	return 0;
+}
+
