@@ -13,9 +13,9 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/agenttrace/agenttrace/internal/chain"
 	"github.com/agenttrace/agenttrace/internal/config"
 	"github.com/agenttrace/agenttrace/internal/export"
+	"github.com/agenttrace/agenttrace/internal/logfile"
 	"github.com/agenttrace/agenttrace/internal/session"
 )
 
@@ -65,7 +65,7 @@ func cmdExport(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	logPath := fs.Arg(0)
-	if files, _ := chain.Segments(logPath); len(files) == 0 {
+	if files, _ := logfile.Segments(logPath); len(files) == 0 {
 		fmt.Fprintf(stderr, "agenttrace export: %s: no such log\n", logPath)
 		return 1
 	}

@@ -216,11 +216,10 @@ func sensitiveSet(file string) (*record.PathSet, error) {
 
 func printSummary(w io.Writer, res *session.Result) {
 	var parts []string
-	for _, k := range []string{"header", "recovery", "start", "exec", "open", "connect", "fork", "exit", "gap", "heartbeat", "freeze", "thaw", "stop", "checkpoint"} {
-		if res.ByType[k] == 0 && (k == "recovery" || k == "gap" || k == "heartbeat" || k == "freeze" || k == "thaw") {
-			continue
+	for _, typ := range record.Types {
+		if n := res.ByType[typ.Name]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", typ.Name, n))
 		}
-		parts = append(parts, fmt.Sprintf("%s %d", k, res.ByType[k]))
 	}
 	var lost uint64
 	var lostParts []string

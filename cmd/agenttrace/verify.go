@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/agenttrace/agenttrace/internal/chain"
+	"github.com/agenttrace/agenttrace/internal/logfile"
 )
 
 // numberedSegment matches segments after the first (audit.000002.jsonl).
@@ -107,7 +108,7 @@ func cmdVerify(args []string, stdout, stderr io.Writer) int {
 	}
 	code := 0
 	for _, base := range bases {
-		files, numbers := chain.Segments(base)
+		files, numbers := logfile.Segments(base)
 		rep, err := chain.Verify(files, numbers, opts)
 		if err != nil {
 			fmt.Fprintf(stderr, "agenttrace: %v\n", err)

@@ -16,8 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -229,36 +227,4 @@ func ParseCheckpointText(text string) (Checkpoint, error) {
 		return c, fmt.Errorf("checkpoint head: %w", err)
 	}
 	return c, nil
-}
-
-// SegmentPath is the file of segment k (1-based) of the log at base:
-// segment 1 is base itself, later ones insert the number before the
-// extension (audit.jsonl, audit.000002.jsonl, ...).
-func SegmentPath(base string, k int) string {
-	if k <= 1 {
-		return base
-	}
-	ext := filepath.Ext(base)
-	return fmt.Sprintf("%s.%06d%s", strings.TrimSuffix(base, ext), k, ext)
-}
-
-// Segments lists the existing segment files of the log at base, ordered by
-// segment number. Gaps are kept visible: numbers[i] is the number of files[i].
-func Segments(base string) (files []string, numbers []int) {
-	if _, err := os.Lstat(base); err == nil {
-		files, numbers = append(files, base), append(numbers, 1)
-	}
-	ext := filepath.Ext(base)
-	pattern := strings.TrimSuffix(base, ext) + ".[0-9][0-9][0-9][0-9][0-9][0-9]" + ext
-	matches, _ := filepath.Glob(pattern)
-	sort.Strings(matches) // fixed-width numbers sort numerically
-	for _, m := range matches {
-		num := strings.TrimSuffix(strings.TrimPrefix(m, strings.TrimSuffix(base, ext)+"."), ext)
-		k, err := strconv.Atoi(num)
-		if err != nil || k < 2 {
-			continue
-		}
-		files, numbers = append(files, m), append(numbers, k)
-	}
-	return files, numbers
 }

@@ -6,12 +6,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
+	"io"
+	"iter"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/agenttrace/agenttrace/internal/logfile"
+	"github.com/agenttrace/agenttrace/internal/record"
 )
 
 // Kinds of damage Verify names.
@@ -63,6 +68,10 @@ type VerifyOptions struct {
 	// Open accepts a log that is still being written: its records after
 	// the last checkpoint are reported as unsigned, not as truncation.
 	Open bool
+	// Visit, if set, is given every complete line of the log, in order,
+	// newline included, valid during the call: those verified and, after
+	// damage, the rest unverified. A reader of the log (show) reads it once.
+	Visit func(line []byte)
 }
 
 // Report says what was checked.
@@ -90,7 +99,6 @@ type verifier struct {
 	final    bool
 	torn     *tornTail
 	headSeen bool
-	invalid  int // index of the current segment's first line that is not JSON, or -1
 }
 
 type tornTail struct {
@@ -99,8 +107,15 @@ type tornTail struct {
 	data   []byte
 }
 
+// batchBytes is how much of a segment is validated at once: JSON
+// validation is most of the cost of verifying, so it runs on every CPU over
+// a batch of lines while hashing stays sequential. Memory is bounded by it
+// plus the longest line (logfile.MaxLine).
+const batchBytes = 8 << 20
+
 // Verify checks the segments of one log, given in order (segment 1 first).
-// The error is for I/O only; damage is in Report.Damage.
+// The error is for I/O and for input that is not an agenttrace log at all
+// (ErrNotALog); damage to a log is in Report.Damage.
 func Verify(segments []string, numbers []int, opts VerifyOptions) (*Report, error) {
 	v := &verifier{opts: opts, rep: &Report{Segments: segments}, expect: 1, keys: map[string]note.Verifier{}}
 	if opts.PublicKey != "" {
@@ -124,12 +139,22 @@ func Verify(segments []string, numbers []int, opts VerifyOptions) (*Report, erro
 				Detail: fmt.Sprintf("segment %d is missing before segment %d", i+1, numbers[i])}
 			return v.rep, nil
 		}
-		data, err := os.ReadFile(path)
+		d, resume, err := v.segment(path, i+1)
 		if err != nil {
-			return nil, fmt.Errorf("reading %s: %w", path, err)
+			return nil, err
 		}
-		if d := v.segment(path, i+1, data); d != nil {
+		if d != nil {
 			v.rep.Damage = d
+			if opts.Visit != nil {
+				for line := range restOf(path, resume-1) {
+					opts.Visit(line)
+				}
+				for _, later := range segments[i+1:] {
+					for line := range restOf(later, -1) {
+						opts.Visit(line)
+					}
+				}
+			}
 			return v.rep, nil
 		}
 	}
@@ -137,36 +162,137 @@ func Verify(segments []string, numbers []int, opts VerifyOptions) (*Report, erro
 	return v.rep, nil
 }
 
-func (v *verifier) segment(path string, number int, data []byte) *Damage {
-	end := bytes.LastIndexByte(data, '\n') + 1
-	lines := splitLines(data[:end])
-	if len(lines) == 0 {
-		return &Damage{Kind: Truncated, Segment: path, Detail: "the segment has no complete record"}
+// segment verifies one segment, streaming it in batches of lines. After
+// damage it returns the offset of the first line not given to Visit.
+func (v *verifier) segment(path string, number int) (*Damage, int64, error) {
+	rd, err := logfile.Open(path)
+	if err != nil {
+		return nil, 0, err
 	}
-	if d := v.header(path, number, lines[0]); d != nil {
-		return d
-	}
-	v.invalid = firstInvalidJSON(lines)
-	for i, line := range lines {
-		if d := v.line(path, i+1, line, lines[i+1:]); d != nil {
-			return d
+	defer rd.Close()
+	var (
+		store   []byte   // the batch's lines, in order
+		lens    []int    // their lengths
+		offsets []int64  // the file offset after each
+		batch   [][]byte // store split into lines
+		carry   []byte   // the last line of a batch, verified with the next one
+		n       = 1      // line number of the batch's first line
+		readErr error
+	)
+	for readErr == nil {
+		store, lens, offsets = store[:0], lens[:0], offsets[:0]
+		if len(carry) > 0 {
+			// The reader is still at the end of the carried line.
+			store, lens, offsets = append(store, carry...), append(lens, len(carry)), append(offsets, rd.Offset())
 		}
-		if i == 0 && v.torn != nil {
-			// The line after a continuing header must acknowledge the torn tail.
-			if d := v.recovered(path, lines[1:]); d != nil {
-				return d
+		for len(store) < batchBytes {
+			line, err := rd.Next()
+			if err != nil {
+				readErr = err
+				break
+			}
+			store, lens, offsets = append(store, line...), append(lens, len(line)), append(offsets, rd.Offset())
+		}
+		batch = batch[:0]
+		for pos, i := 0, 0; i < len(lens); i++ {
+			batch = append(batch, store[pos:pos+lens[i]])
+			pos += lens[i]
+		}
+		switch {
+		case readErr == io.EOF:
+		case errors.Is(readErr, logfile.ErrLineTooLong) && number == 1 && n == 1 && len(batch) == 0:
+			return nil, 0, fmt.Errorf("%s: %w", path, ErrNotALog)
+		case errors.Is(readErr, logfile.ErrLineTooLong):
+			// Lines before the long one are not verified: name the place.
+			return &Damage{Kind: Modified, Segment: path, Line: n + len(batch), Seq: v.expect, Detail: readErr.Error()}, rd.Offset() + 1, nil
+		case readErr != nil:
+			return nil, 0, readErr
+		}
+		if n == 1 && len(batch) == 0 {
+			if number == 1 {
+				return nil, 0, fmt.Errorf("%s has no complete record: %w", path, ErrNotALog)
+			}
+			return &Damage{Kind: Truncated, Segment: path, Detail: "the segment has no complete record"}, 0, nil
+		}
+		// Verify every line but the last, which needs the next batch's
+		// first line (does it link back?), unless the segment has ended.
+		upto := len(batch) - 1
+		if readErr != nil {
+			upto = len(batch)
+		}
+		invalid := firstInvalidJSON(batch[:upto])
+		for i := 0; i < upto; i++ {
+			lineNo := n + i
+			var next []byte
+			if i+1 < len(batch) {
+				next = batch[i+1]
+			}
+			start := offsets[i] - int64(len(batch[i]))
+			if lineNo == 1 {
+				if d, err := v.header(path, number, batch[0]); d != nil || err != nil {
+					return d, start + 1, err
+				}
+			}
+			if d := v.line(path, lineNo, batch[i], i == invalid, next, offsets[i]); d != nil {
+				return d, start + 1, nil
+			}
+			if v.opts.Visit != nil {
+				v.opts.Visit(batch[i])
+			}
+			if lineNo == 1 && v.torn != nil {
+				// The line after a continuing header must acknowledge the torn tail.
+				if d := v.recovered(path, next); d != nil {
+					return d, offsets[i] + 1, nil
+				}
+			}
+		}
+		n += upto
+		carry = append(carry[:0], store[len(store)-lenAfter(lens, upto):]...)
+	}
+	if pending := rd.Pending(); len(pending) > 0 {
+		v.torn = &tornTail{file: path, offset: rd.Offset(), data: append([]byte(nil), pending...)}
+	}
+	return nil, 0, nil
+}
+
+// lenAfter is the number of bytes of the lines after the first upto.
+func lenAfter(lens []int, upto int) int {
+	n := 0
+	for _, l := range lens[upto:] {
+		n += l
+	}
+	return n
+}
+
+// restOf iterates over the lines of a segment that end after offset: what
+// the diagnosis of a damaged line looks at (is the missing seq later? do
+// the records from here belong to another log?). It reads the file again,
+// so verifying stays bounded in memory.
+func restOf(path string, offset int64) iter.Seq[[]byte] {
+	return func(yield func([]byte) bool) {
+		rd, err := logfile.Open(path)
+		if err != nil {
+			return
+		}
+		defer rd.Close()
+		for {
+			line, err := rd.Next()
+			if err != nil {
+				return
+			}
+			if rd.Offset() <= offset {
+				continue
+			}
+			if !yield(line) {
+				return
 			}
 		}
 	}
-	if end < len(data) {
-		v.torn = &tornTail{file: path, offset: int64(end), data: data[end:]}
-	}
-	return nil
 }
 
 // firstInvalidJSON returns the index of the first line that is not valid
-// JSON, or -1. JSON validation is most of the cost of verifying, so it runs
-// on every CPU while hashing stays sequential.
+// JSON or repeats a key in an object, or -1. JSON validation is most of the
+// cost of verifying, so it runs on every CPU while hashing stays sequential.
 func firstInvalidJSON(lines [][]byte) int {
 	workers := runtime.GOMAXPROCS(0)
 	chunk := (len(lines) + workers - 1) / workers
@@ -182,7 +308,8 @@ func firstInvalidJSON(lines [][]byte) int {
 		go func() {
 			defer wg.Done()
 			for i := lo; i < hi; i++ {
-				if !json.Valid(lines[i]) {
+				line := trimNewline(lines[i])
+				if !json.Valid(line) || record.ValidLine(line) != nil {
 					firsts[w] = i
 					return
 				}
@@ -198,81 +325,74 @@ func firstInvalidJSON(lines [][]byte) int {
 	return -1
 }
 
-func splitLines(b []byte) [][]byte {
-	lines := make([][]byte, 0, bytes.Count(b, []byte{'\n'}))
-	for len(b) > 0 {
-		n := bytes.IndexByte(b, '\n') + 1
-		lines = append(lines, b[:n])
-		b = b[n:]
-	}
-	return lines
-}
-
-func (v *verifier) header(path string, number int, line []byte) *Damage {
+func (v *verifier) header(path string, number int, line []byte) (*Damage, error) {
 	at := func(kind, format string, args ...any) *Damage {
 		return &Damage{Kind: kind, Segment: path, Line: 1, Seq: v.expect, Detail: fmt.Sprintf(format, args...)}
 	}
-	env, err := ParseEnvelope(line)
+	env, err := record.ParseEnvelope(line)
 	if err != nil || env.Type != "header" {
 		if number == 1 {
-			return at(Modified, "the first record is not a header")
+			if !bytes.HasPrefix(line, []byte(`{"v":`)) {
+				return nil, fmt.Errorf("%s does not start with an agenttrace record: %w", path, ErrNotALog)
+			}
+			return at(Modified, "the first record is not a header"), nil
 		}
-		return at(MissingSegment, "the segment does not start with a header: a segment before it may be missing")
+		return at(MissingSegment, "the segment does not start with a header: a segment before it may be missing"), nil
 	}
-	hdr, err := DecodeHeader(line)
+	hdr, err := decodeBody[record.Header](line)
 	if err != nil {
-		return at(Modified, "%v", err)
+		return at(Modified, "%v", err), nil
 	}
 	if hdr.Segment != number {
-		return at(MissingSegment, "the header says segment %d, the file is segment %d", hdr.Segment, number)
+		return at(MissingSegment, "the header says segment %d, the file is segment %d", hdr.Segment, number), nil
 	}
 	if number == 1 {
 		if hdr.Continues != nil {
-			return at(MissingSegment, "segment 1 continues %s: the log's earlier segments are missing", hdr.Continues.SegmentFile)
+			return at(MissingSegment, "segment 1 continues %s: the log's earlier segments are missing", hdr.Continues.SegmentFile), nil
 		}
 		v.rep.LogID = hdr.LogID
 	} else {
 		if hdr.LogID != v.rep.LogID {
-			return at(Spliced, "log id %s, the log's is %s", hdr.LogID, v.rep.LogID)
+			return at(Spliced, "log id %s, the log's is %s", hdr.LogID, v.rep.LogID), nil
 		}
 		c := hdr.Continues
 		if c == nil || c.LastSeq != v.expect-1 || c.LastHash != v.prev.String() {
-			return at(MissingSegment, "the header does not continue the end of the previous segment (seq %d)", v.expect-1)
+			return at(MissingSegment, "the header does not continue the end of the previous segment (seq %d)", v.expect-1), nil
 		}
-		if fmt.Sprint(c.Tree) != fmt.Sprint(v.tree.State()) {
-			return at(Modified, "the header's tree state differs from the tree of the records before it")
+		if !slices.Equal(c.Tree, v.tree.State()) {
+			return at(Modified, "the header's tree state differs from the tree of the records before it"), nil
 		}
 	}
 	if v.opts.PublicKey != "" && hdr.Key != v.opts.PublicKey {
-		return at(WrongKey, "the segment is signed by %s, expected %s", hdr.Key, v.opts.PublicKey)
+		return at(WrongKey, "the segment is signed by %s, expected %s", hdr.Key, v.opts.PublicKey), nil
 	}
 	if _, ok := v.keys[hdr.Key]; !ok {
 		nv, err := note.NewVerifier(hdr.Key)
 		if err != nil {
-			return at(Modified, "header key: %v", err)
+			return at(Modified, "header key: %v", err), nil
 		}
 		v.keys[hdr.Key] = nv
 		v.rep.Keys = append(v.rep.Keys, hdr.Key)
 	} else if len(v.rep.Keys) == 0 || v.rep.Keys[len(v.rep.Keys)-1] != hdr.Key {
 		v.rep.Keys = append(v.rep.Keys, hdr.Key)
 	}
-	return nil
+	return nil, nil
 }
 
-// recovered checks that the record after a header acknowledges the torn
-// tail left at the end of the previous segment.
-func (v *verifier) recovered(path string, rest [][]byte) *Damage {
+// recovered checks that the record after a header (next) acknowledges the
+// torn tail left at the end of the previous segment.
+func (v *verifier) recovered(path string, next []byte) *Damage {
 	t := v.torn
 	v.torn = nil
 	bad := &Damage{Kind: Truncated, Segment: t.file, Detail: fmt.Sprintf("%d bytes after the last complete record are not acknowledged by a recovery record in %s", len(t.data), filepath.Base(path))}
-	if len(rest) == 0 {
+	if next == nil {
 		return bad
 	}
-	env, err := ParseEnvelope(rest[0])
+	env, err := record.ParseEnvelope(next)
 	if err != nil || env.Type != "recovery" {
 		return bad
 	}
-	rec, err := DecodeRecovery(rest[0])
+	rec, err := decodeBody[record.Recovery](next)
 	if err != nil || rec.SegmentFile != filepath.Base(t.file) || rec.TornOffset != t.offset ||
 		rec.TornBytes != int64(len(t.data)) || rec.TornSHA256 != HashLine(t.data).String() {
 		bad.Detail = "the recovery record does not describe the torn tail as found"
@@ -282,31 +402,35 @@ func (v *verifier) recovered(path string, rest [][]byte) *Damage {
 	return nil
 }
 
-func (v *verifier) line(path string, n int, line []byte, rest [][]byte) *Damage {
+// line verifies line n of a segment; next is the line after it (nil at
+// the end), and the lines after offset the rest of the segment, which the
+// diagnosis of damage reads.
+func (v *verifier) line(path string, n int, line []byte, invalid bool, next []byte, offset int64) *Damage {
+	rest := func(yield func([]byte) bool) { restOf(path, offset)(yield) }
 	at := func(kind string, seq uint64, lineNo int, format string, args ...any) *Damage {
 		return &Damage{Kind: kind, Segment: path, Line: lineNo, Seq: seq, Detail: fmt.Sprintf(format, args...)}
 	}
 	// broken names the first failure, unless the records from here on
 	// belong to another log: then the log was spliced here.
 	broken := func(d *Damage) *Damage {
-		if spliced(append([][]byte{line}, rest...), v.rep.LogID) {
+		if isAnotherLog(line, v.rep.LogID) || spliced(rest, v.rep.LogID) {
 			return at(Spliced, v.expect, n, "the records from here on belong to another log")
 		}
 		return d
 	}
-	if n-1 == v.invalid {
-		return broken(at(Modified, v.expect, n, "the line is not valid JSON"))
+	if invalid {
+		return broken(at(Modified, v.expect, n, "the line is not valid JSON, or repeats a key"))
 	}
-	env, err := ParseEnvelope(line)
+	env, err := record.ParseEnvelope(line)
 	if err != nil {
 		return broken(at(Modified, v.expect, n, "%v", err))
 	}
 	h := HashLine(line)
-	nextLinksHere := len(rest) > 0 && linksTo(rest[0], h)
+	nextLinksHere := next != nil && linksTo(next, h)
 	switch {
 	case env.Seq > v.expect:
-		for _, later := range rest {
-			if e, err := ParseEnvelope(later); err == nil && e.Seq == v.expect {
+		for later := range rest {
+			if e, err := record.ParseEnvelope(later); err == nil && e.Seq == v.expect {
 				return broken(at(Reordered, env.Seq, n, "seq %d appears where seq %d belongs", env.Seq, v.expect))
 			}
 		}
@@ -318,10 +442,10 @@ func (v *verifier) line(path string, n int, line []byte, rest [][]byte) *Damage 
 			return broken(at(Inserted, env.Seq, n-1, "a second record with seq %d was inserted before this one", env.Seq))
 		}
 		return broken(at(Inserted, env.Seq, n, "a record with seq %d appears again after seq %d", env.Seq, v.expect-1))
-	case env.Prev != v.prev:
+	case Hash(env.Prev) != v.prev:
 		// Either the previous line was changed, or this line's prev was.
 		// If the next line still links to this one, this one is intact.
-		if nextLinksHere || len(rest) == 0 {
+		if nextLinksHere || next == nil {
 			return broken(at(Modified, v.expect-1, n-1, "the record does not match the hash that seq %d holds for it", v.expect))
 		}
 		return broken(at(Modified, v.expect, n, "the record's prev does not match the record before it"))
@@ -330,7 +454,7 @@ func (v *verifier) line(path string, n int, line []byte, rest [][]byte) *Damage 
 	}
 	if v.opts.Head != nil && env.Seq == v.opts.Head.Seq {
 		v.headSeen = true
-		if HashLine(line) != v.opts.Head.Hash {
+		if h != v.opts.Head.Hash {
 			return at(Modified, env.Seq, n, "the record does not match the head held elsewhere (%s)", v.opts.Head.Hash)
 		}
 	}
@@ -351,27 +475,34 @@ func (v *verifier) line(path string, n int, line []byte, rest [][]byte) *Damage 
 }
 
 func linksTo(line []byte, h Hash) bool {
-	env, err := ParseEnvelope(line)
-	return err == nil && env.Prev == h
+	env, err := record.ParseEnvelope(line)
+	return err == nil && Hash(env.Prev) == h
+}
+
+// isAnotherLog reports whether line is a header or checkpoint of a log
+// other than logID.
+func isAnotherLog(line []byte, logID string) bool {
+	env, err := record.ParseEnvelope(line)
+	if err != nil {
+		return false
+	}
+	switch env.Type {
+	case "checkpoint":
+		cp, err := decodeBody[record.Checkpoint](line)
+		return err == nil && cp.LogID != logID
+	case "header":
+		h, err := decodeBody[record.Header](line)
+		return err == nil && h.LogID != logID
+	}
+	return false
 }
 
 // spliced reports whether the rest of a segment holds a header or
 // checkpoint of another log.
-func spliced(rest [][]byte, logID string) bool {
-	for _, line := range rest {
-		env, err := ParseEnvelope(line)
-		if err != nil {
-			continue
-		}
-		switch env.Type {
-		case "checkpoint":
-			if cp, err := DecodeCheckpoint(line); err == nil && cp.LogID != logID {
-				return true
-			}
-		case "header":
-			if h, err := DecodeHeader(line); err == nil && h.LogID != logID {
-				return true
-			}
+func spliced(rest iter.Seq[[]byte], logID string) bool {
+	for line := range rest {
+		if isAnotherLog(line, logID) {
+			return true
 		}
 	}
 	return false
@@ -381,7 +512,7 @@ func (v *verifier) checkpoint(path string, n int, line []byte, seq uint64) *Dama
 	at := func(kind, format string, args ...any) *Damage {
 		return &Damage{Kind: kind, Segment: path, Line: n, Seq: seq, Detail: fmt.Sprintf(format, args...)}
 	}
-	cp, err := DecodeCheckpoint(line)
+	cp, err := decodeBody[record.Checkpoint](line)
 	if err != nil {
 		return at(Modified, "%v", err)
 	}

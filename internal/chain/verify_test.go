@@ -2,15 +2,20 @@ package chain_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/sys/unix"
 
 	"github.com/agenttrace/agenttrace/internal/chain"
+	"github.com/agenttrace/agenttrace/internal/logfile"
 	"github.com/agenttrace/agenttrace/internal/record"
 	"github.com/agenttrace/agenttrace/internal/sink"
 )
@@ -32,8 +37,18 @@ func newKey(t testing.TB) key {
 	return key{signer, vkey}
 }
 
-// writeLog appends n event-like records to the log at base with a
-// checkpoint every 10 records, and closes it (final checkpoint).
+// openEvent is the kernel's i-th open of /work/file-<i>.
+func openEvent(i int) *record.Event {
+	return &record.Event{
+		Kind: record.KindOpen, Ktime: uint64(1000 + i), CPU: 1, Kseq: uint64(i),
+		Proc: record.Proc{Pid: 4321, Tid: 4321, Ppid: 4320, Comm: "python3", CgroupID: 1,
+			ExecID: record.ExecID{Pid: 4321, Start: 999, Seq: 5}, ParentExecID: record.ExecID{Pid: 4320, Start: 998, Seq: 4}},
+		Open: record.Open{Syscall: "openat", Dirfd: -100, Path: "/work/file-" + strconv.Itoa(i), Ret: 3},
+	}
+}
+
+// writeLog appends n open records to the log at base with a checkpoint
+// every 10 records, and closes it (final checkpoint).
 func writeLog(t testing.TB, base string, k key, n int, opts sink.Options) {
 	t.Helper()
 	enc := record.NewEncoder("testhost", "00000000-0000-0000-0000-000000000000", 0, nil)
@@ -46,13 +61,7 @@ func writeLog(t testing.TB, base string, k key, n int, opts sink.Options) {
 		t.Fatal(err)
 	}
 	for i := 0; i < n; i++ {
-		err := w.Append(func(b []byte, seq uint64, prev *chain.Hash) []byte {
-			b = enc.AppendEnvelope(b, seq, prev, uint64(1000+i), "open")
-			b = append(b, `,"open":{"path":"/work/file-`...)
-			b = strconv.AppendInt(b, int64(i), 10)
-			return append(b, `","ret":3}}`...)
-		})
-		if err != nil {
+		if err := w.AppendEvent(openEvent(i)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -79,7 +88,7 @@ func writeLines(t testing.TB, path string, lines [][]byte) {
 
 func verify(t testing.TB, base string, opts chain.VerifyOptions) *chain.Report {
 	t.Helper()
-	files, numbers := chain.Segments(base)
+	files, numbers := logfile.Segments(base)
 	rep, err := chain.Verify(files, numbers, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -88,7 +97,7 @@ func verify(t testing.TB, base string, opts chain.VerifyOptions) *chain.Report {
 }
 
 func lineType(t testing.TB, line []byte) string {
-	env, err := chain.ParseEnvelope(line)
+	env, err := record.ParseEnvelope(line)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,9 +263,9 @@ func TestSegmentsAndHead(t *testing.T) {
 	k := newKey(t)
 	dir := t.TempDir()
 	base := filepath.Join(dir, "audit.jsonl")
-	// Rotation: about 300 bytes a record, 2 KiB segments.
+	// Rotation: about 500 bytes a record, 2 KiB segments.
 	writeLog(t, base, k, 60, sink.Options{RotateSize: 2048})
-	files, _ := chain.Segments(base)
+	files, _ := logfile.Segments(base)
 	if len(files) < 5 {
 		t.Fatalf("%d segments, want at least 5", len(files))
 	}
@@ -296,14 +305,14 @@ func TestSegmentsAndHead(t *testing.T) {
 		b := filepath.Join(d, "audit.jsonl")
 		writeLog(t, b, k, 20, sink.Options{}) // run 1 ends in a final checkpoint
 		writeLog(t, b, k, 20, sink.Options{}) // run 2 continues in segment 2
-		seq, err := lastCheckpointHead(t, chain.SegmentPath(b, 2))
+		seq, err := lastCheckpointHead(t, logfile.SegmentPath(b, 2))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if rep := verify(t, b, chain.VerifyOptions{PublicKey: k.vkey, Head: seq}); rep.Damage != nil {
 			t.Fatalf("intact: %v", rep.Damage)
 		}
-		os.Remove(chain.SegmentPath(b, 2))
+		os.Remove(logfile.SegmentPath(b, 2))
 		if rep := verify(t, b, chain.VerifyOptions{PublicKey: k.vkey}); rep.Damage != nil {
 			t.Fatalf("without --head the shortened log looks complete, got %v", rep.Damage)
 		}
@@ -317,9 +326,14 @@ func TestSegmentsAndHead(t *testing.T) {
 // lastCheckpointHead is what a SIEM holds: the size and head of the last checkpoint.
 func lastCheckpointHead(t testing.TB, path string) (*chain.HeadRef, error) {
 	lines := readLines(t, path)
-	cp, err := chain.DecodeCheckpoint(lines[len(lines)-1])
+	last := lines[len(lines)-1]
+	r, err := record.Decode(last[:len(last)-1])
 	if err != nil {
 		return nil, err
+	}
+	cp, ok := r.Body.(*record.Checkpoint)
+	if !ok {
+		return nil, fmt.Errorf("the last line is a %s record", r.Type)
 	}
 	h, err := chain.ParseHash(cp.Head)
 	return &chain.HeadRef{Seq: cp.Size, Hash: h}, err
@@ -362,5 +376,192 @@ func BenchmarkVerify(b *testing.B) {
 	b.ResetTimer()
 	for b.Loop() {
 		verify(b, base, chain.VerifyOptions{PublicKey: k.vkey})
+	}
+}
+
+// TestDuplicateKeyIsModified: a line that repeats a key is not what the
+// writer wrote (readers could disagree on its value), even where nothing
+// else could tell: the last line of a log still being written, whose hash
+// no later line holds.
+func TestDuplicateKeyIsModified(t *testing.T) {
+	k := newKey(t)
+	pristine := filepath.Join(t.TempDir(), "audit.jsonl")
+	writeLog(t, pristine, k, 15, sink.Options{})
+	orig := readLines(t, pristine)
+	const last = 15 // 1-based: header, 10 records, a checkpoint, 3 records
+	if lineType(t, orig[last-1]) != "open" {
+		t.Fatalf("line %d is not an open record", last)
+	}
+	for _, tc := range []struct {
+		name, old, new string
+		kind           string
+	}{
+		// Control: a changed value alone goes unnoticed on that line.
+		{"changed value", `"path":"/work/file-12"`, `"path":"/etc/shadow"`, ""},
+		{"repeated key", `"path":"/work/file-12"`, `"path":"/work/file-12","path":"/etc/shadow"`, chain.Modified},
+		{"repeated key, escaped", `"path":"/work/file-12"`, `"path":"/work/file-12","\u0070ath":"/etc/shadow"`, chain.Modified},
+		{"repeated key in proc", `"comm":"python3"`, `"comm":"python3","comm":"sshd"`, chain.Modified},
+		{"repeated envelope key", `"host":"testhost"`, `"host":"testhost","host":"other"`, chain.Modified},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lines := append([][]byte(nil), orig[:last]...)
+			if !bytes.Contains(lines[last-1], []byte(tc.old)) {
+				t.Fatalf("line %d has no %s: %s", last, tc.old, lines[last-1])
+			}
+			lines[last-1] = bytes.Replace(lines[last-1], []byte(tc.old), []byte(tc.new), 1)
+			base := filepath.Join(t.TempDir(), "audit.jsonl")
+			writeLines(t, base, lines)
+			rep := verify(t, base, chain.VerifyOptions{PublicKey: k.vkey, Open: true})
+			if tc.kind == "" {
+				if rep.Damage != nil {
+					t.Fatalf("damage %v", rep.Damage)
+				}
+				return
+			}
+			if rep.Damage == nil || rep.Damage.Kind != tc.kind || rep.Damage.Line != last || rep.Damage.Seq != last {
+				t.Fatalf("damage %v, want %s on line %d (seq %d)", rep.Damage, tc.kind, last, last)
+			}
+		})
+	}
+	// In the middle of a closed log, too.
+	lines := append([][]byte(nil), orig...)
+	lines[4] = bytes.Replace(lines[4], []byte(`"ret":3}`), []byte(`"ret":3,"ret":-1}`), 1)
+	base := filepath.Join(t.TempDir(), "audit.jsonl")
+	writeLines(t, base, lines)
+	if rep := verify(t, base, chain.VerifyOptions{PublicKey: k.vkey}); rep.Damage == nil || rep.Damage.Kind != chain.Modified || rep.Damage.Line != 5 {
+		t.Fatalf("damage %v, want modified on line 5", rep.Damage)
+	}
+}
+
+// TestNotALog: input that is not an agenttrace log at all is an error
+// wrapping ErrNotALog, not damage to a log.
+func TestNotALog(t *testing.T) {
+	dir := t.TempDir()
+	passwd := "root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n"
+	for _, tc := range []struct {
+		name    string
+		content string
+	}{
+		{"passwd", passwd},
+		{"passwd without a final newline", strings.TrimSuffix(passwd, "\n")},
+		{"empty", ""},
+		{"JSON of something else", `{"level":"info","msg":"started"}` + "\n"},
+		{"JSON array", `[{"v":1}]` + "\n"},
+		{"binary without newlines", strings.Repeat("\x00\xff", logfile.MaxLine)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			base := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "_")+".jsonl")
+			if err := os.WriteFile(base, []byte(tc.content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			files, numbers := logfile.Segments(base)
+			rep, err := chain.Verify(files, numbers, chain.VerifyOptions{})
+			if !errors.Is(err, chain.ErrNotALog) {
+				t.Fatalf("Verify = %+v, %v, want an error wrapping ErrNotALog", rep, err)
+			}
+			if _, err := chain.ReadTail(base, 1); !errors.Is(err, chain.ErrNotALog) {
+				t.Errorf("ReadTail = %v, want ErrNotALog", err)
+			}
+		})
+	}
+
+	// A log whose first record was damaged is a damaged log, not another file.
+	k := newKey(t)
+	base := filepath.Join(dir, "audit.jsonl")
+	writeLog(t, base, k, 3, sink.Options{})
+	lines := readLines(t, base)
+	lines[0] = bytes.Replace(lines[0], []byte(`"type":"header","header":{`), []byte(`"type":"open","open":{`), 1)
+	writeLines(t, base, lines)
+	if rep := verify(t, base, chain.VerifyOptions{}); rep.Damage == nil || rep.Damage.Kind != chain.Modified || rep.Damage.Line != 1 {
+		t.Fatalf("damage %v, want modified on line 1", rep.Damage)
+	}
+
+	// A FIFO in place of a segment is refused, without waiting for a writer.
+	fifo := filepath.Join(dir, "fifo.jsonl")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := chain.Verify([]string{fifo}, []int{1}, chain.VerifyOptions{})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, logfile.ErrNotRegular) {
+			t.Errorf("Verify(FIFO) = %v, want ErrNotRegular", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Verify(FIFO) blocks")
+	}
+}
+
+// TestVisitEveryLine: Visit is given every complete line of the log once,
+// in order: those verified, and after damage the rest unverified.
+func TestVisitEveryLine(t *testing.T) {
+	k := newKey(t)
+	base := filepath.Join(t.TempDir(), "audit.jsonl")
+	writeLog(t, base, k, 40, sink.Options{RotateSize: 4096})
+	files, _ := logfile.Segments(base)
+	if len(files) < 3 {
+		t.Fatalf("%d segments, want at least 3", len(files))
+	}
+	var all [][]byte
+	for _, f := range files {
+		all = append(all, readLines(t, f)...)
+	}
+	visit := func(opts chain.VerifyOptions) (*chain.Report, [][]byte) {
+		var got [][]byte
+		opts.Visit = func(line []byte) { got = append(got, bytes.Clone(line)) }
+		return verify(t, base, opts), got
+	}
+	same := func(got [][]byte) {
+		t.Helper()
+		if len(got) != len(all) {
+			t.Fatalf("Visit got %d lines, the log has %d", len(got), len(all))
+		}
+		for i := range got {
+			if !bytes.Equal(got[i], all[i]) {
+				t.Fatalf("Visit line %d = %s, want %s", i+1, got[i], all[i])
+			}
+		}
+	}
+	rep, got := visit(chain.VerifyOptions{PublicKey: k.vkey})
+	if rep.Damage != nil || rep.Records != uint64(len(all)) {
+		t.Fatalf("intact: %v, %d records of %d lines", rep.Damage, rep.Records, len(all))
+	}
+	same(got)
+
+	// Damage in the middle of segment 2, and at the start of segment 3.
+	seg2 := readLines(t, files[1])
+	mid := len(seg2) / 2
+	for _, tc := range []struct {
+		name   string
+		file   string
+		line   int
+		mutate func([]byte) []byte
+	}{
+		{"modified mid-segment", files[1], mid, func(l []byte) []byte { return bytes.Replace(l, []byte("/work/file-"), []byte("/work/FILE-"), 1) }},
+		{"invalid JSON mid-segment", files[1], mid, func(l []byte) []byte { return append([]byte("}"), l...) }},
+		{"header of a later segment", files[2], 0, func(l []byte) []byte { return bytes.Replace(l, []byte(`"segment":3`), []byte(`"segment":4`), 1) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lines := readLines(t, tc.file)
+			orig := lines[tc.line]
+			lines[tc.line] = tc.mutate(bytes.Clone(orig))
+			writeLines(t, tc.file, lines)
+			defer func() { lines[tc.line] = orig; writeLines(t, tc.file, lines) }()
+			want := all
+			all = nil
+			for _, f := range files {
+				all = append(all, readLines(t, f)...)
+			}
+			defer func() { all = want }()
+			rep, got := visit(chain.VerifyOptions{PublicKey: k.vkey})
+			if rep.Damage == nil {
+				t.Fatal("damage not found")
+			}
+			same(got)
+		})
 	}
 }

@@ -17,7 +17,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -35,6 +34,7 @@ import (
 	"github.com/agenttrace/agenttrace/internal/session"
 	"github.com/agenttrace/agenttrace/internal/sink"
 	"github.com/agenttrace/agenttrace/internal/snapshot"
+	"github.com/agenttrace/agenttrace/internal/tracer"
 )
 
 // Daemon is one running `agenttrace daemon`.
@@ -43,14 +43,10 @@ type Daemon struct {
 	logger  zerolog.Logger
 	started time.Time
 
-	mount  string
-	tracer *loader.Tracer
-	enc    *record.Encoder
-	res    *cgroup.Resolver
-	log    *sink.Writer
-	pipe   *pipeline.Pipeline
-	guard  *pipeline.Guard
-	met    *metrics
+	mount string
+	rt    *tracer.Tracer
+	res   *cgroup.Resolver
+	met   *metrics
 
 	// self is the daemon's own cgroup (below the mount) and its id: never
 	// traced, or its own reads of /proc and the log would feed themselves.
@@ -60,7 +56,7 @@ type Daemon struct {
 	expMu     sync.Mutex
 	exporters []*exporter
 
-	mu      sync.Mutex // cfg, targets, guard
+	mu      sync.Mutex // cfg, targets, the tracer's fail-closed guard
 	cfg     *config.Config
 	targets map[uint64]string // cgroups that matched a pattern: id → path below the mount
 }
@@ -90,7 +86,7 @@ func Run(ctx context.Context, cfgPath string, logger zerolog.Logger) error {
 		d.abort()
 		return err
 	}
-	logger.Info().Str("log", d.log.Path()).Strs("targets", patternTexts(cfg.Targets)).Int("traced_cgroups", d.targetCount()).Msg("tracing")
+	logger.Info().Str("log", d.rt.Log.Path()).Strs("targets", patternTexts(cfg.Targets)).Int("traced_cgroups", d.targetCount()).Msg("tracing")
 
 	reason := ""
 	for reason == "" {
@@ -153,78 +149,57 @@ func (d *Daemon) start() error {
 		return err
 	}
 
-	d.tracer, err = loader.Load(loader.Config{Globs: true, MaxArgBytes: cfg.MaxArgBytes, RingBytes: cfg.RingSize})
-	if err != nil {
-		return err
-	}
-	if err := d.tracer.SetPatterns(components(cfg.Targets)); err != nil {
-		return err
-	}
 	host, _ := os.Hostname()
 	d.res = cgroup.NewResolver(mount, "")
-	d.enc = record.NewEncoder(host, session.BootID(), record.WallOffset(), d.res)
-	d.enc.Sensitive = sensitive
-	d.enc.OnCgroup = d.cgroupRecord
-	names := patternTexts(cfg.Targets)
-	d.enc.PatternNames.Store(&names)
+	enc := record.NewEncoder(host, session.BootID(), record.WallOffset(), d.res)
+	enc.SetSensitive(sensitive)
+	enc.OnCgroup = d.cgroupRecord
+	enc.SetPatternNames(patternTexts(cfg.Targets))
 	d.met = newMetrics(d)
-
-	d.log, err = sink.Open(sink.Options{
-		Base: filepath.Join(cfg.Log.Dir, cfg.Log.Name), Signer: signer, VerifierKey: vkey, Encoder: d.enc, Version: session.Version,
-		CheckpointRecords: cfg.Checkpoint.Records, CheckpointInterval: cfg.Checkpoint.Interval,
-		RotateSize: cfg.Log.RotateSize, RotateInterval: cfg.Log.RotateInterval, Sync: sync, Mode: fileMode,
-		Observe: d.met.observeWrite,
-	})
-	if err != nil {
-		return err
-	}
-	if err := d.tracer.Attach(); err != nil {
-		return err
-	}
-	d.pipe = pipeline.New(d.tracer, d.enc, d.log, pipeline.Options{Heartbeat: cfg.Heartbeat})
-	d.met.pipeDone = make(chan error, 1)
-	go func() { d.met.pipeDone <- d.pipe.Run() }()
-	if cfg.FailClosed {
-		d.guard = pipeline.NewGuard(d.tracer, d.log, d.enc, d)
-		d.guard.Start()
-	}
-	if err := d.log.Append(func(b []byte, seq uint64, prev *chain.Hash) []byte {
-		return d.appendStart(b, seq, prev)
-	}); err != nil {
-		return err
-	}
-	if err := d.applyTargets("start", nil); err != nil {
-		return err
-	}
+	// Every check that can fail comes before the log is touched: a second
+	// daemon whose metrics port is taken must not write a segment.
 	if cfg.Metrics.Listen != "" {
-		if err := d.met.serve(cfg.Metrics.Listen); err != nil {
+		if err := d.met.listen(cfg.Metrics.Listen); err != nil {
 			return err
 		}
 	}
+	tcfg := tracer.Config{
+		Load:    loader.Config{Globs: true, MaxArgBytes: cfg.MaxArgBytes, RingBytes: cfg.RingSize},
+		Target:  func(k *loader.Tracer) error { return k.SetPatterns(components(cfg.Targets)) },
+		Encoder: enc,
+		Log: sink.Options{
+			Base: filepath.Join(cfg.Log.Dir, cfg.Log.Name), Signer: signer, VerifierKey: vkey, Version: session.Version,
+			CheckpointRecords: cfg.Checkpoint.Records, CheckpointInterval: cfg.Checkpoint.Interval,
+			RotateSize: cfg.Log.RotateSize, RotateInterval: cfg.Log.RotateInterval, Sync: sync, Mode: fileMode,
+			Observe: d.met.observeWrite,
+		},
+		Pipeline: pipeline.Options{Heartbeat: cfg.Heartbeat},
+	}
+	if cfg.FailClosed {
+		tcfg.Freezer = d
+	}
+	if d.rt, err = tracer.Start(tcfg); err != nil {
+		return err
+	}
+	if err := d.rt.Log.Append(d.startBody()); err != nil {
+		return fmt.Errorf("writing the start record: %w", err)
+	}
+	if err := d.applyTargets("start"); err != nil {
+		return err
+	}
+	d.met.serve()
 	return d.startExporters()
 }
 
 // abort undoes a start that failed part way; what was logged stays.
 func (d *Daemon) abort() {
 	d.stopExporters(time.Now().Add(d.cfg.DrainTimeout))
-	if d.guard != nil {
-		d.guard.Stop()
-	}
-	if d.tracer != nil {
-		d.tracer.Detach()
-		if d.pipe != nil {
-			d.tracer.Flush()
-			<-d.met.pipeDone
-		}
-	}
-	if d.log != nil {
-		d.log.Close()
+	if d.rt != nil {
+		d.rt.Stop(d.cfg.DrainTimeout)
+		d.rt.Close()
 	}
 	if d.met != nil {
 		d.met.close()
-	}
-	if d.tracer != nil {
-		d.tracer.Close()
 	}
 }
 
@@ -235,32 +210,20 @@ func (d *Daemon) abort() {
 func (d *Daemon) stop(reason string) error {
 	d.logger.Info().Str("reason", reason).Msg("stopping")
 	deadline := time.Now().Add(d.cfg.DrainTimeout)
-	d.mu.Lock()
-	if d.guard != nil {
-		d.guard.Stop()
-		d.guard = nil
-	}
-	d.mu.Unlock()
-	d.tracer.Detach()
-	d.tracer.Flush()
-	var pipeErr error
-	select {
-	case pipeErr = <-d.met.pipeDone:
-	case <-time.After(time.Until(deadline)):
-		// Cannot happen short of a wedged disk: the ring is finite and
-		// nothing adds to it. The records not drained are in no gap
-		// record either, so say so loudly.
-		pipeErr = errors.New("drain did not finish within drain_timeout")
+	// Not under d.mu: the pipeline takes it (cgroupRecord) while it drains.
+	stats, pipeErr := d.rt.Stop(time.Until(deadline))
+	if pipeErr != nil {
 		d.logger.Error().Err(pipeErr).Msg("drain")
 	}
-	stats := d.pipe.Stats()
-	err := d.log.Append(func(b []byte, seq uint64, prev *chain.Hash) []byte {
-		return d.appendStop(b, seq, prev, reason, &stats)
-	})
-	closeErr := d.log.Close()
+	stop := &record.Stop{Mode: record.ModeDaemon, Reason: reason, UptimeNs: int64(time.Since(d.started)),
+		Records: stats.WrittenCounts(), Lost: stats.LostCounts()}
+	err := d.rt.Log.Append(stop)
+	if err != nil {
+		err = fmt.Errorf("writing the stop record: %w", err)
+	}
+	closeErr := d.rt.Close()
 	d.stopExporters(deadline)
 	d.met.close()
-	d.tracer.Close()
 	if err = errors.Join(pipeErr, err, closeErr); err != nil {
 		d.logger.Error().Err(err).Msg("stopped with errors")
 		return err
@@ -271,19 +234,19 @@ func (d *Daemon) stop(reason string) error {
 
 // cgroupRecord keeps the target list current between walks: a cgroup that
 // matched a pattern at mkdir is a target until its rmdir.
-func (d *Daemon) cgroupRecord(op uint32, id uint64, path string, flags uint32) {
+func (d *Daemon) cgroupRecord(c *record.Cgroup) {
 	d.mu.Lock()
 	switch {
-	case op == loader.CgroupMkdir && flags&loader.CgroupMatched != 0 && flags&loader.CgroupStateFull == 0:
-		d.targets[id] = strings.TrimPrefix(path, "/")
-	case op == loader.CgroupRmdir:
-		delete(d.targets, id)
+	case c.Op == "mkdir" && c.Matched && !c.StateFull:
+		d.targets[c.ID] = strings.TrimPrefix(c.Path, "/")
+	case c.Op == "rmdir":
+		delete(d.targets, c.ID)
 	}
 	n := len(d.targets)
 	d.mu.Unlock()
 	d.met.targets.Set(float64(n))
-	if flags&loader.CgroupStateFull != 0 {
-		d.logger.Error().Str("cgroup", path).Msg("the kernel's cgroup state map is full: this cgroup is NOT traced")
+	if c.StateFull {
+		d.logger.Error().Str("cgroup", c.Path).Msg("the kernel's cgroup state map is full: this cgroup is NOT traced")
 	}
 }
 
@@ -315,10 +278,9 @@ func (d *Daemon) targetCount() int {
 // applyTargets makes the kernel's cgroup states match the current patterns
 // (the tracer's patterns must already be set), appends a target record for
 // every cgroup that starts or stops matching, and a snapshot record for
-// every process in a cgroup that was not traced before. old is the pattern
-// set being replaced (nil at start).
-func (d *Daemon) applyTargets(reason string, old []cgroup.Pattern) error {
-	before, err := d.tracer.CgroupStates()
+// every process in a cgroup that was not traced before.
+func (d *Daemon) applyTargets(reason string) error {
+	before, err := d.rt.Kernel.CgroupStates()
 	if err != nil {
 		return err
 	}
@@ -332,7 +294,7 @@ func (d *Daemon) applyTargets(reason string, old []cgroup.Pattern) error {
 			st.Traced = false
 			d.logger.Warn().Str("cgroup", "/"+rel).Msg("a target matches agenttrace's own cgroup: it is excluded")
 		}
-		if err := d.tracer.PutCgroupState(id, st.Partial, st.Traced); err != nil {
+		if err := d.rt.Kernel.PutCgroupState(id, st.Partial, st.Traced); err != nil {
 			return err
 		}
 		d.res.Learn(id, "/"+rel)
@@ -349,7 +311,7 @@ func (d *Daemon) applyTargets(reason string, old []cgroup.Pattern) error {
 	}
 	for id := range before {
 		if !seen[id] {
-			d.tracer.DeleteCgroupState(id)
+			d.rt.Kernel.DeleteCgroupState(id)
 		}
 	}
 
@@ -362,11 +324,12 @@ func (d *Daemon) applyTargets(reason string, old []cgroup.Pattern) error {
 			continue
 		}
 		pids, _ := cgroup.TreeProcs(filepath.Join(d.mount, rel))
-		d.appendTarget("add", reason, rel, id, matchingPatterns(pats, rel), len(pids))
+		procs := len(pids)
+		d.appendTarget(&record.Target{Op: "add", Reason: reason, Cgroup: "/" + rel, CgroupID: id, Targets: matchingPatterns(pats, rel), Processes: &procs})
 	}
 	for id, rel := range prev {
 		if _, ok := matched[id]; !ok {
-			d.appendTarget("remove", reason, rel, id, nil, -1)
+			d.appendTarget(&record.Target{Op: "remove", Reason: reason, Cgroup: "/" + rel, CgroupID: id})
 		}
 	}
 	for _, rel := range newlyTraced {
@@ -378,10 +341,7 @@ func (d *Daemon) applyTargets(reason string, old []cgroup.Pattern) error {
 			// The path as the daemon sees the tree, whatever cgroup
 			// namespace /proc/PID/cgroup was read through.
 			p.CgroupPath = "/" + rel
-			d.log.Append(func(b []byte, seq uint64, prev *chain.Hash) []byte {
-				b = d.enc.AppendEnvelope(b, seq, prev, record.BootTime(), "snapshot")
-				return append(snapshot.AppendBody(b, p), '}')
-			})
+			d.appendOwn(p.Record())
 		}
 	}
 	d.met.targets.Set(float64(len(matched)))
@@ -394,97 +354,32 @@ func (d *Daemon) currentPatterns() []cgroup.Pattern {
 	return d.cfg.Targets
 }
 
-func (d *Daemon) appendTarget(op, reason, rel string, id uint64, pats []string, procs int) {
-	d.log.Append(func(b []byte, seq uint64, prev *chain.Hash) []byte {
-		b = d.enc.AppendEnvelope(b, seq, prev, record.BootTime(), "target")
-		b = append(b, `,"target":{"op":"`...)
-		b = append(b, op...)
-		b = append(b, `","reason":"`...)
-		b = append(b, reason...)
-		b = append(b, '"')
-		b = record.AppendBytes(b, "cgroup", []byte("/"+rel))
-		b = append(b, `,"cgroup_id":`...)
-		b = strconv.AppendUint(b, id, 10)
-		if pats != nil {
-			b = record.AppendStrings(b, "targets", pats)
-		}
-		if procs >= 0 {
-			b = append(b, `,"processes":`...)
-			b = strconv.AppendInt(b, int64(procs), 10)
-		}
-		return append(b, "}}"...)
-	})
-	d.logger.Info().Str("op", op).Str("reason", reason).Str("cgroup", "/"+rel).Msg("target")
+func (d *Daemon) appendTarget(tg *record.Target) {
+	d.appendOwn(tg)
+	d.logger.Info().Str("op", tg.Op).Str("reason", tg.Reason).Str("cgroup", tg.Cgroup).Msg("target")
 }
 
-func (d *Daemon) appendStart(b []byte, seq uint64, prev *chain.Hash) []byte {
+// appendOwn appends one of the daemon's records. While the log refuses
+// writes the record is lost, and counted: the sink counts it, and the
+// pipeline writes the count in a gap record once the log takes writes.
+func (d *Daemon) appendOwn(body record.Body) {
+	if err := d.rt.Log.Append(body); err != nil {
+		d.logger.Error().Err(err).Str("record", body.Type()).Msg("a record could not be written; it is counted in a gap record")
+	}
+}
+
+func (d *Daemon) startBody() *record.Start {
 	cfg := d.cfg
-	b = d.enc.AppendEnvelope(b, seq, prev, record.BootTime(), "start")
-	b = append(b, `,"start":{"mode":"daemon","agenttrace_version":"`...)
-	b = append(b, session.Version...)
-	b = append(b, `","pid":`...)
-	b = strconv.AppendInt(b, int64(os.Getpid()), 10)
-	b = append(b, `,"uid":`...)
-	b = strconv.AppendInt(b, int64(os.Getuid()), 10)
-	b = record.AppendBytes(b, "config", []byte(cfg.Path))
-	b = append(b, `,"config_sha256":"`...)
-	b = append(b, cfg.Hash...)
-	b = append(b, '"')
-	b = record.AppendBytes(b, "cgroup_mount", []byte(d.mount))
-	b = record.AppendStrings(b, "targets", patternTexts(cfg.Targets))
+	s := &record.Start{
+		Mode: record.ModeDaemon, AgenttraceVersion: session.Version, Pid: os.Getpid(), Uid: os.Getuid(),
+		Config: cfg.Path, ConfigSHA256: cfg.Hash, CgroupMount: d.mount, Targets: patternTexts(cfg.Targets),
+		MaxArgBytes: cfg.MaxArgBytes, RingSize: d.rt.Kernel.RingSize(), FailClosed: cfg.FailClosed,
+		SensitivePaths: d.rt.Enc.Sensitive().Patterns(), Hooks: session.Hooks(d.rt.Kernel),
+	}
 	if tracesPath(cfg.Targets, d.self) {
-		b = record.AppendBytes(b, "excluded_cgroup", []byte("/"+d.self))
+		s.ExcludedCgroup = "/" + d.self
 	}
-	b = append(b, `,"max_arg_bytes":`...)
-	b = strconv.AppendUint(b, uint64(cfg.MaxArgBytes), 10)
-	b = append(b, `,"ring_size":`...)
-	b = strconv.AppendInt(b, int64(d.tracer.RingSize()), 10)
-	b = append(b, `,"fail_closed":`...)
-	b = strconv.AppendBool(b, cfg.FailClosed)
-	b = record.AppendStrings(b, "sensitive_paths", d.enc.Sensitive.Patterns())
-	// Kernel records after this one are attributed (under the log's lock).
-	d.enc.BeginDaemon()
-	b = record.AppendHooks(b, d.tracer.ProgramTags())
-	return append(b, "}}"...)
-}
-
-func (d *Daemon) appendStop(b []byte, seq uint64, prev *chain.Hash, reason string, stats *pipeline.Stats) []byte {
-	b = d.enc.AppendEnvelope(b, seq, prev, record.BootTime(), "stop")
-	b = append(b, `,"stop":{"mode":"daemon"`...)
-	b = record.AppendBytes(b, "reason", []byte(reason))
-	b = append(b, `,"uptime_ns":`...)
-	b = strconv.AppendInt(b, int64(time.Since(d.started)), 10)
-	b = append(b, `,"records":{`...)
-	for kind := loader.KindExec; kind < loader.KindMax; kind++ {
-		if kind > loader.KindExec {
-			b = append(b, ',')
-		}
-		b = append(b, '"')
-		b = append(b, record.KindName(kind)...)
-		b = append(b, `":`...)
-		b = strconv.AppendUint(b, stats.Written[kind], 10)
-	}
-	b = append(b, `},"lost":{`...)
-	first := true
-	for kind := uint32(0); kind < loader.KindMax; kind++ {
-		lost := stats.Lost(kind)
-		if lost == 0 {
-			continue
-		}
-		if !first {
-			b = append(b, ',')
-		}
-		first = false
-		name := record.KindName(kind)
-		if name == "" {
-			name = "unknown"
-		}
-		b = append(b, '"')
-		b = append(b, name...)
-		b = append(b, `":`...)
-		b = strconv.AppendUint(b, lost, 10)
-	}
-	return append(b, "}}}"...)
+	return s
 }
 
 // reload re-reads the configuration. A file that does not load is
@@ -501,7 +396,7 @@ func (d *Daemon) reload() {
 	if err != nil {
 		d.logger.Error().Err(err).Str("config", d.cfgPath).Msg("reload rejected; the previous configuration stays in force")
 		d.met.reloads.WithLabelValues("rejected").Inc()
-		d.appendReload("rejected", fileHash(d.cfgPath), err, nil, nil, nil)
+		d.appendOwn(&record.Reload{Status: "rejected", Config: d.cfgPath, ConfigSHA256: fileHash(d.cfgPath), Error: err.Error()})
 		return
 	}
 	d.mu.Lock()
@@ -515,10 +410,10 @@ func (d *Daemon) reload() {
 	targetsChanged := !samePatterns(old.Targets, merged.Targets)
 
 	if targetsChanged {
-		if err := d.tracer.SetPatterns(components(merged.Targets)); err != nil {
+		if err := d.rt.Kernel.SetPatterns(components(merged.Targets)); err != nil {
 			d.logger.Error().Err(err).Msg("reload: setting patterns")
 			d.met.reloads.WithLabelValues("rejected").Inc()
-			d.appendReload("rejected", merged.Hash, err, nil, nil, nil)
+			d.appendOwn(&record.Reload{Status: "rejected", Config: d.cfgPath, ConfigSHA256: merged.Hash, Error: err.Error()})
 			return
 		}
 	}
@@ -526,65 +421,30 @@ func (d *Daemon) reload() {
 	d.cfg = &merged
 	d.mu.Unlock()
 	names := patternTexts(merged.Targets)
-	d.log.Append(func(b []byte, seq uint64, prev *chain.Hash) []byte {
-		// Under the log's lock, like every encoder change: records after
-		// this one use the new lists.
-		d.enc.Sensitive = sensitive
-		d.enc.PatternNames.Store(&names)
-		return d.reloadBody(b, seq, prev, "applied", merged.Hash, nil, changed, needRestart, names)
-	})
+	// The new lists apply to the records appended from now on, whether or
+	// not the reload record below can be written.
+	d.rt.Enc.SetSensitive(sensitive)
+	d.rt.Enc.SetPatternNames(names)
+	d.appendOwn(&record.Reload{Status: "applied", Config: d.cfgPath, ConfigSHA256: merged.Hash, Changed: changed, NeedsRestart: needRestart, Targets: names})
 	syncPolicy, _ := sink.ParseSyncPolicy(merged.Log.Fsync)
-	d.log.SetPolicy(sink.Policy{CheckpointRecords: merged.Checkpoint.Records, CheckpointInterval: merged.Checkpoint.Interval,
+	d.rt.Log.SetPolicy(sink.Policy{CheckpointRecords: merged.Checkpoint.Records, CheckpointInterval: merged.Checkpoint.Interval,
 		RotateSize: merged.Log.RotateSize, RotateInterval: merged.Log.RotateInterval, Sync: syncPolicy})
-	d.pipe.SetHeartbeat(merged.Heartbeat)
+	d.rt.Pipe.SetHeartbeat(merged.Heartbeat)
 	d.mu.Lock()
-	switch {
-	case merged.FailClosed && d.guard == nil:
-		d.guard = pipeline.NewGuard(d.tracer, d.log, d.enc, d)
-		d.guard.Start()
-	case !merged.FailClosed && d.guard != nil:
-		d.guard.Stop()
-		d.guard = nil
+	if merged.FailClosed {
+		d.rt.SetFailClosed(d)
+	} else {
+		d.rt.SetFailClosed(nil)
 	}
 	d.mu.Unlock()
 	if targetsChanged {
-		if err := d.applyTargets("reload", old.Targets); err != nil {
+		if err := d.applyTargets("reload"); err != nil {
 			d.logger.Error().Err(err).Msg("reload: applying targets")
 		}
 	}
 	d.reloadExporters(old, &merged)
 	d.met.reloads.WithLabelValues("applied").Inc()
 	d.logger.Info().Strs("changed", changed).Strs("needs_restart", needRestart).Msg("reloaded")
-}
-
-func (d *Daemon) appendReload(status, hash string, err error, changed, needRestart, targets []string) {
-	d.log.Append(func(b []byte, seq uint64, prev *chain.Hash) []byte {
-		return d.reloadBody(b, seq, prev, status, hash, err, changed, needRestart, targets)
-	})
-}
-
-func (d *Daemon) reloadBody(b []byte, seq uint64, prev *chain.Hash, status, hash string, err error, changed, needRestart, targets []string) []byte {
-	b = d.enc.AppendEnvelope(b, seq, prev, record.BootTime(), "reload")
-	b = append(b, `,"reload":{"status":"`...)
-	b = append(b, status...)
-	b = append(b, '"')
-	b = record.AppendBytes(b, "config", []byte(d.cfgPath))
-	b = append(b, `,"config_sha256":"`...)
-	b = append(b, hash...)
-	b = append(b, '"')
-	if err != nil {
-		b = record.AppendBytes(b, "error", []byte(err.Error()))
-	}
-	if changed != nil {
-		b = record.AppendStrings(b, "changed", changed)
-	}
-	if len(needRestart) > 0 {
-		b = record.AppendStrings(b, "needs_restart", needRestart)
-	}
-	if targets != nil {
-		b = record.AppendStrings(b, "targets", targets)
-	}
-	return append(b, "}}"...)
 }
 
 // fileHash is the SHA-256 of a file's bytes (of no bytes if unreadable),

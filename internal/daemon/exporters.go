@@ -37,7 +37,7 @@ func (d *Daemon) startExporter(cfg export.Config) error {
 	// The Runner adds the exporter's name to its log lines itself.
 	r, err := export.NewRunner(cfg, export.RunnerOptions{
 		Log: filepath.Join(d.cfg.Log.Dir, d.cfg.Log.Name), StateDir: d.cfg.StateDir,
-		Head: func() uint64 { seq, _ := d.log.Head(); return seq }, Logger: &d.logger,
+		Head: func() uint64 { seq, _ := d.rt.Log.Head(); return seq }, Logger: &d.logger,
 		DrainTimeout: d.cfg.DrainTimeout, Version: session.Version,
 	})
 	if err != nil {

@@ -18,10 +18,10 @@ import (
 // metrics is the daemon's Prometheus endpoint: counts and durations only,
 // never the contents of a record (docs/config.md lists every series).
 type metrics struct {
-	d        *Daemon
-	reg      *prometheus.Registry
-	srv      *http.Server
-	pipeDone chan error
+	d   *Daemon
+	reg *prometheus.Registry
+	srv *http.Server
+	ln  net.Listener
 
 	write   *prometheus.HistogramVec
 	reloads *prometheus.CounterVec
@@ -53,25 +53,38 @@ func (m *metrics) observeWrite(op string, d time.Duration) {
 	m.write.WithLabelValues(op).Observe(d.Seconds())
 }
 
-// serve listens on addr (loopback by default) until close.
-func (m *metrics) serve(addr string) error {
+// listen binds addr (loopback by default): before anything is written, so
+// that a port in use stops a start before it touches the log.
+func (m *metrics) listen(addr string) error {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
+	m.ln = l
+	return nil
+}
+
+// serve answers on the listener, if there is one, until close.
+func (m *metrics) serve() {
+	if m.ln == nil {
+		return
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
 	m.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	l := m.ln
 	go func() {
 		if err := m.srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			m.d.logger.Error().Err(err).Msg("metrics endpoint")
 		}
 	}()
 	m.d.logger.Info().Str("listen", l.Addr().String()).Msg("metrics endpoint")
-	return nil
 }
 
 func (m *metrics) close() {
+	if m.srv == nil && m.ln != nil {
+		m.ln.Close()
+	}
 	if m.srv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
@@ -108,11 +121,11 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c collector) Collect(ch chan<- prometheus.Metric) {
 	d := c.m.d
-	counters, _ := d.tracer.Counters()
-	var written, gapped [loader.KindMax]uint64
-	if d.pipe != nil {
-		written, gapped = d.pipe.Live()
+	if d.rt == nil {
+		return
 	}
+	counters, _ := d.rt.Kernel.Counters()
+	written, gapped := d.rt.Pipe.Live()
 	for kind := loader.KindExec; kind < loader.KindMax; kind++ {
 		name := record.KindName(kind)
 		ch <- prometheus.MustNewConstMetric(descMatched, prometheus.CounterValue, float64(counters[kind].Matched), name)
@@ -121,15 +134,15 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descLost, prometheus.CounterValue, float64(counters[kind].LostInflight), name, "pairing_map")
 		ch <- prometheus.MustNewConstMetric(descLost, prometheus.CounterValue, float64(gapped[kind]), name, "recorded")
 	}
-	ch <- prometheus.MustNewConstMetric(descRingUsed, prometheus.GaugeValue, float64(d.tracer.Pending()))
-	ch <- prometheus.MustNewConstMetric(descRingSize, prometheus.GaugeValue, float64(d.tracer.RingSize()))
-	if d.log != nil {
-		last := d.log.LastCheckpoint()
+	ch <- prometheus.MustNewConstMetric(descRingUsed, prometheus.GaugeValue, float64(d.rt.Kernel.Pending()))
+	ch <- prometheus.MustNewConstMetric(descRingSize, prometheus.GaugeValue, float64(d.rt.Kernel.RingSize()))
+	{
+		last := d.rt.Log.LastCheckpoint()
 		if last.IsZero() {
 			last = d.started
 		}
 		ch <- prometheus.MustNewConstMetric(descCPAge, prometheus.GaugeValue, time.Since(last).Seconds())
-		cnt := d.log.Counts()
+		cnt := d.rt.Log.Counts()
 		ch <- prometheus.MustNewConstMetric(descLogRecords, prometheus.CounterValue, float64(cnt.Records+cnt.Headers+cnt.Checkpoints+cnt.Recoveries))
 	}
 	ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, float64(d.started.UnixNano())/1e9)

@@ -1,6 +1,8 @@
-// Package decoder turns the raw bytes of one ring buffer record into a typed
-// Event. It is pure: bytes in, event out, an error for anything malformed,
-// never a panic and never an allocation in steady state.
+// Package decoder turns the raw bytes of one ring buffer record into a
+// record.Event: the wire layout of bpf/agenttrace.h (its generated Go
+// types) in, the record package's values out. It is pure: bytes in, event
+// out, an error for anything malformed, never a panic and never an
+// allocation in steady state.
 //
 // It must not enrich (paths of cgroups, executables of processes) or format;
 // that belongs to package record.
@@ -14,6 +16,7 @@ import (
 	"unsafe"
 
 	"github.com/agenttrace/agenttrace/internal/loader"
+	"github.com/agenttrace/agenttrace/internal/record"
 )
 
 // Sizes of the fixed parts of each record, from the generated types.
@@ -31,129 +34,94 @@ const (
 // ErrMalformed wraps every decoding error.
 var ErrMalformed = errors.New("malformed record")
 
-// Exec is an exec record. Byte slices alias the raw record.
-type Exec struct {
-	Ret      int64
-	Syscall  uint32
-	Dirfd    int32
-	AtFlags  uint32
-	Filename []byte // as passed by the caller
-	Exe      []byte // as resolved by the kernel; empty for a failed exec
-	ExeIno   uint64
-	ExeDev   uint32
-	ExeMode  uint32
-	ExeUID   uint32
-	ExeGID   uint32
-	Argc     uint32
-	Args     []byte // NUL-separated argv, possibly truncated
-	ArgsSize uint32 // full size of argv in bytes
-}
-
-// Open is an open record.
-type Open struct {
-	Ret     int64
-	Syscall uint32
-	Dirfd   int32
-	Flags   uint64
-	Mode    uint64
-	Resolve uint64
-	Path    []byte
-}
-
-// Connect is a connect record.
-type Connect struct {
-	Ret     int64
-	Syscall uint32
-	Fd      int32
-	Addrlen uint32 // as passed
-	Addr    []byte // the sockaddr bytes captured
-}
-
-// Fork is a fork record; the header is the parent.
-type Fork struct {
-	ChildPid       uint32
-	ChildStartTime uint64
-}
-
-// Exit is an exit record.
-type Exit struct {
-	Status uint32 // wait(2) status
-}
-
-// Cgroup is a cgroup record: a traced cgroup appeared or went away.
-type Cgroup struct {
-	ID       uint64
-	ParentID uint64
-	Op       uint32 // loader.CgroupMkdir or loader.CgroupRmdir
-	Level    uint32
-	Patterns uint32 // bit i: target pattern i matched the cgroup itself
-	Flags    uint32 // loader.Cgroup* flags
-	Path     []byte // relative to the cgroup2 root, with a leading '/'
-}
-
-// Event is one decoded record. Only the member named by Hdr.Kind is valid.
-type Event struct {
-	Hdr     loader.EventHeader
-	Exec    Exec
-	Open    Open
-	Connect Connect
-	Fork    Fork
-	Exit    Exit
-	Cgroup  Cgroup
-}
-
 func malformed(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrMalformed, fmt.Sprintf(format, args...))
 }
 
-// Decode fills ev from raw. Byte slices in ev alias raw, so they are valid
-// only as long as raw is.
-func Decode(raw []byte, ev *Event) error {
+// syscallNames names the wire's syscall ids (enum syscall_id); "" for
+// SC_UNKNOWN and ids this build does not know.
+var syscallNames = [...]string{
+	loader.SyscallUnknown:    "",
+	loader.SyscallExecve:     "execve",
+	loader.SyscallExecveat:   "execveat",
+	loader.SyscallOpen:       "open",
+	loader.SyscallCreat:      "creat",
+	loader.SyscallOpenat:     "openat",
+	loader.SyscallOpenat2:    "openat2",
+	loader.SyscallConnect:    "connect",
+	loader.SyscallSocketcall: "socketcall",
+}
+
+func syscallName(id uint32) string {
+	if int(id) < len(syscallNames) {
+		return syscallNames[id]
+	}
+	return ""
+}
+
+var commOffset = unsafe.Offsetof(loader.EventHeader{}.Comm)
+
+// Decode fills ev from raw. Strings in ev alias raw, so they are valid only
+// as long as raw is.
+func Decode(raw []byte, ev *record.Event) error {
 	if len(raw) < HeaderSize {
 		return malformed("%d bytes, shorter than a header", len(raw))
 	}
-	ev.Hdr = *(*loader.EventHeader)(unsafe.Pointer(&raw[0]))
-	switch ev.Hdr.Kind {
+	h := (*loader.EventHeader)(unsafe.Pointer(&raw[0]))
+	flags := h.Flags
+	ev.Kind, ev.Ktime, ev.CPU, ev.Kseq = h.Kind, h.Ktime, h.Cpu, h.Kseq
+	comm := raw[commOffset : commOffset+uintptr(len(h.Comm))]
+	if i := bytes.IndexByte(comm, 0); i >= 0 {
+		comm = comm[:i]
+	}
+	ev.Proc = record.Proc{
+		Pid: h.Pid, Tid: h.Tid, Ppid: h.Ppid,
+		Uid: h.Uid, Gid: h.Gid, Euid: h.Euid, Egid: h.Egid, Auid: h.Auid,
+		Comm:         unsafeString(comm),
+		CgroupID:     h.CgroupId,
+		ExecID:       record.ExecID{Pid: h.Pid, Start: h.StartTime, Seq: h.ExecSeq},
+		ParentExecID: record.ExecID{Pid: h.ParentPid, Start: h.ParentStartTime, Seq: h.ParentExecSeq},
+	}
+	switch {
+	case flags&loader.FlagCompat != 0:
+		ev.Proc.ABI = "i386"
+	case flags&loader.FlagX32 != 0:
+		ev.Proc.ABI = "x32"
+	}
+	switch ev.Kind {
 	case loader.KindExec:
-		return decodeExec(raw, &ev.Exec)
+		return decodeExec(raw, flags, &ev.Exec)
 	case loader.KindOpen:
-		return decodeOpen(raw, &ev.Open)
+		return decodeOpen(raw, flags, &ev.Open)
 	case loader.KindConnect:
-		return decodeConnect(raw, &ev.Connect)
+		return decodeConnect(raw, flags, &ev.Connect)
 	case loader.KindFork:
 		if len(raw) < ForkSize {
 			return malformed("fork record of %d bytes", len(raw))
 		}
 		r := (*loader.ForkEvent)(unsafe.Pointer(&raw[0]))
-		ev.Fork = Fork{ChildPid: r.ChildPid, ChildStartTime: r.ChildStartTime}
+		// The child runs the parent's image: it inherits self_exec_id.
+		ev.Fork = record.Fork{ChildPid: r.ChildPid, ChildExecID: record.ExecID{Pid: r.ChildPid, Start: r.ChildStartTime, Seq: h.ExecSeq}}
 	case loader.KindExit:
 		if len(raw) < ExitSize {
 			return malformed("exit record of %d bytes", len(raw))
 		}
 		r := (*loader.ExitEvent)(unsafe.Pointer(&raw[0]))
-		ev.Exit = Exit{Status: r.ExitCode}
+		ev.Exit = record.Exit{Status: r.ExitCode}
 	case loader.KindCgroup:
-		if len(raw) < CgroupSize {
-			return malformed("cgroup record of %d bytes", len(raw))
-		}
-		r := (*loader.CgroupEvent)(unsafe.Pointer(&raw[0]))
-		if r.PathLen >= pathBytes || CgroupSize+int(r.PathLen) > len(raw) {
-			return malformed("cgroup path length %d", r.PathLen)
-		}
-		ev.Cgroup = Cgroup{ID: r.Id, ParentID: r.ParentId, Op: r.Op, Level: r.Level, Patterns: r.Patterns, Flags: r.Cflags,
-			Path: raw[CgroupSize : CgroupSize+int(r.PathLen)]}
+		return decodeCgroup(raw, &ev.Cgroup)
 	default:
-		return malformed("unknown kind %d", ev.Hdr.Kind)
+		return malformed("unknown kind %d", ev.Kind)
 	}
 	return nil
 }
 
-func decodeExec(raw []byte, e *Exec) error {
+func decodeExec(raw []byte, flags uint32, e *record.Exec) error {
 	if len(raw) < ExecSize+2*pathBytes {
 		return malformed("exec record of %d bytes", len(raw))
 	}
 	r := (*loader.ExecEvent)(unsafe.Pointer(&raw[0]))
-	if r.FilenameLen >= pathBytes || r.ExeLen >= pathBytes {
+	if int(r.FilenameLen) >= pathBytes || int(r.ExeLen) >= pathBytes {
 		return malformed("exec name lengths %d, %d", r.FilenameLen, r.ExeLen)
 	}
 	args := raw[ExecSize+2*pathBytes:]
@@ -161,21 +129,25 @@ func decodeExec(raw []byte, e *Exec) error {
 		return malformed("exec argv length %d, record holds %d", r.ArgsLen, len(args))
 	}
 	names := raw[ExecSize:]
-	*e = Exec{
-		Ret:      r.Ret,
-		Syscall:  r.Syscall,
-		Dirfd:    r.Dirfd,
-		AtFlags:  r.AtFlags,
-		Filename: names[:r.FilenameLen:r.FilenameLen],
-		Exe:      names[pathBytes : pathBytes+r.ExeLen : pathBytes+r.ExeLen],
-		ExeIno:   r.ExeIno,
-		ExeDev:   r.ExeDev,
-		ExeMode:  r.ExeMode,
-		ExeUID:   r.ExeUid,
-		ExeGID:   r.ExeGid,
-		Argc:     r.Argc,
-		Args:     args[:r.ArgsLen:r.ArgsLen],
-		ArgsSize: r.ArgsSize,
+	noEnter := flags&loader.FlagNoEnter != 0
+	*e = record.Exec{
+		Syscall:            syscallName(r.Syscall),
+		Dirfd:              r.Dirfd,
+		AtFlags:            r.AtFlags,
+		NoEnter:            noEnter,
+		Filename:           unsafeString(names[:r.FilenameLen]),
+		FilenameTruncated:  flags&loader.FlagPathTruncated != 0,
+		FilenameUnreadable: flags&loader.FlagPathFault != 0,
+		Exe:                unsafeString(names[pathBytes : pathBytes+int(r.ExeLen)]),
+		ExeTruncated:       flags&loader.FlagExeTruncated != 0,
+		ExeFile:            record.ExeFile{Ino: r.ExeIno, Dev: r.ExeDev, Mode: r.ExeMode, UID: r.ExeUid, GID: r.ExeGid},
+		Args:               unsafeString(args[:r.ArgsLen]),
+		Argc:               r.Argc,
+		ArgsTruncated:      flags&loader.FlagArgsTruncated != 0,
+		ArgsSize:           r.ArgsSize,
+		ArgsUnreadable:     flags&loader.FlagArgsFault != 0,
+		ArgvEmpty:          flags&loader.FlagArgvEmpty != 0,
+		Ret:                r.Ret,
 	}
 	return nil
 }
@@ -196,28 +168,29 @@ const (
 	openPathLen = unsafe.Offsetof(openEv.PathLen)
 )
 
-func decodeOpen(raw []byte, o *Open) error {
+func decodeOpen(raw []byte, flags uint32, o *record.Open) error {
 	if len(raw) < OpenSize {
 		return malformed("open record of %d bytes", len(raw))
 	}
 	pathLen := byteOrder.Uint32(raw[openPathLen:])
-	if pathLen >= pathBytes || OpenSize+int(pathLen) > len(raw) {
+	if int(pathLen) >= pathBytes || OpenSize+int(pathLen) > len(raw) {
 		return malformed("open path length %d in a record of %d bytes", pathLen, len(raw))
 	}
-	end := OpenSize + int(pathLen)
-	*o = Open{
-		Ret:     int64(byteOrder.Uint64(raw[openRet:])),
-		Syscall: byteOrder.Uint32(raw[openSyscall:]),
-		Dirfd:   int32(byteOrder.Uint32(raw[openDirfd:])),
-		Flags:   byteOrder.Uint64(raw[openFlags:]),
-		Mode:    byteOrder.Uint64(raw[openMode:]),
-		Resolve: byteOrder.Uint64(raw[openResolve:]),
-		Path:    raw[OpenSize:end:end],
+	*o = record.Open{
+		Ret:            int64(byteOrder.Uint64(raw[openRet:])),
+		Syscall:        syscallName(byteOrder.Uint32(raw[openSyscall:])),
+		Dirfd:          int32(byteOrder.Uint32(raw[openDirfd:])),
+		Flags:          byteOrder.Uint64(raw[openFlags:]),
+		Mode:           byteOrder.Uint64(raw[openMode:]),
+		Resolve:        byteOrder.Uint64(raw[openResolve:]),
+		Path:           unsafeString(raw[OpenSize : OpenSize+int(pathLen)]),
+		PathTruncated:  flags&loader.FlagPathTruncated != 0,
+		PathUnreadable: flags&loader.FlagPathFault != 0,
 	}
 	return nil
 }
 
-func decodeConnect(raw []byte, c *Connect) error {
+func decodeConnect(raw []byte, flags uint32, c *record.Connect) error {
 	if len(raw) < ConnectSize {
 		return malformed("connect record of %d bytes", len(raw))
 	}
@@ -226,53 +199,60 @@ func decodeConnect(raw []byte, c *Connect) error {
 		return malformed("connect address length %d", r.AddrLen)
 	}
 	start := int(unsafe.Offsetof(r.Addr))
-	end := start + int(r.AddrLen)
-	*c = Connect{
-		Ret:     r.Ret,
-		Syscall: r.Syscall,
-		Fd:      r.Fd,
-		Addrlen: r.Addrlen,
-		Addr:    raw[start:end:end],
+	*c = record.Connect{
+		Ret:            r.Ret,
+		Syscall:        syscallName(r.Syscall),
+		Fd:             r.Fd,
+		Addrlen:        r.Addrlen,
+		Addr:           record.ParseSockaddr(raw[start : start+int(r.AddrLen)]),
+		AddrUnreadable: flags&loader.FlagAddrFault != 0,
 	}
 	return nil
 }
 
-// Argv calls fn for each argument in the NUL-separated args, in order.
-// Every argument is terminated by a NUL except a last one cut off by
-// truncation, which is passed with cut set.
-func Argv(args []byte, fn func(arg []byte, cut bool)) {
-	for len(args) > 0 {
-		i := bytes.IndexByte(args, 0)
-		if i < 0 {
-			fn(args, true)
-			return
-		}
-		fn(args[:i], false)
-		args = args[i+1:]
+// Offsets of the fixed members of a cgroup record, which, like an open
+// record, is sent without the unused tail of its path.
+var cgroupEv loader.CgroupEvent
+
+const (
+	cgroupID       = unsafe.Offsetof(cgroupEv.Id)
+	cgroupParentID = unsafe.Offsetof(cgroupEv.ParentId)
+	cgroupOp       = unsafe.Offsetof(cgroupEv.Op)
+	cgroupLevel    = unsafe.Offsetof(cgroupEv.Level)
+	cgroupPatterns = unsafe.Offsetof(cgroupEv.Patterns)
+	cgroupFlags    = unsafe.Offsetof(cgroupEv.Cflags)
+	cgroupPathLen  = unsafe.Offsetof(cgroupEv.PathLen)
+)
+
+func decodeCgroup(raw []byte, c *record.Cgroup) error {
+	if len(raw) < CgroupSize {
+		return malformed("cgroup record of %d bytes", len(raw))
 	}
+	pathLen := byteOrder.Uint32(raw[cgroupPathLen:])
+	if int(pathLen) >= pathBytes || CgroupSize+int(pathLen) > len(raw) {
+		return malformed("cgroup path length %d", pathLen)
+	}
+	op := "mkdir"
+	if byteOrder.Uint32(raw[cgroupOp:]) == loader.CgroupRmdir {
+		op = "rmdir"
+	}
+	flags := byteOrder.Uint32(raw[cgroupFlags:])
+	*c = record.Cgroup{Op: op, ID: byteOrder.Uint64(raw[cgroupID:]), ParentID: byteOrder.Uint64(raw[cgroupParentID:]),
+		Level:         byteOrder.Uint32(raw[cgroupLevel:]),
+		Path:          unsafeString(raw[CgroupSize : CgroupSize+int(pathLen)]),
+		Matched:       flags&loader.CgroupMatched != 0,
+		Patterns:      byteOrder.Uint32(raw[cgroupPatterns:]),
+		StateFull:     flags&loader.CgroupStateFull != 0,
+		PathTruncated: flags&loader.CgroupPathTruncated != 0,
+	}
+	return nil
 }
 
-// Comm returns the task name without its NUL padding.
-func Comm(h *loader.EventHeader) []byte {
-	b := unsafe.Slice((*byte)(unsafe.Pointer(&h.Comm[0])), len(h.Comm))
-	if i := bytes.IndexByte(b, 0); i >= 0 {
-		return b[:i]
-	}
-	return b
+// unsafeString views b as a string without copying: the event's strings
+// alias the record, as its byte slices did.
+func unsafeString(b []byte) string {
+	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
 // Native byte order of the records (the kernel's).
 var byteOrder = binary.NativeEndian
-
-// Port returns the big-endian port at b[2:4] of a sockaddr_in/in6.
-func Port(addr []byte) uint16 {
-	return binary.BigEndian.Uint16(addr[2:4])
-}
-
-// Family returns sa_family, or false if the address is too short.
-func Family(addr []byte) (uint16, bool) {
-	if len(addr) < 2 {
-		return 0, false
-	}
-	return byteOrder.Uint16(addr[:2]), true
-}

@@ -19,9 +19,10 @@ type Record struct {
 	Line    []byte // the exact bytes of the record, newline excluded
 	Seq     uint64
 	Type    string // header, exec, open, ..., checkpoint
+	Time    []byte // the envelope's "time" (RFC 3339, UTC, ns), within Line
 	LogID   string // from the log's header: with Host and Seq, the dedupe key
 	Host    string
-	Segment int   // segment number (1-based, chain.SegmentPath)
+	Segment int   // segment number (1-based, logfile.SegmentPath)
 	Offset  int64 // byte offset of the line in its segment
 }
 

@@ -493,7 +493,7 @@ func (h *HEC) collectAck(res hecResponse, acks *[]uint64) error {
 func (h *HEC) appendEvent(b []byte, ev *Event, extraFields []byte) []byte {
 	r := ev.Record
 	b = append(b, '{')
-	if sec, nsec, ok := recordTime(r.Line); ok {
+	if sec, nsec, ok := recordTime(r.Time); ok {
 		b = strconv.AppendInt(append(b, `"time":`...), sec, 10)
 		ns := strconv.AppendInt(nil, int64(nsec)+1e9, 10) // 1 and 9 digits
 		b = append(append(b, '.'), ns[1:]...)
@@ -521,21 +521,10 @@ func hecString(b []byte, key, v string) []byte {
 	return record.AppendBytes(b, key, []byte(strings.ToValidUTF8(v, "\uFFFD")))
 }
 
-// recordTime is the record's time member as seconds and nanoseconds since
-// the epoch. The envelope's time is the line's first "time" member: only
-// v, seq and prev (digits and hex) precede it.
-func recordTime(line []byte) (sec int64, nsec int, ok bool) {
-	const key = `"time":"`
-	i := bytes.Index(line, []byte(key))
-	if i < 0 {
-		return 0, 0, false
-	}
-	rest := line[i+len(key):]
-	j := bytes.IndexByte(rest, '"')
-	if j < 0 {
-		return 0, 0, false
-	}
-	t, err := time.Parse(time.RFC3339Nano, string(rest[:j]))
+// recordTime is a record's time (the envelope's, see Record.Time) as
+// seconds and nanoseconds since the epoch.
+func recordTime(v []byte) (sec int64, nsec int, ok bool) {
+	t, err := time.Parse(time.RFC3339Nano, string(v))
 	if err != nil || t.Unix() < 0 {
 		return 0, 0, false
 	}

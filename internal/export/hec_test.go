@@ -338,7 +338,10 @@ func hecRecords(t testing.TB, n int) []Record {
 		if err := json.Unmarshal(line, &env); err != nil {
 			t.Fatal(err)
 		}
-		recs[i] = Record{Line: line, Seq: uint64(i + 1), Type: env.Type, Host: env.Host, LogID: hecTestLogID, Segment: 1}
+		recs[i] = withTime(Record{Line: line, Seq: uint64(i + 1), Type: env.Type, Host: env.Host, LogID: hecTestLogID, Segment: 1})
+		if len(recs[i].Time) == 0 {
+			t.Fatalf("line %d of valid.jsonl has no time", i%len(lines)+1)
+		}
 	}
 	return recs
 }
@@ -853,7 +856,8 @@ func TestHECEventTime(t *testing.T) {
 		`{"v":1,"seq":1,"prev":"00","time":"later","type":"x"}`:                          `{"host":`,
 	} {
 		h := &HEC{cfg: HECConfig{Sourcetype: "s"}}
-		r := &Record{Line: []byte(line), Seq: 1, Host: "h\u202e", LogID: "l", Type: "x"}
+		rec := withTime(Record{Line: []byte(line), Seq: 1, Host: "h\u202e", LogID: "l", Type: "x"})
+		r := &rec
 		got := string(h.appendEvent(nil, &Event{Record: r, Body: r.Line}, nil))
 		if !strings.HasPrefix(got, want) {
 			t.Errorf("%s: %s, want it to start %s", line, got, want)

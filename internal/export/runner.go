@@ -14,7 +14,8 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/sys/unix"
 
-	"github.com/agenttrace/agenttrace/internal/chain"
+	"github.com/agenttrace/agenttrace/internal/logfile"
+	"github.com/agenttrace/agenttrace/internal/record"
 )
 
 // Defaults of a Runner.
@@ -215,22 +216,21 @@ func NewRunner(cfg Config, opts RunnerOptions) (*Runner, error) {
 // firstLogID is the log id in the header of the log's first existing
 // segment; "" if the log has no complete header yet.
 func firstLogID(base string) (string, error) {
-	files, _ := chain.Segments(base)
+	files, _ := logfile.Segments(base)
 	if len(files) == 0 {
 		return "", nil
 	}
-	f, err := os.Open(files[0])
-	if err != nil {
-		return "", fmt.Errorf("opening log: %w", err)
-	}
-	defer f.Close()
-	line, _, err := readHeader(f)
+	line, _, err := logfile.FirstLine(files[0])
 	if err != nil || line == nil {
 		return "", err
 	}
-	hdr, err := chain.DecodeHeader(line)
+	rec, err := record.Decode(line[:len(line)-1])
 	if err != nil {
 		return "", fmt.Errorf("%s: %w: not an agenttrace log", files[0], err)
+	}
+	hdr, ok := rec.Body.(*record.Header)
+	if !ok {
+		return "", fmt.Errorf("%s does not start with a header: not an agenttrace log", files[0])
 	}
 	return hdr.LogID, nil
 }
@@ -319,7 +319,7 @@ func (r *Runner) Stats() RunnerStats {
 }
 
 func (r *Runner) skipped(s Skip) {
-	ev := r.log.Warn().Str("log", chain.SegmentPath(r.opts.Log, s.Segment)).Int64("offset", s.Offset).Int64("bytes", s.Bytes)
+	ev := r.log.Warn().Str("log", logfile.SegmentPath(r.opts.Log, s.Segment)).Int64("offset", s.Offset).Int64("bytes", s.Bytes)
 	ev.Msg("export: skipped " + s.Reason)
 	if s.Bytes > 0 {
 		r.mu.Lock()

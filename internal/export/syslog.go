@@ -274,7 +274,7 @@ func (s *Syslog) AppendFrame(b []byte, e *Event) []byte {
 	m = append(m, '<')
 	m = strconv.AppendInt(m, int64(s.Priority(r.Type)), 10)
 	m = append(m, ">1 "...)
-	m = appendTimestamp(m, r.Line)
+	m = appendTimestamp(m, r.Time)
 	m = append(m, ' ')
 	m = appendHeaderField(m, r.Host, 255)
 	m = append(m, " "+SyslogAppName+" - "...)
@@ -295,17 +295,12 @@ func (s *Syslog) AppendFrame(b []byte, e *Event) []byte {
 	return append(b, m...)
 }
 
-// appendTimestamp appends the record's "time" as an RFC 5424 TIMESTAMP:
-// RFC 3339 in UTC with at most 6 fractional digits; "-" if it has none.
-func appendTimestamp(b, line []byte) []byte {
-	const key = `,"time":"`
-	i := bytes.Index(line, []byte(key))
-	if i < 0 {
-		return append(b, '-')
-	}
-	v := line[i+len(key):]
-	j := bytes.IndexByte(v, '"')
-	if j < len("2006-01-02T15:04:05Z")-1 || v[j-1] != 'Z' {
+// appendTimestamp appends a record's time (Record.Time) as an RFC 5424
+// TIMESTAMP: RFC 3339 in UTC with at most 6 fractional digits; "-" if it
+// has none.
+func appendTimestamp(b, v []byte) []byte {
+	j := len(v)
+	if j < len("2006-01-02T15:04:05Z") || v[j-1] != 'Z' {
 		return append(b, '-')
 	}
 	v = v[:j-1]

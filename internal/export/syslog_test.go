@@ -41,28 +41,28 @@ func TestSyslogFrame(t *testing.T) {
 	}{
 		{
 			name: "open, defaults: authpriv.informational",
-			rec:  Record{Line: []byte(fmt.Sprintf(testLine, "open")), Seq: 7, Type: "open", LogID: "c265aca7ea38ba20c7474c6e772482e0", Host: "vm"},
+			rec:  withTime(Record{Line: []byte(fmt.Sprintf(testLine, "open")), Seq: 7, Type: "open", LogID: "c265aca7ea38ba20c7474c6e772482e0", Host: "vm"}),
 			want: msg(`<86>1 2026-11-27T02:10:29.036682Z vm agenttrace - open [agenttrace@32473 host="vm" log_id="c265aca7ea38ba20c7474c6e772482e0" seq="7" type="open"] ` + fmt.Sprintf(testLine, "open")),
 		},
 		{
 			name: "gap, defaults: authpriv.warning",
-			rec:  Record{Line: []byte(fmt.Sprintf(testLine, "gap")), Seq: 7, Type: "gap", LogID: "c265", Host: "vm"},
+			rec:  withTime(Record{Line: []byte(fmt.Sprintf(testLine, "gap")), Seq: 7, Type: "gap", LogID: "c265", Host: "vm"}),
 			want: msg(`<84>1 2026-11-27T02:10:29.036682Z vm agenttrace - gap [agenttrace@32473 host="vm" log_id="c265" seq="7" type="gap"] ` + fmt.Sprintf(testLine, "gap")),
 		},
 		{
 			name: "local0, notice, exec overridden, freeze kept",
 			cfg:  SyslogConfig{Facility: "local0", Severity: "notice", SeverityByType: map[string]string{"exec": "warning", "open": "6"}},
-			rec:  Record{Line: []byte(fmt.Sprintf(testLine, "exec")), Seq: 123456789012, Type: "exec", LogID: "ab", Host: "h"},
+			rec:  withTime(Record{Line: []byte(fmt.Sprintf(testLine, "exec")), Seq: 123456789012, Type: "exec", LogID: "ab", Host: "h"}),
 			want: msg(`<132>1 2026-11-27T02:10:29.036682Z h agenttrace - exec [agenttrace@32473 host="h" log_id="ab" seq="123456789012" type="exec"] ` + fmt.Sprintf(testLine, "exec")),
 		},
 		{
 			name: "hostile host name: escaped in SD, replaced in HOSTNAME",
-			rec:  Record{Line: []byte(fmt.Sprintf(testLine, "open")), Seq: 1, Type: "open", LogID: "ab", Host: `a b"]\é`},
+			rec:  withTime(Record{Line: []byte(fmt.Sprintf(testLine, "open")), Seq: 1, Type: "open", LogID: "ab", Host: `a b"]\é`}),
 			want: msg(`<86>1 2026-11-27T02:10:29.036682Z a_b"]\__ agenttrace - open [agenttrace@32473 host="a b\"\]\\é" log_id="ab" seq="1" type="open"] ` + fmt.Sprintf(testLine, "open")),
 		},
 		{
 			name: "no time, no host",
-			rec:  Record{Line: []byte(`{"v":1,"seq":1,"prev":"x","type":"header"}`), Seq: 1, Type: "header", LogID: "ab"},
+			rec:  withTime(Record{Line: []byte(`{"v":1,"seq":1,"prev":"x","type":"header"}`), Seq: 1, Type: "header", LogID: "ab"}),
 			want: msg(`<86>1 - - agenttrace - header [agenttrace@32473 host="" log_id="ab" seq="1" type="header"] {"v":1,"seq":1,"prev":"x","type":"header"}`),
 		},
 	} {
@@ -551,7 +551,7 @@ func BenchmarkSyslogFrame(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	rec := Record{Line: []byte(fmt.Sprintf(testLine, "open")), Seq: 7, Type: "open", LogID: "c265aca7ea38ba20c7474c6e772482e0", Host: "vm"}
+	rec := withTime(Record{Line: []byte(fmt.Sprintf(testLine, "open")), Seq: 7, Type: "open", LogID: "c265aca7ea38ba20c7474c6e772482e0", Host: "vm"})
 	var body, frame []byte
 	b.ReportAllocs()
 	b.SetBytes(int64(len(rec.Line)))

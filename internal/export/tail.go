@@ -1,25 +1,19 @@
 package export
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"time"
 
-	"github.com/agenttrace/agenttrace/internal/chain"
+	"github.com/agenttrace/agenttrace/internal/logfile"
+	"github.com/agenttrace/agenttrace/internal/record"
 )
 
 // DefaultPoll is how often a tailer at the end of the log looks for more.
 const DefaultPoll = 200 * time.Millisecond
-
-// maxLine bounds one record: an exec with 1 MiB of argv, every byte
-// escaped, is well below it. A longer run of bytes without a newline is
-// not an agenttrace log.
-const maxLine = 64 << 20
 
 // Position is a place in a log: the byte offset of the next line in a
 // segment, and the seq of the record before it (0 before the first).
@@ -50,10 +44,7 @@ type Tailer struct {
 	logID  string // the log's identity: from the cursor, else the first header read
 	host   string // from the current segment's header
 	pos    Position
-	f      *os.File
-	buf    []byte
-	start  int // buf[start:end] are read and not consumed; buf[start] is at pos.Offset
-	end    int
+	rd     *logfile.Reader // the segment at pos, positioned at pos.Offset
 	poll   time.Duration
 	onSkip func(Skip)
 }
@@ -68,7 +59,7 @@ func NewTailer(base, logID string, pos Position, poll time.Duration, onSkip func
 	if poll <= 0 {
 		poll = DefaultPoll
 	}
-	return &Tailer{base: base, logID: logID, pos: pos, poll: poll, onSkip: onSkip, buf: make([]byte, 256<<10)}
+	return &Tailer{base: base, logID: logID, pos: pos, poll: poll, onSkip: onSkip}
 }
 
 // Position is where the next record starts, and the seq of the last one read.
@@ -93,11 +84,10 @@ func (t *Tailer) Close() error {
 }
 
 func (t *Tailer) closeFile() {
-	if t.f != nil {
-		t.f.Close()
-		t.f = nil
+	if t.rd != nil {
+		t.rd.Close()
+		t.rd = nil
 	}
-	t.start, t.end = 0, 0
 }
 
 // Next reads the next record into r, waiting for it until ctx is done.
@@ -119,58 +109,53 @@ func (t *Tailer) Next(ctx context.Context, r *Record) error {
 // tailer is at the end of the log for now. r's buffers are reused.
 func (t *Tailer) TryNext(r *Record) (bool, error) {
 	for {
-		if t.f == nil {
+		if t.rd == nil {
 			ok, err := t.open()
 			if err != nil || !ok {
 				return false, err
 			}
 		}
-		if i := bytes.IndexByte(t.buf[t.start:t.end], '\n'); i >= 0 {
-			line := t.buf[t.start : t.start+i]
-			if err := t.fill(r, line); err != nil {
-				return false, err
+		line, err := t.rd.Next()
+		if err == io.EOF {
+			next := t.nextSegment()
+			if next == 0 {
+				return false, nil
 			}
-			t.start += i + 1
-			t.pos.Offset += int64(i + 1)
-			t.pos.Seq = r.Seq
-			return true, nil
+			// A newer segment exists, so the writer is done with this one.
+			// Bytes it wrote before creating the next are read first.
+			line, err = t.rd.Next()
+			if err == io.EOF {
+				if torn := len(t.rd.Pending()); torn > 0 {
+					t.skip(Skip{Segment: t.pos.Segment, Offset: t.pos.Offset, Bytes: int64(torn),
+						Reason: "torn last line (a crash cut it; the next segment's recovery record describes it)"})
+				}
+				t.moveTo(next)
+				continue
+			}
 		}
-		n, err := t.read()
 		if err != nil {
+			return false, fmt.Errorf("%s offset %d: %w", logfile.SegmentPath(t.base, t.pos.Segment), t.pos.Offset, err)
+		}
+		if err := t.fill(r, line[:len(line)-1]); err != nil {
 			return false, err
 		}
-		if n > 0 {
-			continue
-		}
-		next := t.nextSegment()
-		if next == 0 {
-			return false, nil
-		}
-		// A newer segment exists, so the writer is done with this one.
-		// Bytes it wrote before creating the next are read first.
-		if n, err = t.read(); err != nil {
-			return false, err
-		} else if n > 0 {
-			continue
-		}
-		if torn := t.end - t.start; torn > 0 {
-			t.skip(Skip{Segment: t.pos.Segment, Offset: t.pos.Offset, Bytes: int64(torn),
-				Reason: "torn last line (a crash cut it; the next segment's recovery record describes it)"})
-		}
-		t.moveTo(next)
+		t.pos.Offset = t.rd.Offset()
+		t.pos.Seq = r.Seq
+		return true, nil
 	}
 }
 
 // fill parses one line into r.
 func (t *Tailer) fill(r *Record, line []byte) error {
-	env, err := chain.ParseEnvelope(line)
+	r.Line = append(r.Line[:0], line...)
+	env, err := record.ParseEnvelope(r.Line)
 	if err != nil {
 		return fmt.Errorf("%s offset %d: %w: not a record of an agenttrace log (run agenttrace verify)",
-			chain.SegmentPath(t.base, t.pos.Segment), t.pos.Offset, err)
+			logfile.SegmentPath(t.base, t.pos.Segment), t.pos.Offset, err)
 	}
-	r.Line = append(r.Line[:0], line...)
 	r.Seq = env.Seq
 	r.Type = env.Type
+	r.Time = env.Time
 	r.LogID = t.logID
 	r.Host = t.host
 	r.Segment = t.pos.Segment
@@ -178,33 +163,12 @@ func (t *Tailer) fill(r *Record, line []byte) error {
 	return nil
 }
 
-// read reads more of the current segment into buf; 0 at its end.
-func (t *Tailer) read() (int, error) {
-	if t.start > 0 && t.end == len(t.buf) {
-		t.end = copy(t.buf, t.buf[t.start:t.end])
-		t.start = 0
-	}
-	if t.end == len(t.buf) {
-		if len(t.buf) >= maxLine {
-			return 0, fmt.Errorf("%s offset %d: no newline in %d bytes: not an agenttrace log",
-				chain.SegmentPath(t.base, t.pos.Segment), t.pos.Offset, len(t.buf))
-		}
-		t.buf = append(t.buf, make([]byte, len(t.buf))...)
-	}
-	n, err := t.f.ReadAt(t.buf[t.end:], t.pos.Offset+int64(t.end-t.start))
-	t.end += n
-	if err != nil && !errors.Is(err, io.EOF) {
-		return n, fmt.Errorf("reading log: %w", err)
-	}
-	return n, nil
-}
-
 // open opens the segment at t.pos and reads its header; false if there is
 // nothing to read yet.
 func (t *Tailer) open() (bool, error) {
 	for {
-		path := chain.SegmentPath(t.base, t.pos.Segment)
-		f, err := os.Open(path)
+		path := logfile.SegmentPath(t.base, t.pos.Segment)
+		header, size, err := logfile.FirstLine(path)
 		if errors.Is(err, os.ErrNotExist) {
 			next := t.nextSegment()
 			if next == 0 {
@@ -219,15 +183,9 @@ func (t *Tailer) open() (bool, error) {
 		if err != nil {
 			return false, fmt.Errorf("opening log segment: %w", err)
 		}
-		header, size, err := readHeader(f)
-		if err != nil {
-			f.Close()
-			return false, fmt.Errorf("%s: %w", path, err)
-		}
 		if header == nil {
 			// The header is still being written, or a crash cut it.
 			next := t.nextSegment()
-			f.Close()
 			if next == 0 {
 				return false, nil
 			}
@@ -238,83 +196,46 @@ func (t *Tailer) open() (bool, error) {
 			continue
 		}
 		if err := t.header(path, header); err != nil {
-			f.Close()
 			return false, err
 		}
 		if t.pos.Offset > size {
-			f.Close()
 			return false, fmt.Errorf("%s has %d bytes, the position is at %d: the log was truncated or replaced", path, size, t.pos.Offset)
 		}
-		if t.pos.Offset > 0 {
-			var before [1]byte
-			if _, err := f.ReadAt(before[:], t.pos.Offset-1); err != nil || before[0] != '\n' {
-				f.Close()
-				return false, fmt.Errorf("%s offset %d is not the start of a line: the log was replaced", path, t.pos.Offset)
-			}
+		rd, err := logfile.Open(path)
+		if err != nil {
+			return false, fmt.Errorf("opening log segment: %w", err)
 		}
-		t.f, t.start, t.end = f, 0, 0
+		if err := rd.SeekLine(t.pos.Offset); err != nil {
+			rd.Close()
+			return false, fmt.Errorf("%w: the log was replaced", err)
+		}
+		t.rd = rd
 		return true, nil
 	}
 }
 
-// readHeader reads the first line of a segment (nil if it is not complete)
-// and the file's size.
-func readHeader(f *os.File) ([]byte, int64, error) {
-	info, err := f.Stat()
-	if err != nil {
-		return nil, 0, err
-	}
-	size := info.Size()
-	var line []byte
-	chunk := make([]byte, 4096)
-	for off := int64(0); off < size; {
-		n, err := f.ReadAt(chunk, off)
-		if i := bytes.IndexByte(chunk[:n], '\n'); i >= 0 {
-			return append(line, chunk[:i]...), size, nil
-		}
-		line = append(line, chunk[:n]...)
-		off += int64(n)
-		if len(line) > maxLine {
-			return nil, size, errors.New("first line too long: not an agenttrace log")
-		}
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			return nil, size, err
-		}
-	}
-	return nil, size, nil
-}
-
 // header checks a segment's header against the log and takes its host.
 func (t *Tailer) header(path string, line []byte) error {
-	env, err := chain.ParseEnvelope(line)
-	if err != nil || env.Type != "header" {
-		return fmt.Errorf("%s does not start with an agenttrace header record: not an agenttrace log", path)
-	}
-	hdr, err := chain.DecodeHeader(line)
+	rec, err := record.Decode(line[:len(line)-1])
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
+	}
+	hdr, ok := rec.Body.(*record.Header)
+	if !ok {
+		return fmt.Errorf("%s does not start with an agenttrace header record: not an agenttrace log", path)
 	}
 	if t.logID != "" && hdr.LogID != t.logID {
 		return fmt.Errorf("%s belongs to log %s, not to log %s that is being exported: a different log was put at %s",
 			path, hdr.LogID, t.logID, t.base)
 	}
-	var envelope struct {
-		Host string `json:"host"`
-	}
-	if err := json.Unmarshal(line, &envelope); err != nil {
-		return fmt.Errorf("%s: header: %w", path, err)
-	}
-	t.logID, t.host = hdr.LogID, envelope.Host
+	t.logID, t.host = hdr.LogID, rec.Host
 	return nil
 }
 
 // nextSegment is the number of the first existing segment after the
 // current one, 0 if there is none.
 func (t *Tailer) nextSegment() int {
-	_, numbers := chain.Segments(t.base)
+	_, numbers := logfile.Segments(t.base)
 	for _, k := range numbers {
 		if k > t.pos.Segment {
 			return k
@@ -337,7 +258,7 @@ func (t *Tailer) skip(s Skip) {
 // bytesAfter is how many bytes of the log at base follow pos: what is not
 // exported yet.
 func bytesAfter(base string, pos Position) int64 {
-	files, numbers := chain.Segments(base)
+	files, numbers := logfile.Segments(base)
 	var n int64
 	for i, k := range numbers {
 		if k < pos.Segment {
@@ -358,19 +279,14 @@ func bytesAfter(base string, pos Position) int64 {
 // segmentFor returns the position of the start of the segment that holds
 // seq: the last segment whose header's seq is at most seq.
 func segmentFor(base string, seq uint64) (Position, error) {
-	files, numbers := chain.Segments(base)
+	files, numbers := logfile.Segments(base)
 	pos := Position{Segment: 1}
 	for i, path := range files {
-		f, err := os.Open(path)
-		if err != nil {
-			return pos, fmt.Errorf("opening log segment: %w", err)
-		}
-		line, _, err := readHeader(f)
-		f.Close()
+		line, _, err := logfile.FirstLine(path)
 		if err != nil || line == nil {
 			continue
 		}
-		env, err := chain.ParseEnvelope(line)
+		env, err := record.ParseEnvelope(line)
 		if err != nil {
 			continue
 		}

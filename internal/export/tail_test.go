@@ -13,6 +13,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/agenttrace/agenttrace/internal/chain"
+	"github.com/agenttrace/agenttrace/internal/logfile"
 	"github.com/agenttrace/agenttrace/internal/record"
 	"github.com/agenttrace/agenttrace/internal/sink"
 )
@@ -41,17 +42,17 @@ func openLog(t testing.TB, base string, opts sink.Options) (*sink.Writer, *recor
 	return w, enc
 }
 
-// appendOpens appends n open-like records.
+// appendOpens appends n open records.
 func appendOpens(t testing.TB, w *sink.Writer, enc *record.Encoder, n int) {
 	t.Helper()
 	for i := 0; i < n; i++ {
-		err := w.Append(func(b []byte, seq uint64, prev *chain.Hash) []byte {
-			b = enc.AppendEnvelope(b, seq, prev, uint64(1000+i), "open")
-			b = append(b, `,"open":{"path":"/work/file-`...)
-			b = strconv.AppendInt(b, int64(i), 10)
-			return append(b, `","ret":3}}`...)
-		})
-		if err != nil {
+		ev := record.Event{
+			Kind: record.KindOpen, Ktime: uint64(1000 + i), Kseq: uint64(i),
+			Proc: record.Proc{Pid: 4321, Tid: 4321, Ppid: 4320, Comm: "python3", CgroupID: 1,
+				ExecID: record.ExecID{Pid: 4321, Start: 999, Seq: 5}, ParentExecID: record.ExecID{Pid: 4320, Start: 998, Seq: 4}},
+			Open: record.Open{Syscall: "openat", Dirfd: -100, Path: "/work/file-" + strconv.Itoa(i), Ret: 3},
+		}
+		if err := w.AppendEvent(&ev); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -71,7 +72,7 @@ func writeLog(t testing.TB, base string, n int, opts sink.Options) {
 // with the segment and offset each starts at.
 func logLines(t testing.TB, base string) (lines [][]byte, at []Position) {
 	t.Helper()
-	files, numbers := chain.Segments(base)
+	files, numbers := logfile.Segments(base)
 	for i, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {
@@ -89,6 +90,16 @@ func logLines(t testing.TB, base string) (lines [][]byte, at []Position) {
 		}
 	}
 	return lines, at
+}
+
+// withTime sets r.Time as the tailer does: the envelope's "time", within
+// the line (nil if the line has none).
+func withTime(r Record) Record {
+	_, rest, ok := bytes.Cut(r.Line, []byte(`,"time":"`))
+	if i := bytes.IndexByte(rest, '"'); ok && i >= 0 {
+		r.Time = rest[:i]
+	}
+	return r
 }
 
 // tailAll reads every record the tailer has now.
@@ -114,9 +125,12 @@ func checkRecords(t testing.TB, got []Record, lines [][]byte, at []Position, log
 		t.Fatalf("tailer read %d records, the log has %d lines", len(got), len(lines))
 	}
 	for i, r := range got {
-		env, err := chain.ParseEnvelope(lines[i])
+		env, err := record.ParseEnvelope(lines[i])
 		if err != nil {
 			t.Fatal(err)
+		}
+		if !bytes.Equal(r.Time, env.Time) || len(r.Time) == 0 || !bytes.Contains(r.Line, []byte(`,"time":"`+string(r.Time)+`",`)) {
+			t.Fatalf("record %d: time %q, the envelope's is %q", i, r.Time, env.Time)
 		}
 		if !bytes.Equal(r.Line, lines[i]) || r.Seq != env.Seq || r.Type != env.Type || r.Segment != at[i].Segment ||
 			r.Offset != at[i].Offset || r.LogID != logID || r.Host != "testhost" {
@@ -129,7 +143,7 @@ func checkRecords(t testing.TB, got []Record, lines [][]byte, at []Position, log
 func TestTailerAcrossRotation(t *testing.T) {
 	base := filepath.Join(t.TempDir(), "audit.jsonl")
 	writeLog(t, base, 300, sink.Options{RotateSize: 4000})
-	files, _ := chain.Segments(base)
+	files, _ := logfile.Segments(base)
 	if len(files) < 5 {
 		t.Fatalf("want at least 5 segments, got %d", len(files))
 	}
@@ -268,9 +282,13 @@ func TestTailerTornTail(t *testing.T) {
 			rec = &got[i]
 		}
 	}
-	body, err := chain.DecodeRecovery(rec.Line)
+	decoded, err := record.Decode(rec.Line)
 	if err != nil {
 		t.Fatal(err)
+	}
+	body, ok := decoded.Body.(*record.Recovery)
+	if !ok {
+		t.Fatalf("the recovery record decodes to a %T", decoded.Body)
 	}
 	if body.TornOffset != want.Offset || body.TornBytes != want.Bytes {
 		t.Fatalf("recovery record says torn at %d, %d bytes; the tailer skipped %+v", body.TornOffset, body.TornBytes, skips[0])

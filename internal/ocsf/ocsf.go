@@ -15,7 +15,6 @@
 package ocsf
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -27,6 +26,8 @@ import (
 	"syscall"
 	"time"
 	"unicode/utf8"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/agenttrace/agenttrace/internal/record"
 )
@@ -57,8 +58,8 @@ func Map(line []byte, m Meta) ([]byte, error) {
 // returned unchanged.
 func Append(dst, line []byte, m Meta) ([]byte, error) {
 	line = trimNewline(line)
-	var r native
-	if err := json.Unmarshal(line, &r); err != nil {
+	r, err := record.Decode(line)
+	if err != nil {
 		return dst, fmt.Errorf("ocsf: parsing the record: %w", err)
 	}
 	when, err := time.Parse(time.RFC3339Nano, r.Time)
@@ -68,10 +69,13 @@ func Append(dst, line []byte, m Meta) ([]byte, error) {
 	if r.Type == "" {
 		return dst, errors.New("ocsf: the record has no type")
 	}
-	if r.kernel() && r.Proc == nil {
+	if record.IsKernel(r.Type) && r.Proc == nil {
 		return dst, fmt.Errorf("ocsf: %s record %d has no proc object", r.Type, r.Seq)
 	}
-	e := event{r: &r, meta: m, time: when}
+	if record.NewBody(r.Type) != nil && r.Body == nil {
+		return dst, fmt.Errorf("ocsf: %s record %d has no %s object", r.Type, r.Seq, r.Type)
+	}
+	e := event{r: r, meta: m, time: when}
 	if err := e.classify(); err != nil {
 		return dst, err
 	}
@@ -169,7 +173,8 @@ type status struct {
 var restartErrnos = []string{"ERESTARTSYS", "ERESTARTNOINTR", "ERESTARTNOHAND", "ENOIOCTLCMD", "ERESTART_RESTARTBLOCK"}
 
 // statusOfRet is the status of a syscall's return value.
-func statusOfRet(ret int64, errno string) status {
+func statusOfRet(ret int64) status {
+	errno := record.Errno(ret)
 	switch {
 	case ret >= 0:
 		return status{set: true, id: statusSuccess}
@@ -186,7 +191,7 @@ func statusOfRet(ret int64, errno string) status {
 
 // event is one OCSF event being built from a native record.
 type event struct {
-	r    *native
+	r    *record.Record
 	meta Meta
 	time time.Time
 
@@ -234,139 +239,105 @@ func (e *event) classify() error {
 	e.severityID = severityInformational
 	if e.meta.LogID == "" {
 		// The log's own records name it.
-		switch {
-		case r.Header != nil:
-			e.meta.LogID = r.Header.LogID
-		case r.Checkpoint != nil:
-			e.meta.LogID = r.Checkpoint.LogID
+		switch body := r.Body.(type) {
+		case *record.Header:
+			e.meta.LogID = body.LogID
+		case *record.Checkpoint:
+			e.meta.LogID = body.LogID
 		}
 	}
 	e.logName = Product
 	if e.meta.LogID != "" {
 		e.logName = Product + "/" + e.meta.LogID
 	}
-	if r.Proc != nil {
-		e.correlation = r.Proc.ToolCall
+	if r.Proc != nil && !r.Proc.ToolCall.IsZero() {
+		e.correlation = r.Proc.ToolCall.String()
 	}
 	pid := func() string {
 		if r.Proc == nil {
 			return ""
 		}
-		return " (pid " + strconv.FormatInt(r.Proc.PID, 10) + ")"
+		return " (pid " + strconv.FormatUint(uint64(r.Proc.Pid), 10) + ")"
 	}
-	switch r.Type {
-	case "exec":
-		x := r.Exec
-		if x == nil {
-			return missing(r)
-		}
+	switch x := r.Body.(type) {
+	case *record.Exec:
 		e.class, e.activityID = processActivity, processLaunch
-		e.status = statusOfRet(x.Ret, x.Errno)
+		e.status = statusOfRet(x.Ret)
 		target := x.Exe
 		if x.Ret < 0 || target == "" {
 			target = x.Filename
 		}
 		e.message = "exec " + target + outcome(e.status) + pid()
-	case "fork":
-		f := r.Fork
-		if f == nil {
-			return missing(r)
-		}
+	case *record.Fork:
 		e.class, e.activityID = processActivity, processLaunch
 		e.status = status{set: true, id: statusSuccess}
-		if f.ChildToolCall != "" {
-			e.correlation = f.ChildToolCall
+		e.message = fmt.Sprintf("fork: pid %d created pid %d", r.Proc.Pid, x.ChildPid)
+		if x.ChildToolCall {
+			e.correlation = x.ChildExecID.String()
+			e.message += ", starting tool call " + e.correlation
 		}
-		e.message = fmt.Sprintf("fork: pid %d created pid %d", r.Proc.PID, f.ChildPID)
-		if f.ChildToolCall != "" {
-			e.message += ", starting tool call " + f.ChildToolCall
-		}
-	case "exit":
-		x := r.Exit
-		if x == nil {
-			return missing(r)
-		}
+	case *record.Exit:
 		e.class, e.activityID = processActivity, processTerminate
 		e.status = status{set: true, id: statusSuccess}
-		if x.Signal != "" {
-			e.message = fmt.Sprintf("exit: pid %d killed by %s", r.Proc.PID, x.Signal)
+		if sig := x.Signal(); sig != 0 {
+			e.message = fmt.Sprintf("exit: pid %d killed by %s", r.Proc.Pid, record.SignalName(sig))
 		} else {
-			e.message = fmt.Sprintf("exit: pid %d exited with code %d", r.Proc.PID, x.code())
+			e.message = fmt.Sprintf("exit: pid %d exited with code %d", r.Proc.Pid, x.Code())
 		}
-		if x.CoreDumped {
+		if x.Signal() != 0 && x.Status&0x80 != 0 {
 			e.message += " (core dumped)"
 		}
-	case "open":
-		o := r.Open
-		if o == nil {
-			return missing(r)
-		}
+	case *record.Open:
 		e.class, e.activityID = fileSystemActivity, fileOpen
-		e.status = statusOfRet(o.Ret, o.Errno)
-		e.message = "open " + o.Path + outcome(e.status) + pid()
-		if o.FD != nil {
-			e.message += ": fd " + strconv.FormatInt(*o.FD, 10)
+		e.status = statusOfRet(x.Ret)
+		e.message = "open " + x.Path + outcome(e.status) + pid()
+		if x.Ret >= 0 {
+			e.message += ": fd " + strconv.FormatInt(x.Ret, 10)
 		}
-		if slices.Contains(r.Tags, "credential_access") {
+		if r.HasTag(record.TagCredentialAccess) {
 			e.message = "credential access: " + e.message
 		}
-	case "connect":
-		c := r.Connect
-		if c == nil {
-			return missing(r)
-		}
+	case *record.Connect:
 		e.class, e.activityID = networkActivity, networkOpen
-		if c.Family == "AF_UNSPEC" {
+		if x.Addr.HasFamily && x.Addr.Family == unix.AF_UNSPEC {
 			e.activityID = networkClose // connect(AF_UNSPEC) dissolves an association
 		}
-		e.status = statusOfRet(c.Ret, c.Errno)
-		if c.Errno == "EINPROGRESS" {
-			e.status = status{set: true, id: statusUnknown, code: c.Errno,
+		e.status = statusOfRet(x.Ret)
+		if errno := record.Errno(x.Ret); errno == "EINPROGRESS" {
+			e.status = status{set: true, id: statusUnknown, code: errno,
 				detail: "non-blocking connect in progress: its outcome is not recorded"}
 		}
-		e.message = "connect " + c.target() + outcome(e.status) + pid()
-	case "start":
-		s := r.Start
-		if s == nil {
-			return missing(r)
-		}
+		e.message = "connect " + target(x) + outcome(e.status) + pid()
+	case *record.Start:
 		e.class, e.activityID = applicationLifecycle, appStart
 		e.status = status{set: true, id: statusSuccess}
-		if s.Mode == "daemon" {
-			e.message = "daemon started: config " + s.Config + ", targets " + strings.Join(s.Targets, ", ")
-			if s.ExcludedCgroup != "" {
-				e.message += "; its own cgroup " + s.ExcludedCgroup + " is excluded"
+		if x.Mode == record.ModeDaemon {
+			e.message = "daemon started: config " + x.Config + ", targets " + strings.Join(x.Targets, ", ")
+			if x.ExcludedCgroup != "" {
+				e.message += "; its own cgroup " + x.ExcludedCgroup + " is excluded"
 			}
 		} else {
-			e.message = "session started: " + strings.Join(s.Argv, " ")
+			e.message = "session started: " + strings.Join(x.Argv, " ")
 		}
-	case "stop":
-		s := r.Stop
-		if s == nil {
-			return missing(r)
-		}
+	case *record.Stop:
 		e.class, e.activityID = applicationLifecycle, appStop
 		e.status = status{set: true, id: statusSuccess}
-		if s.Error != "" {
-			e.status = status{set: true, id: statusFailure, detail: s.Error}
+		if x.Error != "" {
+			e.status = status{set: true, id: statusFailure, detail: x.Error}
 		}
-		if s.Mode == "daemon" {
-			uptime := time.Duration(min(s.UptimeNS, math.MaxInt64))
-			e.message = fmt.Sprintf("daemon stopped: %s, after %s", s.Reason, uptime.Round(time.Millisecond))
+		if x.Mode == record.ModeDaemon {
+			uptime := time.Duration(max(x.UptimeNs, 0))
+			e.message = fmt.Sprintf("daemon stopped: %s, after %s", x.Reason, uptime.Round(time.Millisecond))
 		} else {
-			e.message = fmt.Sprintf("session ended: %s, exit code %d", s.Reason, s.ExitCode)
+			e.message = fmt.Sprintf("session ended: %s, exit code %d", x.Reason, x.ExitCode)
 		}
-		if s.LeftRunning > 0 {
-			e.message += fmt.Sprintf("; %d processes left running, %s", s.LeftRunning, s.LeftRunningAction)
+		if x.LeftRunning > 0 {
+			e.message += fmt.Sprintf("; %d processes left running, %s", x.LeftRunning, x.LeftRunningAction)
 		}
-		if len(s.Lost) > 0 {
-			e.message += "; events lost: " + lostText(s.Lost)
+		if len(x.Lost) > 0 {
+			e.message += "; events lost: " + lostText(x.Lost)
 		}
-	case "reload":
-		x := r.Reload
-		if x == nil {
-			return missing(r)
-		}
+	case *record.Reload:
 		// Not Restart: the daemon and its tracing run on through a reload.
 		e.class, e.activityID, e.activityName = applicationLifecycle, activityOther, "Reload"
 		if x.Status != "applied" {
@@ -388,62 +359,50 @@ func (e *event) classify() error {
 			e.message += "; " + e.status.detail
 		}
 		e.message += "; targets " + strings.Join(x.Targets, ", ")
-	case "snapshot":
-		s := r.Snapshot
-		if s == nil {
-			return missing(r)
-		}
+	case *record.Snapshot:
 		e.class, e.activityID, e.activityName = processActivity, activityOther, "Snapshot"
 		e.status = status{set: true, id: statusSuccess}
-		e.message = fmt.Sprintf("snapshot: pid %d (%s) already running", s.PID, s.Comm)
-		if s.Cgroup != "" {
-			e.message += " in " + s.Cgroup
+		e.message = fmt.Sprintf("snapshot: pid %d (%s) already running", x.Pid, x.Comm)
+		if x.Cgroup != "" {
+			e.message += " in " + x.Cgroup
 		}
-		if n := len(s.Sockets); n > 0 {
+		if n := len(x.Sockets); n > 0 {
 			e.message += ", " + plural(n, "socket") + " open"
 		}
-		if len(s.Errors) > 0 {
+		if len(x.Errors) > 0 {
 			// Written anyway, without what could not be read.
-			e.status.detail = "not read: " + strings.Join(s.Errors, "; ")
+			e.status.detail = "not read: " + strings.Join(x.Errors, "; ")
 			e.message += "; " + e.status.detail
 		}
-	case "cgroup":
-		c := r.Cgroup
-		if c == nil {
-			return missing(r)
-		}
+	case *record.Cgroup:
 		e.class = eventLogActivity
 		e.status = status{set: true, id: statusSuccess}
-		switch c.Op {
+		switch x.Op {
 		case "mkdir":
 			e.activityID = logEnable
-			e.message = "cgroup " + c.Path + " created" + pid() + ": "
+			e.message = "cgroup " + x.Path + " created" + pid() + ": "
 			switch {
-			case c.StateFull:
+			case x.StateFull:
 				e.severityID = severityHigh
 				e.status = status{set: true, id: statusFailure, code: "state_full",
 					detail: "the kernel's table of cgroup states is full: this cgroup is not traced"}
 				e.message += "NOT traced, the kernel's table of cgroup states is full"
-			case c.Matched:
-				e.message += "traced, it matches " + strings.Join(c.Targets, ", ")
+			case x.Matched:
+				e.message += "traced, it matches " + strings.Join(x.Targets, ", ")
 			default:
 				e.message += "traced, below a traced cgroup"
 			}
 		case "rmdir":
 			e.activityID = logDisable
-			e.message = "traced cgroup " + c.Path + " removed" + pid()
+			e.message = "traced cgroup " + x.Path + " removed" + pid()
 		default:
-			e.activityID, e.activityName = activityOther, c.Op
-			e.message = "cgroup " + c.Path + ": " + c.Op + pid()
+			e.activityID, e.activityName = activityOther, x.Op
+			e.message = "cgroup " + x.Path + ": " + x.Op + pid()
 		}
-		if c.PathTruncated {
+		if x.PathTruncated {
 			e.message += " (path truncated)"
 		}
-	case "target":
-		x := r.Target
-		if x == nil {
-			return missing(r)
-		}
+	case *record.Target:
 		e.class = eventLogActivity
 		e.status = status{set: true, id: statusSuccess}
 		when := "at daemon start"
@@ -453,8 +412,12 @@ func (e *event) classify() error {
 		switch x.Op {
 		case "add":
 			e.activityID = logEnable
+			procs := 0
+			if x.Processes != nil {
+				procs = *x.Processes
+			}
 			e.message = fmt.Sprintf("tracing cgroup %s %s: it matches %s; %s already in it",
-				x.Cgroup, when, strings.Join(x.Targets, ", "), plural(int(x.Processes), "process"))
+				x.Cgroup, when, strings.Join(x.Targets, ", "), plural(procs, "process"))
 		case "remove":
 			e.activityID = logDisable
 			e.message = "no longer tracing cgroup " + x.Cgroup + " " + when
@@ -462,92 +425,58 @@ func (e *event) classify() error {
 			e.activityID, e.activityName = activityOther, x.Op
 			e.message = "target " + x.Op + ": cgroup " + x.Cgroup + " " + when
 		}
-	case "header":
-		h := r.Header
-		if h == nil {
-			return missing(r)
-		}
+	case *record.Header:
 		e.class = eventLogActivity
 		e.status = status{set: true, id: statusSuccess}
-		e.logName = Product + "/" + h.LogID
-		if h.Continues == nil {
+		e.logName = Product + "/" + x.LogID
+		if x.Continues == nil {
 			e.activityID = logStart
-			e.message = fmt.Sprintf("log %s started by agenttrace %s", h.LogID, h.AgenttraceVersion)
+			e.message = fmt.Sprintf("log %s started by agenttrace %s", x.LogID, x.AgenttraceVersion)
 		} else {
 			e.activityID = logRotate
-			e.message = fmt.Sprintf("log %s: segment %d continues after seq %d of %s", h.LogID, h.Segment, h.Continues.LastSeq, h.Continues.SegmentFile)
+			e.message = fmt.Sprintf("log %s: segment %d continues after seq %d of %s", x.LogID, x.Segment, x.Continues.LastSeq, x.Continues.SegmentFile)
 		}
-	case "checkpoint":
-		c := r.Checkpoint
-		if c == nil {
-			return missing(r)
-		}
+	case *record.Checkpoint:
 		e.class = eventLogActivity
 		e.status = status{set: true, id: statusSuccess}
-		e.logName = Product + "/" + c.LogID
-		if c.Final {
+		e.logName = Product + "/" + x.LogID
+		if x.Final {
 			e.activityID = logStop
-			e.message = fmt.Sprintf("log %s closed: final checkpoint over lines 1-%d", c.LogID, c.Size)
+			e.message = fmt.Sprintf("log %s closed: final checkpoint over lines 1-%d", x.LogID, x.Size)
 		} else {
 			e.activityID, e.activityName = activityOther, "Checkpoint"
-			e.message = fmt.Sprintf("log %s: checkpoint over lines 1-%d", c.LogID, c.Size)
+			e.message = fmt.Sprintf("log %s: checkpoint over lines 1-%d", x.LogID, x.Size)
 		}
-	case "recovery":
-		x := r.Recovery
-		if x == nil {
-			return missing(r)
-		}
+	case *record.Recovery:
 		e.class, e.activityID = eventLogActivity, logRestart
 		e.status = status{set: true, id: statusSuccess}
 		e.severityID = severityMedium
-		e.message = fmt.Sprintf("log continued after an unclean stop: %s ends at seq %d with %d unsigned records", x.SegmentFile, x.AfterSeq, x.UnsignedRecords)
+		e.message = fmt.Sprintf("log continued after an unclean stop: %s ends at seq %d with %d unsigned records", x.SegmentFile, x.AfterSeq, x.Unsigned)
 		if x.TornBytes > 0 {
 			e.message += fmt.Sprintf(" and a torn line of %d bytes", x.TornBytes)
 		}
-	case "gap":
-		g := r.Gap
-		if g == nil {
-			return missing(r)
-		}
+	case *record.Gap:
 		e.class, e.activityID, e.activityName = eventLogActivity, activityOther, "Gap"
 		e.severityID = severityHigh
-		e.status = status{set: true, id: statusFailure, code: g.Stage, detail: g.Reason}
-		e.message = "events lost (" + lostText(g.Lost) + "): " + g.Stage + " stage, " + g.Reason
-		if g.CPU != nil {
-			e.message += ", CPU " + strconv.FormatInt(*g.CPU, 10)
+		e.status = status{set: true, id: statusFailure, code: x.Stage, detail: x.Reason}
+		e.message = "events lost (" + lostText(x.Lost) + "): " + x.Stage + " stage, " + x.Reason
+		if x.CPU >= 0 {
+			e.message += ", CPU " + strconv.Itoa(x.CPU)
 		}
-		var err error
-		if e.startTime, err = millis(g.From); err != nil {
-			return fmt.Errorf("ocsf: gap record %d: from: %w", r.Seq, err)
-		}
-		if e.endTime, err = millis(g.To); err != nil {
-			return fmt.Errorf("ocsf: gap record %d: to: %w", r.Seq, err)
-		}
-	case "heartbeat":
-		h := r.Heartbeat
-		if h == nil {
-			return missing(r)
-		}
+		e.startTime, e.endTime = x.From.UnixMilli(), x.To.UnixMilli()
+	case *record.Heartbeat:
 		e.class, e.activityID, e.activityName = eventLogActivity, activityOther, "Heartbeat"
 		e.status = status{set: true, id: statusSuccess}
-		e.message = fmt.Sprintf("heartbeat: %d records written; ring buffer %d of %d bytes used", h.Records, h.Ring.Used, h.Ring.Size)
-	case "freeze":
-		f := r.Freeze
-		if f == nil {
-			return missing(r)
-		}
+		e.message = fmt.Sprintf("heartbeat: %d records written; ring buffer %d of %d bytes used", x.Records, x.RingUsed, x.RingSize)
+	case *record.Freeze:
 		e.class, e.activityID, e.activityName = eventLogActivity, activityOther, "Freeze"
 		e.severityID = severityMedium
-		e.status = status{set: true, id: statusSuccess, detail: f.Reason}
-		e.message = "session processes frozen (fail-closed): " + f.Reason
-	case "thaw":
-		t := r.Thaw
-		if t == nil {
-			return missing(r)
-		}
+		e.status = status{set: true, id: statusSuccess, detail: x.Reason}
+		e.message = "session processes frozen (fail-closed): " + x.Reason
+	case *record.Thaw:
 		e.class, e.activityID, e.activityName = eventLogActivity, activityOther, "Thaw"
-		e.status = status{set: true, id: statusSuccess, detail: t.Reason}
-		e.message = fmt.Sprintf("session processes thawed after %s: %s", time.Duration(t.FrozenNS), t.Reason)
+		e.status = status{set: true, id: statusSuccess, detail: x.Reason}
+		e.message = fmt.Sprintf("session processes thawed after %s: %s", time.Duration(x.FrozenNs), x.Reason)
 	default:
 		// A type this version does not know: still exported, whole.
 		e.class, e.activityID, e.activityName = baseEvent, activityOther, r.Type
@@ -557,10 +486,6 @@ func (e *event) classify() error {
 		e.activityName = activityNames[e.class][e.activityID]
 	}
 	return nil
-}
-
-func missing(r *native) error {
-	return fmt.Errorf("ocsf: %s record %d has no %s object", r.Type, r.Seq, r.Type)
 }
 
 // outcome is the part of a message that says how a syscall ended.
@@ -574,10 +499,9 @@ func outcome(s status) string {
 	return " failed: " + s.code
 }
 
-var lostOrder = []string{"exec", "open", "connect", "fork", "exit", "unknown", "cgroup"}
-
 // lostText lists per-kind counts in the schema's kind order, then any other.
-func lostText(lost map[string]uint64) string {
+func lostText(lost record.Counts) string {
+	lostOrder := record.LossNames()
 	var parts []string
 	for _, k := range lostOrder {
 		if n, ok := lost[k]; ok {
@@ -607,15 +531,6 @@ func plural(n int, noun string) string {
 		}
 	}
 	return strconv.Itoa(n) + " " + noun
-}
-
-// millis parses an RFC 3339 time into ms since the epoch (timestamp_t).
-func millis(s string) (int64, error) {
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return 0, err
-	}
-	return t.UnixMilli(), nil
 }
 
 // Bounds of string_t (OCSF: at most 65535 characters) and of messages.
@@ -679,22 +594,22 @@ func (e *event) append(b, line []byte) []byte {
 		// attributes.
 		b = e.appendDevice(b)
 	}
-	switch r.Type {
-	case "exec":
-		b = e.appendExec(b)
-	case "fork":
-		b = e.appendFork(b)
-	case "exit":
-		b = e.appendExit(b)
-	case "open":
-		b = e.appendOpen(b)
-	case "connect":
-		b = e.appendConnect(b)
-	case "snapshot":
-		b = e.appendSnapshot(b)
-	case "start", "stop", "reload":
+	switch x := r.Body.(type) {
+	case *record.Exec:
+		b = e.appendExec(b, x)
+	case *record.Fork:
+		b = e.appendFork(b, x)
+	case *record.Exit:
+		b = e.appendExit(b, x)
+	case *record.Open:
+		b = e.appendOpen(b, x)
+	case *record.Connect:
+		b = e.appendConnect(b, x)
+	case *record.Snapshot:
+		b = e.appendSnapshot(b, x)
+	case *record.Start, *record.Stop, *record.Reload:
 		b = e.appendApp(b)
-	case "header", "checkpoint", "recovery", "gap", "heartbeat", "freeze", "thaw", "cgroup", "target":
+	case *record.Header, *record.Checkpoint, *record.Recovery, *record.Gap, *record.Heartbeat, *record.Freeze, *record.Thaw, *record.Cgroup, *record.Target:
 		b = e.appendLog(b)
 	}
 	if len(e.observables) > 0 {
@@ -807,27 +722,22 @@ type process struct {
 // self is the record's own process.
 func (e *event) self() *process {
 	p := e.r.Proc
-	euid := p.EUID
-	return &process{pid: p.PID, tid: p.TID, uid: p.ExecID, name: p.Comm, exe: p.Exe, exeType: fileRegular,
+	euid := int64(p.Euid)
+	return &process{pid: int64(p.Pid), tid: int64(p.Tid), uid: p.ExecID.String(), name: p.Comm, exe: p.Exe, exeType: fileRegular,
 		user: &euid, parent: creator(p.ParentExecID)}
 }
 
 // ref is a reference to the record's own process: its pid and exec_id.
 func (e *event) ref() *process {
-	return &process{pid: e.r.Proc.PID, uid: e.r.Proc.ExecID}
+	return &process{pid: int64(e.r.Proc.Pid), uid: e.r.Proc.ExecID.String()}
 }
 
-// creator is the process image that created a process, from its exec_id
-// ("<pid>-<start>-<self_exec_id>").
-func creator(execID string) *process {
-	if execID == "" {
+// creator is the process image that created a process.
+func creator(id record.ExecID) *process {
+	if id.IsZero() {
 		return nil
 	}
-	p := &process{uid: execID}
-	if i := strings.IndexByte(execID, '-'); i > 0 {
-		p.pid, _ = strconv.ParseInt(execID[:i], 10, 64)
-	}
-	return p
+	return &process{uid: id.String(), pid: int64(id.Pid)}
 }
 
 // File type ids (file.type_id) from st_mode.
@@ -840,12 +750,8 @@ const (
 var fileTypeNames = map[int]string{0: "Unknown", 1: "Regular File", 2: "Folder", 3: "Character Device",
 	4: "Block Device", 5: "Local Socket", 6: "Named Pipe", 7: "Symbolic Link"}
 
-// fileTypeOfMode maps the file type bits of an octal st_mode ("0100755").
-func fileTypeOfMode(mode string) int {
-	m, err := strconv.ParseUint(mode, 8, 32)
-	if err != nil {
-		return fileUnknown
-	}
+// fileTypeOfMode maps the file type bits of an st_mode.
+func fileTypeOfMode(m uint32) int {
 	switch m & 0o170000 {
 	case 0o100000:
 		return 1
@@ -933,16 +839,12 @@ func appendActor(b []byte, p *process) []byte {
 // exec: the process is the image that exec produced (success) or the
 // caller, unchanged (failure), with the file it ran or tried to run; the
 // actor is the image that created the process.
-func (e *event) appendExec(b []byte) []byte {
-	x := e.r.Exec
+func (e *event) appendExec(b []byte, x *record.Exec) []byte {
 	p := e.self()
-	p.cmdLine = strings.Join(x.Argv, " ")
+	p.cmdLine = strings.Join(x.Argv(), " ")
 	switch {
 	case x.Ret >= 0 && x.Exe != "":
-		p.exe, p.exeType = x.Exe, fileRegular
-		if x.ExeFile != nil {
-			p.exeType = fileTypeOfMode(x.ExeFile.Mode)
-		}
+		p.exe, p.exeType = x.Exe, fileTypeOfMode(x.ExeFile.Mode)
 	case x.Ret < 0:
 		p.exe, p.exeType = x.Filename, fileUnknown
 	}
@@ -959,11 +861,10 @@ func (e *event) appendExec(b []byte) []byte {
 
 // fork: the actor is the parent, the process the new child, which runs the
 // parent's program under the parent's credentials.
-func (e *event) appendFork(b []byte) []byte {
-	f := e.r.Fork
+func (e *event) appendFork(b []byte, f *record.Fork) []byte {
 	parent := e.self()
-	euid := e.r.Proc.EUID
-	child := &process{pid: f.ChildPID, uid: f.ChildExecID, name: parent.name, exe: parent.exe, exeType: fileRegular,
+	euid := int64(e.r.Proc.Euid)
+	child := &process{pid: int64(f.ChildPid), uid: f.ChildExecID.String(), name: parent.name, exe: parent.exe, exeType: fileRegular,
 		user: &euid, parent: e.ref()}
 	b = appendActor(b, parent)
 	b = appendProcess(b, "process", child)
@@ -973,29 +874,28 @@ func (e *event) appendFork(b []byte) []byte {
 
 // exit: the process is the one that ended. The record does not say who
 // sent a fatal signal, so the actor is the process itself.
-func (e *event) appendExit(b []byte) []byte {
-	x := e.r.Exit
+func (e *event) appendExit(b []byte, x *record.Exit) []byte {
 	b = appendActor(b, e.ref())
 	b = appendProcess(b, "process", e.self())
-	b = appendInt(b, "exit_code", x.code())
+	b = appendInt(b, "exit_code", exitCode(x))
 	e.observe("process.name", observableProcessName, e.r.Proc.Comm)
 	return b
 }
 
-// code is the exit code as a shell reports it: 128 + the signal number for
-// a process killed by a signal (as stop.exit_code).
-func (x *exitRecord) code() int64 {
-	if x.Code != nil {
-		return *x.Code
+// exitCode is the exit code as a shell reports it: 128 + the signal number
+// for a process killed by a signal (as stop.exit_code).
+func exitCode(x *record.Exit) int64 {
+	if sig := x.Signal(); sig != 0 {
+		return 128 + int64(sig)
 	}
-	return 128 + x.SignalNum
+	return int64(x.Code())
 }
 
-func (e *event) appendOpen(b []byte) []byte {
-	o := e.r.Open
+func (e *event) appendOpen(b []byte, o *record.Open) []byte {
 	b = appendActor(b, e.self())
 	typeID := fileUnknown
-	if o.Ret >= 0 && slices.Contains(o.Flags, "O_DIRECTORY") {
+	// O_TMPFILE holds O_DIRECTORY's bit: it opens a file, not a folder.
+	if o.Ret >= 0 && o.Flags&unix.O_DIRECTORY != 0 && o.Flags&unix.O_TMPFILE != unix.O_TMPFILE {
 		typeID = fileFolder
 	}
 	b = appendFile(b, "file", o.Path, typeID)
@@ -1003,18 +903,18 @@ func (e *event) appendOpen(b []byte) []byte {
 	return b
 }
 
-func (e *event) appendConnect(b []byte) []byte {
-	c := e.r.Connect
+func (e *event) appendConnect(b []byte, c *record.Connect) []byte {
 	b = appendActor(b, e.self())
 	b = append(appendKey(b, "dst_endpoint"), '{')
-	ip, ipVersion := c.ip()
+	ip, ipVersion := ipOf(&c.Addr)
 	if ip.IsValid() {
+		port := strconv.Itoa(int(c.Addr.Addr.Port()))
 		b = appendString(b, "ip", ip.String())
-		b = appendInt(b, "port", *c.Port)
+		b = appendInt(b, "port", int64(c.Addr.Addr.Port()))
 		e.observe("dst_endpoint.ip", observableIP, ip.String())
-		e.observe("dst_endpoint.port", observablePort, strconv.FormatInt(*c.Port, 10))
+		e.observe("dst_endpoint.port", observablePort, port)
 	} else {
-		b = appendString(b, "name", c.target())
+		b = appendString(b, "name", target(c))
 	}
 	b = append(b, '}')
 	b = append(appendKey(b, "connection_info"), '{')
@@ -1029,17 +929,13 @@ func (e *event) appendConnect(b []byte) []byte {
 
 var ipVersionNames = map[int]string{4: "Internet Protocol version 4 (IPv4)", 6: "Internet Protocol version 6 (IPv6)"}
 
-// ip is the destination address and its IP version: an IPv4-mapped IPv6
+// ipOf is the destination address and its IP version: an IPv4-mapped IPv6
 // address is the IPv4 address it carries on the wire.
-func (c *connectRecord) ip() (netip.Addr, int) {
-	if c.Addr == "" || c.Port == nil {
+func ipOf(s *record.Sockaddr) (netip.Addr, int) {
+	if !s.Addr.IsValid() {
 		return netip.Addr{}, 0
 	}
-	a, err := netip.ParseAddr(c.Addr)
-	if err != nil {
-		return netip.Addr{}, 0
-	}
-	a = a.Unmap()
+	a := s.Addr.Addr().Unmap()
 	if a.Is4() {
 		return a, 4
 	}
@@ -1048,27 +944,26 @@ func (c *connectRecord) ip() (netip.Addr, int) {
 
 // target is how a message (and dst_endpoint.name, for what is not an IP
 // endpoint) names where a connect went.
-func (c *connectRecord) target() string {
-	switch {
-	case c.Addr != "" && c.Port != nil:
-		if ip, v := c.ip(); v == 6 {
-			return "[" + ip.String() + "]:" + strconv.FormatInt(*c.Port, 10)
-		} else if v == 4 {
-			return ip.String() + ":" + strconv.FormatInt(*c.Port, 10)
-		}
-		return c.Addr
-	case c.UnixPath != nil:
-		return *c.UnixPath
-	case c.UnixAbstract != nil:
-		return "@" + *c.UnixAbstract // the usual notation of an abstract name
-	case c.UnixUnnamed:
+func target(c *record.Connect) string {
+	s := &c.Addr
+	port := strconv.Itoa(int(s.Addr.Port()))
+	switch ip, v := ipOf(s); {
+	case v == 6:
+		return "[" + ip.String() + "]:" + port
+	case v == 4:
+		return ip.String() + ":" + port
+	case s.Unix == record.UnixPath:
+		return s.UnixName
+	case s.Unix == record.UnixAbstract:
+		return "@" + s.UnixName // the usual notation of an abstract name
+	case s.Unix == record.UnixUnnamed:
 		return "unnamed AF_UNIX socket"
 	case c.AddrUnreadable:
 		return "unreadable address"
-	case c.Family != "":
-		return c.Family
-	case c.FamilyNum != nil:
-		return "address family " + strconv.FormatInt(*c.FamilyNum, 10)
+	case s.HasFamily && s.FamilyName() != "":
+		return s.FamilyName()
+	case s.HasFamily:
+		return "address family " + strconv.Itoa(int(s.Family))
 	}
 	return "no address"
 }
@@ -1077,13 +972,12 @@ func (c *connectRecord) target() string {
 // read it, is the actor. /proc gives its start only to 10 ms, not its
 // exec_id, so the process has no uid; its sockets stay in the record (OCSF
 // 1.3.0 has no socket list on a process).
-func (e *event) appendSnapshot(b []byte) []byte {
-	s := e.r.Snapshot
-	euid := s.EUID
-	p := &process{pid: s.PID, name: s.Comm, exe: s.Exe, exeType: fileRegular,
+func (e *event) appendSnapshot(b []byte, s *record.Snapshot) []byte {
+	euid := int64(s.Euid)
+	p := &process{pid: int64(s.Pid), name: s.Comm, exe: s.Exe, exeType: fileRegular,
 		cmdLine: strings.Join(s.Argv, " "), user: &euid, created: e.bootMillis(s.StartTime)}
-	if s.PPID > 0 { // 0: the parent is outside agenttrace's pid namespace
-		p.parent = &process{pid: s.PPID}
+	if s.Ppid > 0 { // 0: the parent is outside agenttrace's pid namespace
+		p.parent = &process{pid: int64(s.Ppid)}
 	}
 	b = append(appendKey(b, "actor"), '{')
 	b = appendString(b, "app_name", Product)
@@ -1109,10 +1003,10 @@ func (e *event) bootMillis(ns uint64) int64 {
 // ran it.
 func (e *event) appendApp(b []byte) []byte {
 	version := e.meta.ProductVersion
-	if s := e.r.Start; s != nil {
+	if s, ok := e.r.Body.(*record.Start); ok {
 		version = s.AgenttraceVersion
-		uid := s.UID
-		b = appendActor(b, &process{pid: s.PID, name: Product, user: &uid})
+		uid := int64(s.Uid)
+		b = appendActor(b, &process{pid: int64(s.Pid), name: Product, user: &uid})
 	}
 	b = append(appendKey(b, "app"), '{')
 	b = appendString(b, "name", Product)
@@ -1131,7 +1025,7 @@ func (e *event) appendLog(b []byte) []byte {
 	if e.r.Type == "cgroup" {
 		b = appendActor(b, e.self())
 	}
-	if x := e.r.Recovery; x != nil {
+	if x, ok := e.r.Body.(*record.Recovery); ok {
 		b = appendFile(b, "file", x.SegmentFile, fileRegular)
 	}
 	b = appendString(b, "log_name", e.logName)
@@ -1156,11 +1050,9 @@ func appendInt(b []byte, key string, v int64) []byte {
 
 // appendString writes a string with the native log's escaping (docs/schema.md,
 // "Exactness"), so an OCSF event is as safe to display as its record: no
-// raw control, bidi or invisible format character. Strings here come from
-// decoded JSON and are valid UTF-8, so no _b64 sibling is ever written.
+// raw control, bidi or invisible format character. Bytes that are not UTF-8
+// are written in their readable form (\xNN) and no _b64 sibling is ever
+// written: the exact bytes are in the native record, in unmapped.
 func appendString(b []byte, key, v string) []byte {
-	if !utf8.ValidString(v) {
-		v = strings.ToValidUTF8(v, "\uFFFD") // from Meta, not from a record
-	}
-	return record.AppendBytes(b, key, []byte(v))
+	return record.AppendString(b, key, record.Readable(v))
 }

@@ -375,7 +375,7 @@ func TestOCSFMapErrors(t *testing.T) {
 		{"no type object", `{"v":1,"seq":3,"time":"2025-01-02T03:04:05Z","type":"stop"}`, "ocsf: stop record 3 has no stop object"},
 		{"cgroup without proc", `{"v":1,"seq":5,"time":"2025-01-02T03:04:05Z","type":"cgroup","cgroup":{"op":"mkdir"}}`, "ocsf: cgroup record 5 has no proc object"},
 		{"no reload object", `{"v":1,"seq":6,"time":"2025-01-02T03:04:05Z","type":"reload"}`, "ocsf: reload record 6 has no reload object"},
-		{"bad gap window", `{"v":1,"seq":4,"time":"2025-01-02T03:04:05Z","type":"gap","gap":{"from":"x","to":"y"}}`, "ocsf: gap record 4: from"},
+		{"bad gap window", `{"v":1,"seq":4,"time":"2025-01-02T03:04:05Z","type":"gap","gap":{"from":"x","to":"y"}}`, "ocsf: parsing the record: gap record 4: from"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -49,15 +49,14 @@ func BenchmarkHotPath(b *testing.B) {
 	}
 	defer log.Close()
 	raw := rawOpenRecord("/usr/lib/x86_64-linux-gnu/libc.so.6")
-	var ev decoder.Event
-	fn := func(buf []byte, seq uint64, prev *chain.Hash) []byte { return enc.AppendEvent(buf, seq, prev, &ev) }
+	var ev record.Event
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
 		if err := decoder.Decode(raw, &ev); err != nil {
 			b.Fatal(err)
 		}
-		if err := log.Append(fn); err != nil {
+		if err := log.AppendEvent(&ev); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,11 +1,9 @@
 package pipeline
 
 import (
-	"strconv"
 	"sync"
 	"time"
 
-	"github.com/agenttrace/agenttrace/internal/chain"
 	"github.com/agenttrace/agenttrace/internal/record"
 	"github.com/agenttrace/agenttrace/internal/sink"
 )
@@ -23,7 +21,6 @@ type Freezer interface {
 type Guard struct {
 	src     Source
 	log     *sink.Writer
-	enc     *record.Encoder
 	freezer Freezer
 	high    int // freeze above this many pending ring bytes
 	low     int // thaw below this many
@@ -31,10 +28,16 @@ type Guard struct {
 	mu       sync.Mutex
 	frozen   bool
 	frozenAt time.Time
-	queue    []func(b []byte, seq uint64, prev *chain.Hash) []byte // records waiting for a writable log
+	queue    []queued // records waiting for a writable log
 	freezes  int
 	stop     chan struct{}
 	done     chan struct{}
+}
+
+// queued is a freeze or thaw record, with the time it happened.
+type queued struct {
+	at   uint64
+	body record.Body
 }
 
 // guardPoll is how often the ring's fill level is checked. At a few
@@ -44,9 +47,9 @@ const guardPoll = time.Millisecond
 
 // NewGuard watches src and log and freezes with freezer. The watermarks
 // are half and a tenth of the ring.
-func NewGuard(src Source, log *sink.Writer, enc *record.Encoder, freezer Freezer) *Guard {
+func NewGuard(src Source, log *sink.Writer, freezer Freezer) *Guard {
 	size := src.RingSize()
-	return &Guard{src: src, log: log, enc: enc, freezer: freezer, high: size / 2, low: size / 10,
+	return &Guard{src: src, log: log, freezer: freezer, high: size / 2, low: size / 10,
 		stop: make(chan struct{}), done: make(chan struct{})}
 }
 
@@ -111,18 +114,7 @@ func (g *Guard) freezeLocked(reason string, used int) {
 	}
 	g.frozen, g.frozenAt = true, time.Now()
 	g.freezes++
-	at := record.BootTime()
-	size := g.src.RingSize()
-	g.queue = append(g.queue, func(b []byte, seq uint64, prev *chain.Hash) []byte {
-		b = g.enc.AppendEnvelope(b, seq, prev, at, "freeze")
-		b = append(b, `,"freeze":{`...)
-		b = record.AppendBytes(b, "reason", []byte(reason))
-		b = append(b, `,"ring_used":`...)
-		b = strconv.AppendInt(b, int64(used), 10)
-		b = append(b, `,"ring_size":`...)
-		b = strconv.AppendInt(b, int64(size), 10)
-		return append(b, "}}"...)
-	})
+	g.queue = append(g.queue, queued{record.BootTime(), &record.Freeze{Reason: reason, RingUsed: used, RingSize: g.src.RingSize()}})
 }
 
 func (g *Guard) thawLocked(reason string) {
@@ -131,22 +123,14 @@ func (g *Guard) thawLocked(reason string) {
 	}
 	frozenFor := time.Since(g.frozenAt)
 	g.frozen = false
-	at := record.BootTime()
-	g.queue = append(g.queue, func(b []byte, seq uint64, prev *chain.Hash) []byte {
-		b = g.enc.AppendEnvelope(b, seq, prev, at, "thaw")
-		b = append(b, `,"thaw":{`...)
-		b = record.AppendBytes(b, "reason", []byte(reason))
-		b = append(b, `,"frozen_ns":`...)
-		b = strconv.AppendInt(b, int64(frozenFor), 10)
-		return append(b, "}}"...)
-	})
+	g.queue = append(g.queue, queued{record.BootTime(), &record.Thaw{Reason: reason, FrozenNs: int64(frozenFor)}})
 }
 
 // writeQueueLocked appends queued freeze/thaw records in order while the log
 // accepts them.
 func (g *Guard) writeQueueLocked() {
 	for len(g.queue) > 0 {
-		if g.log.Append(g.queue[0]) != nil {
+		if g.log.TryAppendAt(g.queue[0].at, g.queue[0].body) != nil {
 			return
 		}
 		g.queue = g.queue[1:]

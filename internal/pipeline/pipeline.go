@@ -13,13 +13,11 @@ import (
 	"errors"
 	"os"
 	"slices"
-	"strconv"
 	"sync/atomic"
 	"time"
 
 	"github.com/cilium/ebpf/ringbuf"
 
-	"github.com/agenttrace/agenttrace/internal/chain"
 	"github.com/agenttrace/agenttrace/internal/decoder"
 	"github.com/agenttrace/agenttrace/internal/loader"
 	"github.com/agenttrace/agenttrace/internal/record"
@@ -61,6 +59,28 @@ type Stats struct {
 	Unwritten  [loader.KindMax]uint64 // lost events whose gap record could not be written either
 	GapRecords uint64
 	Heartbeats uint64
+	Freezes    int // fail-closed freezes (the tracer's guard)
+}
+
+// WrittenCounts are the kernel records written, by type: every kernel kind.
+func (s *Stats) WrittenCounts() record.Counts {
+	c := record.Counts{}
+	for kind := record.KindExec; kind < loader.KindMax; kind++ {
+		c[record.KindName(kind)] = s.Written[kind]
+	}
+	return c
+}
+
+// LostCounts are the events that are not records, by type: only the kinds
+// that lost some ("unknown" for records that could not be decoded).
+func (s *Stats) LostCounts() record.Counts {
+	c := record.Counts{}
+	for kind := range loader.KindMax {
+		if n := s.Lost(kind); n > 0 {
+			c[record.KindName(kind)] = n
+		}
+	}
+	return c
 }
 
 // Lost is the number of events of a kind that are not records in the log.
@@ -73,15 +93,18 @@ type gapKey struct {
 	cpu    int // -1 for user-space stages
 }
 
+// gapWrite: records the log file refused (disk full).
+var gapWrite = gapKey{"write", "the log file refused writes", -1}
+
 type gap struct {
-	lost     [loader.KindMax]uint64
+	lost     [loader.KindMax]uint64 // kernel events, by kind
+	own      record.Counts          // agenttrace's own records, by type
 	from, to time.Time
 }
 
 // Pipeline is one read-decode-encode-append loop.
 type Pipeline struct {
 	src   Source
-	enc   *record.Encoder
 	log   *sink.Writer
 	opts  Options
 	start time.Time
@@ -101,13 +124,13 @@ type Pipeline struct {
 	lastHeartbeat time.Time
 }
 
-// New returns a pipeline from src to log through enc.
-func New(src Source, enc *record.Encoder, log *sink.Writer, opts Options) *Pipeline {
+// New returns a pipeline from src to log.
+func New(src Source, log *sink.Writer, opts Options) *Pipeline {
 	if opts.Heartbeat == 0 {
 		opts.Heartbeat = DefaultHeartbeat
 	}
 	now := time.Now()
-	p := &Pipeline{src: src, enc: enc, log: log, opts: opts, start: now, lastHeartbeat: now, lastAccount: now,
+	p := &Pipeline{src: src, log: log, opts: opts, start: now, lastHeartbeat: now, lastAccount: now,
 		gaps: map[gapKey]*gap{}}
 	p.heartbeatEvery.Store(int64(opts.Heartbeat))
 	return p
@@ -146,7 +169,7 @@ func (p *Pipeline) Stats() Stats {
 func (p *Pipeline) Run() error {
 	var (
 		rec       ringbuf.Record
-		ev        decoder.Event
+		ev        record.Event
 		lastFlush = time.Now()
 		n         uint64
 	)
@@ -177,14 +200,12 @@ func (p *Pipeline) Run() error {
 		if p.opts.WriteDelay > 0 {
 			time.Sleep(p.opts.WriteDelay)
 		}
-		err = p.log.Append(func(b []byte, seq uint64, prev *chain.Hash) []byte {
-			return p.enc.AppendEvent(b, seq, prev, &ev)
-		})
+		err = p.log.AppendEvent(&ev)
 		switch {
 		case err == nil:
-			p.live.written[ev.Hdr.Kind].Add(1)
+			p.live.written[ev.Kind].Add(1)
 		case errors.Is(err, sink.ErrBlocked):
-			p.lose(gapKey{"write", "the log file refused writes", -1}, ev.Hdr.Kind, 1)
+			p.lose(gapWrite, ev.Kind, 1)
 		default:
 			return err
 		}
@@ -210,12 +231,12 @@ func kindOf(raw []byte) uint32 {
 	if len(raw) < decoder.HeaderSize {
 		return 0
 	}
-	var ev decoder.Event
+	var ev record.Event
 	decoder.Decode(raw[:decoder.HeaderSize], &ev)
-	if ev.Hdr.Kind >= loader.KindMax {
+	if ev.Kind >= loader.KindMax {
 		return 0
 	}
-	return ev.Hdr.Kind
+	return ev.Kind
 }
 
 func (p *Pipeline) lose(k gapKey, kind uint32, n uint64) {
@@ -229,6 +250,7 @@ func (p *Pipeline) housekeeping(flush bool) error {
 	if time.Since(p.lastAccount) >= accountInterval {
 		p.accountKernel()
 	}
+	p.accountRefused()
 	p.writeGaps()
 	if time.Since(p.lastHeartbeat) >= time.Duration(p.heartbeatEvery.Load()) {
 		p.heartbeat()
@@ -270,6 +292,24 @@ func (p *Pipeline) accountKernel() {
 	p.lastAccount = now
 }
 
+// accountRefused counts agenttrace's own records (heartbeats, freezes,
+// the daemon's records…) that the log refused, as a write gap.
+func (p *Pipeline) accountRefused() {
+	refused := p.log.Refused()
+	if len(refused) == 0 {
+		return
+	}
+	now := time.Now()
+	p.loseWindow(gapWrite, 0, 0, now, now)
+	g := p.gaps[gapWrite]
+	if g.own == nil {
+		g.own = record.Counts{}
+	}
+	for typ, n := range refused {
+		g.own[typ] += n
+	}
+}
+
 func (p *Pipeline) loseWindow(k gapKey, kind uint32, n uint64, from, to time.Time) {
 	g := p.gaps[k]
 	if g == nil {
@@ -300,10 +340,8 @@ func (p *Pipeline) writeGaps() {
 	})
 	for _, k := range keys {
 		g := p.gaps[k]
-		err := p.log.Append(func(b []byte, seq uint64, prev *chain.Hash) []byte {
-			return p.appendGap(b, seq, prev, k, g)
-		})
-		if err != nil {
+		// Kept and retried until written: never counted as refused.
+		if err := p.log.TryAppendAt(record.BootTime(), g.body(k)); err != nil {
 			return // blocked: retried at the next housekeeping
 		}
 		for kind, n := range g.lost {
@@ -314,44 +352,17 @@ func (p *Pipeline) writeGaps() {
 	}
 }
 
-func kindName(kind int) string {
-	if name := record.KindName(uint32(kind)); name != "" {
-		return name
-	}
-	return "unknown"
-}
-
-func (p *Pipeline) appendGap(b []byte, seq uint64, prev *chain.Hash, k gapKey, g *gap) []byte {
-	b = p.enc.AppendEnvelope(b, seq, prev, record.BootTime(), "gap")
-	b = append(b, `,"gap":{"stage":"`...)
-	b = append(b, k.stage...)
-	b = append(b, `","reason":"`...)
-	b = append(b, k.reason...)
-	b = append(b, '"')
-	if k.cpu >= 0 {
-		b = append(b, `,"cpu":`...)
-		b = strconv.AppendInt(b, int64(k.cpu), 10)
-	}
-	b = append(b, `,"lost":{`...)
-	first := true
+func (g *gap) body(k gapKey) *record.Gap {
+	lost := record.Counts{}
 	for kind, n := range g.lost {
-		if n == 0 {
-			continue
+		if n > 0 {
+			lost[record.KindName(uint32(kind))] += n
 		}
-		if !first {
-			b = append(b, ',')
-		}
-		first = false
-		b = append(b, '"')
-		b = append(b, kindName(kind)...)
-		b = append(b, `":`...)
-		b = strconv.AppendUint(b, n, 10)
 	}
-	b = append(b, `},"from":"`...)
-	b = g.from.UTC().AppendFormat(b, time.RFC3339Nano)
-	b = append(b, `","to":"`...)
-	b = g.to.UTC().AppendFormat(b, time.RFC3339Nano)
-	return append(b, `"}}`...)
+	for typ, n := range g.own {
+		lost[typ] += n
+	}
+	return &record.Gap{Stage: k.stage, Reason: k.reason, CPU: k.cpu, Lost: lost, From: g.from, To: g.to}
 }
 
 // heartbeat appends the running totals.
@@ -363,37 +374,24 @@ func (p *Pipeline) heartbeat() {
 			matched[kind] += c.Matched
 		}
 	}
-	pending := p.src.Pending()
 	c := p.log.Counts()
-	lines := c.Records + c.Headers + c.Checkpoints + c.Recoveries + 1 // with this one
-	err := p.log.Append(func(b []byte, seq uint64, prev *chain.Hash) []byte {
-		b = p.enc.AppendEnvelope(b, seq, prev, record.BootTime(), "heartbeat")
-		b = append(b, `,"heartbeat":{"uptime_ns":`...)
-		b = strconv.AppendInt(b, int64(now.Sub(p.start)), 10)
-		b = append(b, `,"records":`...)
-		b = strconv.AppendUint(b, lines, 10)
-		b = append(b, `,"ring":{"size":`...)
-		b = strconv.AppendInt(b, int64(p.src.RingSize()), 10)
-		b = append(b, `,"used":`...)
-		b = strconv.AppendInt(b, int64(pending), 10)
-		b = append(b, `},"kinds":{`...)
-		for kind := loader.KindExec; kind < loader.KindMax; kind++ {
-			if kind > loader.KindExec {
-				b = append(b, ',')
-			}
-			b = append(b, '"')
-			b = append(b, record.KindName(kind)...)
-			b = append(b, `":{"matched":`...)
-			b = strconv.AppendUint(b, matched[kind], 10)
-			b = append(b, `,"written":`...)
-			b = strconv.AppendUint(b, p.live.written[kind].Load(), 10)
-			b = append(b, `,"lost":`...)
-			b = strconv.AppendUint(b, p.live.gapped[kind].Load()+p.pendingLost(kind), 10)
-			b = append(b, '}')
-		}
-		return append(b, "}}}"...)
-	})
-	if err == nil {
+	hb := &record.Heartbeat{
+		UptimeNs: int64(now.Sub(p.start)),
+		Records:  c.Records + c.Headers + c.Checkpoints + c.Recoveries + 1, // with this one
+		RingSize: p.src.RingSize(),
+		RingUsed: p.src.Pending(),
+	}
+	for kind := record.KindExec; kind < loader.KindMax; kind++ {
+		hb.Kinds = append(hb.Kinds, record.KindTotals{
+			Kind:    record.KindName(kind),
+			Matched: matched[kind],
+			Written: p.live.written[kind].Load(),
+			Lost:    p.live.gapped[kind].Load() + p.pendingLost(kind),
+		})
+	}
+	// A heartbeat the log refuses is not retried: the next one carries
+	// the totals.
+	if p.log.TryAppendAt(record.BootTime(), hb) == nil {
 		p.lastHeartbeat = now
 		p.stats.Heartbeats++
 	}

@@ -1,12 +1,6 @@
 package record
 
-import (
-	"encoding/json"
-	"errors"
-	"fmt"
-	"strconv"
-	"strings"
-)
+import "fmt"
 
 // Tool-call attribution (docs/schema.md, "Tool calls"). The session's root
 // processes are the ones agenttrace itself created (the command, and the
@@ -30,7 +24,7 @@ type processID struct {
 type membership struct {
 	root bool
 	// toolCall is the fork-time exec_id of the tool call's top-most process.
-	toolCall procKey
+	toolCall ExecID
 	// awaitingCommand: the top-most process of its tool call, which has not
 	// exec'ed yet; its first successful exec is the tool call's command.
 	awaitingCommand bool
@@ -74,7 +68,7 @@ func (a *attribution) of(p, parent processID, parentSeq uint64) membership {
 	default:
 		// Created by a root process whose fork record is not in the log, or
 		// by a process the log never showed: p is the top of a tool call.
-		m.toolCall = procKey{p.pid, p.start, parentSeq}
+		m.toolCall = ExecID{p.pid, p.start, parentSeq}
 		m.awaitingCommand = true
 	}
 	a.procs[p] = m
@@ -85,7 +79,7 @@ func (a *attribution) of(p, parent processID, parentSeq uint64) membership {
 // inherits m's self_exec_id seq. It reports whether child starts a tool call.
 func (a *attribution) fork(m membership, child processID, seq uint64) bool {
 	if m.root {
-		a.procs[child] = membership{toolCall: procKey{child.pid, child.start, seq}, awaitingCommand: true}
+		a.procs[child] = membership{toolCall: ExecID{child.pid, child.start, seq}, awaitingCommand: true}
 		return true
 	}
 	a.procs[child] = membership{toolCall: m.toolCall}
@@ -113,56 +107,6 @@ type Attribution struct {
 	ToolCallCommand bool   // tags has tool_call_command: this exec's argv is its tool call's command
 }
 
-// IDs are the members of a record that attribution reads.
-type IDs struct {
-	Type         string
-	StartPid     uint32 // start: start.pid
-	Daemon       bool   // start: start.mode is "daemon"
-	ExecID       string // kernel records: proc.exec_id
-	ParentExecID string // kernel records: proc.parent_exec_id
-	ChildExecID  string // fork: fork.child_exec_id
-	ExecOK       bool   // exec: exec.ret is 0
-}
-
-// ParseIDs reads the IDs of one log line.
-func ParseIDs(line []byte) (IDs, error) {
-	var r struct {
-		Type string `json:"type"`
-		Proc *struct {
-			ExecID       string `json:"exec_id"`
-			ParentExecID string `json:"parent_exec_id"`
-		} `json:"proc"`
-		Start *struct {
-			Pid  uint32 `json:"pid"`
-			Mode string `json:"mode"`
-		} `json:"start"`
-		Exec *struct {
-			Ret int64 `json:"ret"`
-		} `json:"exec"`
-		Fork *struct {
-			ChildExecID string `json:"child_exec_id"`
-		} `json:"fork"`
-	}
-	if err := json.Unmarshal(line, &r); err != nil {
-		return IDs{}, err
-	}
-	ids := IDs{Type: r.Type}
-	if r.Proc != nil {
-		ids.ExecID, ids.ParentExecID = r.Proc.ExecID, r.Proc.ParentExecID
-	}
-	if r.Start != nil {
-		ids.StartPid = r.Start.Pid
-		ids.Daemon = r.Start.Mode == "daemon"
-	}
-	if r.Exec != nil {
-		ids.ExecOK = r.Exec.Ret == 0
-	}
-	if r.Fork != nil {
-		ids.ChildExecID = r.Fork.ChildExecID
-	}
-	return ids, nil
-}
-
 // Attributor recomputes tool-call attribution from a log alone: give it every
 // record of the log in seq order and it returns, for each, what the encoder
 // wrote (proc.tool_call, fork.child_tool_call, the tool_call_command tag).
@@ -171,67 +115,53 @@ type Attributor struct {
 }
 
 // Next takes the next record of the log.
-func (t *Attributor) Next(ids IDs) (Attribution, error) {
-	switch ids.Type {
-	case "start":
-		t.a.begin(ids.StartPid, ids.Daemon)
-		return Attribution{}, nil
-	case "exec", "open", "connect", "fork", "exit":
-	default:
-		return Attribution{}, nil
-	}
-	if !t.a.active {
+func (t *Attributor) Next(r *Record) (Attribution, error) {
+	if s, ok := r.Body.(*Start); ok {
+		if s.Mode == ModeDaemon {
+			t.a.begin(0, true)
+		} else {
+			t.a.begin(uint32(s.Pid), false)
+		}
 		return Attribution{}, nil
 	}
-	self, _, err := parseExecID(ids.ExecID)
-	if err != nil {
-		return Attribution{}, fmt.Errorf("proc.exec_id: %w", err)
+	// cgroup records take no part: their process made a directory.
+	if !t.a.active || r.Proc == nil || r.Type == "cgroup" {
+		return Attribution{}, nil
 	}
-	parent, parentSeq, err := parseExecID(ids.ParentExecID)
-	if err != nil {
-		return Attribution{}, fmt.Errorf("proc.parent_exec_id: %w", err)
+	self, parent := r.Proc.ExecID, r.Proc.ParentExecID
+	if self.IsZero() || parent.IsZero() {
+		return Attribution{}, fmt.Errorf("proc: missing exec_id or parent_exec_id")
 	}
-	m := t.a.of(self, parent, parentSeq)
+	m := t.a.of(self.process(), parent.process(), parent.Seq)
 	var out Attribution
 	if !m.root {
-		out.ToolCall = formatExecID(m.toolCall)
+		out.ToolCall = m.toolCall.String()
 	}
-	switch ids.Type {
-	case "exec":
-		if ids.ExecOK {
-			out.ToolCallCommand = t.a.exec(self, m)
+	switch body := r.Body.(type) {
+	case *Exec:
+		if body.Ret == 0 {
+			out.ToolCallCommand = t.a.exec(self.process(), m)
 		}
-	case "fork":
-		child, seq, err := parseExecID(ids.ChildExecID)
-		if err != nil {
-			return Attribution{}, fmt.Errorf("fork.child_exec_id: %w", err)
+	case *Fork:
+		if t.a.fork(m, body.ChildExecID.process(), body.ChildExecID.Seq) {
+			out.ChildToolCall = body.ChildExecID.String()
 		}
-		if t.a.fork(m, child, seq) {
-			out.ChildToolCall = ids.ChildExecID
-		}
-	case "exit":
-		t.a.exit(self)
+	case *Exit:
+		t.a.exit(self.process())
 	}
 	return out, nil
 }
 
-var errExecID = errors.New("not <pid>-<start>-<counter>")
-
-func parseExecID(s string) (processID, uint64, error) {
-	pid, rest, ok1 := strings.Cut(s, "-")
-	start, seq, ok2 := strings.Cut(rest, "-")
-	if !ok1 || !ok2 {
-		return processID{}, 0, fmt.Errorf("%q: %w", s, errExecID)
+// Written is the attribution a record carries, to compare with what
+// Attributor recomputes.
+func Written(r *Record) Attribution {
+	var a Attribution
+	if r.Proc != nil && !r.Proc.ToolCall.IsZero() {
+		a.ToolCall = r.Proc.ToolCall.String()
 	}
-	p, err1 := strconv.ParseUint(pid, 10, 32)
-	st, err2 := strconv.ParseUint(start, 10, 64)
-	sq, err3 := strconv.ParseUint(seq, 10, 64)
-	if err := errors.Join(err1, err2, err3); err != nil {
-		return processID{}, 0, fmt.Errorf("%q: %w", s, errExecID)
+	if f, ok := r.Body.(*Fork); ok && f.ChildToolCall {
+		a.ChildToolCall = f.ChildExecID.String()
 	}
-	return processID{uint32(p), st}, sq, nil
-}
-
-func formatExecID(k procKey) string {
-	return string(appendID(nil, k.pid, k.start, k.seq))
+	a.ToolCallCommand = r.HasTag(TagToolCallCommand)
+	return a
 }

@@ -2,13 +2,12 @@ package record
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 
-	"github.com/agenttrace/agenttrace/internal/chain"
-	"github.com/agenttrace/agenttrace/internal/decoder"
-	"github.com/agenttrace/agenttrace/internal/loader"
 	"github.com/agenttrace/agenttrace/schema"
 )
 
@@ -25,15 +24,15 @@ type image struct {
 	comm        string
 }
 
-func (m image) hdr(kind uint32) loader.EventHeader {
-	h := loader.EventHeader{
-		Ktime: 1_000_000_000_000, Kseq: 1, CgroupId: cgroupID, Kind: kind, Cpu: 0,
-		Pid: m.pid, Tid: m.pid, Ppid: m.parentPid, StartTime: m.start, ExecSeq: m.seq,
-		ParentPid: m.parentPid, ParentStartTime: m.parentStart, ParentExecSeq: m.parentSeq,
-		Auid: 4294967295,
+// ev is an event of m as the decoder delivers it.
+func (m image) ev(kind uint32) Event {
+	return Event{
+		Kind: kind, Ktime: 1_000_000_000_000, Kseq: 1, CPU: 0,
+		Proc: Proc{
+			Pid: m.pid, Tid: m.pid, Ppid: m.parentPid, Auid: 4294967295, Comm: m.comm, CgroupID: cgroupID,
+			ExecID: ExecID{m.pid, m.start, m.seq}, ParentExecID: ExecID{m.parentPid, m.parentStart, m.parentSeq},
+		},
 	}
-	setComm(&h, m.comm)
-	return h
 }
 
 // child is the image of a new process created by m.
@@ -48,29 +47,78 @@ func (m image) execed(comm string) image {
 	return m
 }
 
-func (m image) forkEv(c image) decoder.Event {
-	return decoder.Event{Hdr: m.hdr(loader.KindFork), Fork: decoder.Fork{ChildPid: c.pid, ChildStartTime: c.start}}
+// forkEv is m's fork of c: the child inherits m's exec counter.
+func (m image) forkEv(c image) Event {
+	e := m.ev(KindFork)
+	e.Fork = Fork{ChildPid: c.pid, ChildExecID: ExecID{c.pid, c.start, m.seq}}
+	return e
 }
 
-func (m image) execEv(argv string) decoder.Event {
-	return decoder.Event{Hdr: m.hdr(loader.KindExec), Exec: decoder.Exec{
-		Syscall: loader.SyscallExecve, Dirfd: -100, Filename: []byte("/bin/" + m.comm), Exe: []byte("/usr/bin/" + m.comm),
-		ExeMode: 0o100755, Argc: 1, Args: []byte(argv + "\x00"), ArgsSize: uint32(len(argv) + 1),
-	}}
+func (m image) execEv(argv string) Event {
+	e := m.ev(KindExec)
+	e.Exec = Exec{
+		Syscall: "execve", Dirfd: -100, Filename: "/bin/" + m.comm, Exe: "/usr/bin/" + m.comm,
+		ExeFile: ExeFile{Mode: 0o100755}, Argc: 1, Args: argv + "\x00", ArgsSize: uint32(len(argv) + 1),
+	}
+	return e
 }
 
-func (m image) failedExecEv() decoder.Event {
-	return decoder.Event{Hdr: m.hdr(loader.KindExec), Exec: decoder.Exec{
-		Ret: -2, Syscall: loader.SyscallExecve, Dirfd: -100, Filename: []byte("/nonexistent"), Argc: 1, Args: []byte("x\x00"), ArgsSize: 2,
-	}}
+func (m image) failedExecEv() Event {
+	e := m.ev(KindExec)
+	e.Exec = Exec{Ret: -2, Syscall: "execve", Dirfd: -100, Filename: "/nonexistent", Argc: 1, Args: "x\x00", ArgsSize: 2}
+	return e
 }
 
-func (m image) openEv(path string) decoder.Event {
-	return decoder.Event{Hdr: m.hdr(loader.KindOpen), Open: decoder.Open{Ret: 3, Syscall: loader.SyscallOpenat, Dirfd: -100, Path: []byte(path)}}
+func (m image) openEv(path string) Event {
+	e := m.ev(KindOpen)
+	e.Open = Open{Ret: 3, Syscall: "openat", Dirfd: -100, Path: path}
+	return e
 }
 
-func (m image) exitEv() decoder.Event {
-	return decoder.Event{Hdr: m.hdr(loader.KindExit)}
+func (m image) exitEv() Event { return m.ev(KindExit) }
+
+// hashLine is the chain hash of a line (the sink's: SHA-256 of the line and
+// its newline). record's tests cannot import chain, which imports record.
+func hashLine(line []byte) [32]byte {
+	return sha256.Sum256(append(line[:len(line):len(line)], '\n'))
+}
+
+// begin appends a start record, which begins tool-call attribution as
+// start describes, and returns its line.
+func begin(t testing.TB, enc *Encoder, seq uint64, prev *[32]byte, start *Start) []byte {
+	t.Helper()
+	line := enc.Append(nil, seq, prev, 1_000_000_000_000, start)
+	if err := schema.Validate(line); err != nil {
+		t.Fatalf("start record: %v\n%s", err, line)
+	}
+	*prev = hashLine(line)
+	return line
+}
+
+// runStart is the start record of `agenttrace run` as agenttrace (pid)
+// writes it.
+func runStart(pid int) *Start {
+	return &Start{AgenttraceVersion: "test", Pid: pid, Command: "/usr/bin/sh", Argv: []string{"sh", "agent.sh"},
+		Cgroup: "/agenttrace/run-1", CgroupID: cgroupID, MaxArgBytes: 32768, SensitivePaths: ParsePatterns(DefaultSensitivePaths),
+		Hooks: []Hook{{Hook: "tp_btf/sched_process_fork", Tag: "478f13daf0743651"}, {Hook: "tp_btf/sys_exit"}}}
+}
+
+// daemonStart is the daemon's start record.
+func daemonStart(pid int) *Start {
+	return &Start{Mode: ModeDaemon, AgenttraceVersion: "test", Pid: pid, Config: "/etc/agenttrace/agenttrace.yaml",
+		ConfigSHA256: strings.Repeat("ab", 32), CgroupMount: "/sys/fs/cgroup", Targets: []string{"agents/*"},
+		MaxArgBytes: 32768, RingSize: 16 << 20, SensitivePaths: ParsePatterns(DefaultSensitivePaths),
+		Hooks: []Hook{{Hook: "tp_btf/cgroup_mkdir", Tag: "478f13daf0743651"}}}
+}
+
+// decode decodes a line the encoder wrote.
+func decode(t testing.TB, line []byte) *Record {
+	t.Helper()
+	r, err := Decode(line)
+	if err != nil {
+		t.Fatalf("Decode: %v\n%s", err, line)
+	}
+	return r
 }
 
 // written is what a line says about attribution and tags.
@@ -133,7 +181,7 @@ func TestToolCallAttribution(t *testing.T) {
 		tc4 = "106-1600-6"
 	)
 	steps := []struct {
-		ev   decoder.Event
+		ev   Event
 		want written
 	}{
 		{agentPy.execEv("python3"), written{}}, // the command's exec: a root process, no command marker
@@ -162,16 +210,16 @@ func TestToolCallAttribution(t *testing.T) {
 	}
 
 	enc := newTestEncoder()
-	enc.Sensitive = DefaultSensitive()
-	enc.BeginSession(agenttracePid)
+	enc.SetSensitive(DefaultSensitive())
+	var prev [32]byte
+	start := begin(t, enc, 1, &prev, runStart(agenttracePid))
 	var recompute Attributor
-	if _, err := recompute.Next(IDs{Type: "start", StartPid: agenttracePid}); err != nil {
-		t.Fatal(err)
+	if got, err := recompute.Next(decode(t, start)); err != nil || got != (Attribution{}) {
+		t.Fatalf("Next(start) = %+v, %v", got, err)
 	}
-	var prev chain.Hash
 	for i, step := range steps {
 		line := enc.AppendEvent(nil, uint64(i+2), &prev, &step.ev)
-		prev = chain.HashLine(append(line[:len(line):len(line)], '\n'))
+		prev = hashLine(line)
 		if err := schema.Validate(line); err != nil {
 			t.Errorf("step %d: %v\n%s", i, err, line)
 		}
@@ -179,11 +227,11 @@ func TestToolCallAttribution(t *testing.T) {
 		if fmt.Sprint(got) != fmt.Sprint(step.want) {
 			t.Errorf("step %d: wrote %+v, want %+v\n%s", i, got, step.want, line)
 		}
-		ids, err := ParseIDs(line)
-		if err != nil {
-			t.Fatal(err)
+		rec := decode(t, line)
+		if w := Written(rec); w.ToolCall != got.ToolCall || w.ChildToolCall != got.ChildToolCall || w.ToolCallCommand != got.ToolCallCommand {
+			t.Errorf("step %d: Written = %+v, the line says %+v", i, w, got)
 		}
-		again, err := recompute.Next(ids)
+		again, err := recompute.Next(rec)
 		if err != nil {
 			t.Fatalf("step %d: %v", i, err)
 		}
@@ -201,33 +249,42 @@ func TestToolCallAttribution(t *testing.T) {
 	}
 }
 
-// TestToolCallAttributionOff: an encoder whose session has not begun writes
-// no attribution (the golden files of the kernel records are unchanged).
+// TestToolCallAttributionOff: an encoder that has not written a start
+// record writes no attribution (the golden files of the kernel records are
+// unchanged).
 func TestToolCallAttributionOff(t *testing.T) {
 	enc := newTestEncoder()
 	agent := image{pid: 100, start: 1000, seq: 4, parentPid: agenttracePid, parentStart: 500, parentSeq: 4, comm: "sh"}
 	ev := agent.forkEv(agent.child(101, 1100, "sh"))
-	line := enc.AppendEvent(nil, 1, &chain.Hash{}, &ev)
+	line := enc.AppendEvent(nil, 1, &[32]byte{}, &ev)
 	if got := parseWritten(t, line); fmt.Sprint(got) != fmt.Sprint(written{}) {
-		t.Errorf("before BeginSession: %+v\n%s", got, line)
+		t.Errorf("before a start record: %+v\n%s", got, line)
+	}
+	// Records of agenttrace's own other than start do not begin it either.
+	enc.Append(nil, 2, &[32]byte{}, 1, &Heartbeat{})
+	enc.Append(nil, 3, &[32]byte{}, 1, &Stop{Reason: "exit"})
+	ev = agent.openEv("/x")
+	if got := parseWritten(t, enc.AppendEvent(nil, 4, &[32]byte{}, &ev)); fmt.Sprint(got) != fmt.Sprint(written{}) {
+		t.Errorf("after heartbeat and stop records: %+v", got)
 	}
 }
 
-// TestBeginSessionResets: a second session starts with no memory of the
-// first one's processes.
-func TestBeginSessionResets(t *testing.T) {
+// TestStartResets: a second start record begins a session with no memory
+// of the first one's processes.
+func TestStartResets(t *testing.T) {
 	enc := newTestEncoder()
-	enc.BeginSession(agenttracePid)
+	var prev [32]byte
+	begin(t, enc, 1, &prev, runStart(agenttracePid))
 	agent := image{pid: 100, start: 1000, seq: 4, parentPid: agenttracePid, parentStart: 500, parentSeq: 4, comm: "sh"}
 	ev := agent.forkEv(agent.child(101, 1100, "sh"))
-	enc.AppendEvent(nil, 1, &chain.Hash{}, &ev)
-	enc.BeginSession(60)
+	enc.AppendEvent(nil, 2, &prev, &ev)
+	begin(t, enc, 3, &prev, runStart(60))
 	if n := len(enc.attr.procs); n != 0 {
-		t.Errorf("BeginSession left %d processes", n)
+		t.Errorf("a second start record left %d processes", n)
 	}
 	// pid 100 was created by the old creator: now it is the top of a tool call.
 	ev = agent.openEv("/x")
-	if got := parseWritten(t, enc.AppendEvent(nil, 2, &chain.Hash{}, &ev)); got.ToolCall != "100-1000-4" {
+	if got := parseWritten(t, enc.AppendEvent(nil, 4, &prev, &ev)); got.ToolCall != "100-1000-4" {
 		t.Errorf("tool_call %q, want 100-1000-4", got.ToolCall)
 	}
 }
@@ -235,14 +292,14 @@ func TestBeginSessionResets(t *testing.T) {
 // TestToolCallStateBounded: a root process that starts many tool calls,
 // each forking and exiting, leaves only itself in the state.
 func TestToolCallStateBounded(t *testing.T) {
-	enc := NewEncoder("h", "b", 0, nil)
-	enc.BeginSession(agenttracePid)
+	enc := NewEncoder("h", testBootID, 0, nil)
+	var prev [32]byte
+	begin(t, enc, 1, &prev, runStart(agenttracePid))
 	agent := image{pid: 100, start: 1000, seq: 4, parentPid: agenttracePid, parentStart: 500, parentSeq: 4, comm: "sh"}
-	var prev chain.Hash
 	for i := range uint32(1000) {
 		tool := agent.child(200+i, uint64(2000+i), "sh")
 		grandchild := tool.child(5000+i, uint64(9000+i), "sh")
-		for _, ev := range []decoder.Event{agent.forkEv(tool), tool.forkEv(grandchild), tool.exitEv(), grandchild.openEv("/x"), grandchild.exitEv()} {
+		for _, ev := range []Event{agent.forkEv(tool), tool.forkEv(grandchild), tool.exitEv(), grandchild.openEv("/x"), grandchild.exitEv()} {
 			enc.AppendEvent(nil, 1, &prev, &ev)
 		}
 	}
@@ -251,88 +308,50 @@ func TestToolCallStateBounded(t *testing.T) {
 	}
 }
 
+// TestAttributorErrors: ids that are not <pid>-<start>-<counter> do not
+// decode (so they never reach an Attributor), and a kernel record without
+// exec_id or parent_exec_id is an error of Next.
 func TestAttributorErrors(t *testing.T) {
-	var a Attributor
-	a.Next(IDs{Type: "start", StartPid: 1})
-	for _, ids := range []IDs{
-		{Type: "open", ExecID: "1-2", ParentExecID: "1-2-3"},
-		{Type: "open", ExecID: "1-2-3", ParentExecID: "x-2-3"},
-		{Type: "fork", ExecID: "1-2-3", ParentExecID: "4-5-6", ChildExecID: "7-8"},
+	enc := newTestEncoder()
+	ev := exitEv(agent, 0)
+	good := enc.AppendEvent(nil, 1, &[32]byte{}, &ev)
+	forkEvent := forkEv(shell, child)
+	goodFork := enc.AppendEvent(nil, 2, &[32]byte{}, &forkEvent)
+	for _, tc := range []struct {
+		line     []byte
+		old, new string
+	}{
+		{good, `"exec_id":"200-910000000000-7"`, `"exec_id":"1-2"`},
+		{good, `"parent_exec_id":"99-800000000000-4"`, `"parent_exec_id":"x-2-3"`},
+		{good, `"exec_id":"200-910000000000-7"`, `"exec_id":"1-2-3-4"`},
+		{good, `"exec_id":"200-910000000000-7"`, `"exec_id":"4294967296-2-3"`},
+		{goodFork, `"child_exec_id":"101-900500000000-5"`, `"child_exec_id":"7-8"`},
 	} {
-		if _, err := a.Next(ids); err == nil {
-			t.Errorf("Next(%+v) accepted malformed ids", ids)
+		if !bytes.Contains(tc.line, []byte(tc.old)) {
+			t.Fatalf("test line has no %s: %s", tc.old, tc.line)
+		}
+		bad := bytes.Replace(tc.line, []byte(tc.old), []byte(tc.new), 1)
+		if r, err := Decode(bad); err == nil {
+			t.Errorf("Decode accepted malformed ids %s: %+v", tc.new, r.Proc)
+		}
+	}
+
+	var a Attributor
+	a.Next(&Record{Type: "start", Body: &Start{Pid: 1}})
+	for _, p := range []*Proc{
+		{ExecID: ExecID{1, 2, 3}},       // no parent_exec_id
+		{ParentExecID: ExecID{4, 5, 6}}, // no exec_id
+		{},
+	} {
+		if got, err := a.Next(&Record{Type: "open", Proc: p, Body: &Open{}}); err == nil {
+			t.Errorf("Next(proc %+v) accepted missing ids: %+v", p, got)
 		}
 	}
 	// Records before any start are not attributed.
 	var fresh Attributor
-	if got, err := fresh.Next(IDs{Type: "open", ExecID: "1-2-3", ParentExecID: "4-5-6"}); err != nil || got != (Attribution{}) {
+	rec := decode(t, good)
+	if got, err := fresh.Next(rec); err != nil || got != (Attribution{}) {
 		t.Errorf("before start: %+v, %v", got, err)
-	}
-}
-
-// attributedEncoder is the hot path as a session runs it: attribution on,
-// the default sensitive list, and the open's process inside a tool call.
-func attributedEncoder(tb testing.TB) (*Encoder, []byte) {
-	tb.Helper()
-	raw := rawOpen(tb, "/usr/lib/x86_64-linux-gnu/libc.so.6", 0o2000000, 3)
-	enc := newBenchEncoder()
-	enc.Sensitive = DefaultSensitive()
-	enc.BeginSession(4000) // rawOpen's process 4321 was created by 4320: a tool call
-	return enc, raw
-}
-
-// BenchmarkEncodeOpenAttributed is BenchmarkEncodeOpen with tool-call
-// attribution and sensitive-path tagging on.
-func BenchmarkEncodeOpenAttributed(b *testing.B) {
-	enc, raw := attributedEncoder(b)
-	var ev decoder.Event
-	prev := chain.HashLine([]byte("{}\n"))
-	buf := make([]byte, 0, 4096)
-	b.ReportAllocs()
-	b.SetBytes(int64(len(raw)))
-	for i := 0; b.Loop(); i++ {
-		if err := decoder.Decode(raw, &ev); err != nil {
-			b.Fatal(err)
-		}
-		buf = enc.AppendEvent(buf[:0], uint64(i+1), &prev, &ev)
-	}
-}
-
-// TestEncodeAttributedAllocs keeps the attributed hot path free of
-// allocations in steady state: opens, and processes that come and go (fork,
-// exec, exit).
-func TestEncodeAttributedAllocs(t *testing.T) {
-	enc, raw := attributedEncoder(t)
-	var ev decoder.Event
-	prev := chain.HashLine([]byte("{}\n"))
-	buf := make([]byte, 0, 4096)
-	seq := uint64(0)
-	allocs := testing.AllocsPerRun(1000, func() {
-		seq++
-		if err := decoder.Decode(raw, &ev); err != nil {
-			t.Fatal(err)
-		}
-		buf = enc.AppendEvent(buf[:0], seq, &prev, &ev)
-	})
-	if allocs != 0 {
-		t.Errorf("decode + AppendEvent of an attributed, tagged open record: %v allocs/op, want 0", allocs)
-	}
-	if !bytes.Contains(buf, []byte(`"tool_call":"4321-999000000000-4"`)) {
-		t.Errorf("the record is not attributed: %s", buf)
-	}
-
-	enc.BeginSession(agenttracePid)
-	agent := image{pid: 100, start: 1000, seq: 4, parentPid: agenttracePid, parentStart: 500, parentSeq: 4, comm: "sh"}
-	n := uint32(0)
-	allocs = testing.AllocsPerRun(1000, func() {
-		n++
-		tool := agent.child(200+n%7, uint64(2000+n), "sh")
-		for _, ev := range [...]decoder.Event{agent.forkEv(tool), tool.exitEv()} {
-			buf = enc.AppendEvent(buf[:0], 1, &prev, &ev)
-		}
-	})
-	if allocs != 0 {
-		t.Errorf("fork + exit of a tool call: %v allocs/op, want 0", allocs)
 	}
 }
 
@@ -346,7 +365,7 @@ func TestToolCallAttributionDaemon(t *testing.T) {
 	other := image{pid: 300, start: 3000, seq: 2, parentPid: 77, parentStart: 70, parentSeq: 5, comm: "node"}
 	const tc = "201-2100-3"
 	steps := []struct {
-		ev   decoder.Event
+		ev   Event
 		want written
 	}{
 		{init1.openEv("/etc/hostname"), written{}},
@@ -358,26 +377,24 @@ func TestToolCallAttributionDaemon(t *testing.T) {
 		{init1.exitEv(), written{}},
 	}
 	enc := newTestEncoder()
-	enc.BeginDaemon()
-	var recompute Attributor
-	start := []byte(`{"type":"start","start":{"mode":"daemon","pid":4242}}`)
-	ids, err := ParseIDs(start)
-	if err != nil || !ids.Daemon {
-		t.Fatalf("ParseIDs of a daemon start: %+v, %v", ids, err)
+	var prev [32]byte
+	start := decode(t, begin(t, enc, 1, &prev, daemonStart(4242)))
+	if s, ok := start.Body.(*Start); !ok || s.Mode != ModeDaemon || s.Pid != 4242 {
+		t.Fatalf("Decode of a daemon start: %+v", start.Body)
 	}
-	recompute.Next(ids)
-	var prev chain.Hash
+	var recompute Attributor
+	recompute.Next(start)
 	for i, step := range steps {
 		line := enc.AppendEvent(nil, uint64(i+2), &prev, &step.ev)
+		prev = hashLine(line)
 		got := parseWritten(t, line)
 		if fmt.Sprint(got) != fmt.Sprint(step.want) {
 			t.Errorf("step %d: wrote %+v, want %+v\n%s", i, got, step.want, line)
 		}
-		ids, err := ParseIDs(line)
+		again, err := recompute.Next(decode(t, line))
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("step %d: %v", i, err)
 		}
-		again, _ := recompute.Next(ids)
 		if again.ToolCall != got.ToolCall || again.ChildToolCall != got.ChildToolCall || again.ToolCallCommand != got.ToolCallCommand {
 			t.Errorf("step %d: recomputed %+v, the encoder wrote %+v", i, again, got)
 		}

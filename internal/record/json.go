@@ -6,9 +6,13 @@ import (
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
-
-	"github.com/agenttrace/agenttrace/internal/loader"
+	"unsafe"
 )
+
+// The one JSON writer of the audit log. Every record is written by these
+// functions, member by member, in a fixed order, so a line is a function of
+// the record's value: byte-exact, with the escaping docs/schema.md
+// ("Exactness") specifies.
 
 const hexDigits = "0123456789abcdef"
 
@@ -63,6 +67,41 @@ func AppendBytes(b []byte, key string, v []byte) []byte {
 		b = append(b, '"')
 	}
 	return b
+}
+
+// AppendString is AppendBytes of a string's bytes, without copying them.
+func AppendString(b []byte, key, v string) []byte {
+	return AppendBytes(b, key, unsafeBytes(v))
+}
+
+// Readable is the readable form of s as AppendString writes it (before JSON
+// quoting): bytes that are not UTF-8 become the text \xNN.
+func Readable(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	var b []byte
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, '\\', 'x', hexDigits[s[i]>>4], hexDigits[s[i]&0xf])
+		} else {
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return string(b)
+}
+
+// unsafeBytes views s as bytes without copying; the result must not be modified.
+func unsafeBytes(s string) []byte {
+	return unsafe.Slice(unsafe.StringData(s), len(s))
+}
+
+// unsafeString views b as a string without copying; b must not change
+// while the string is in use.
+func unsafeString(b []byte) string {
+	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
 // IsExact reports whether the readable form of v decodes back to v.
@@ -147,6 +186,18 @@ func disguising(r rune) bool {
 	return r == 0x2028 || r == 0x2029 || unicode.Is(unicode.Cf, r)
 }
 
+// appendASCIIs appends an array of strings known to need no escaping.
+func appendASCIIs(b []byte, key string, vs []string) []byte {
+	b = append(appendKey(b, key), '[')
+	for i, v := range vs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(append(append(b, '"'), v...), '"')
+	}
+	return append(b, ']')
+}
+
 // AppendStrings appends "key": an array of the readable forms and, if any is
 // not exact, "key_b64": an array of every element's exact bytes.
 func AppendStrings(b []byte, key string, vs []string) []byte {
@@ -172,23 +223,6 @@ func AppendStrings(b []byte, key string, vs []string) []byte {
 		b = append(b, '"')
 		b = base64.StdEncoding.AppendEncode(b, unsafeBytes(v))
 		b = append(b, '"')
-	}
-	return append(b, ']')
-}
-
-// AppendHooks appends the start records' "hooks" member: every attached
-// program in attach order (loader.Hooks) with its kernel tag, "" if unknown.
-func AppendHooks(b []byte, tags map[string]string) []byte {
-	b = append(b, `,"hooks":[`...)
-	for i, h := range loader.Hooks {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, `{"hook":"`...)
-		b = append(b, h.Name...)
-		b = append(b, `","tag":"`...)
-		b = append(b, tags[h.Name]...)
-		b = append(b, `"}`...)
 	}
 	return append(b, ']')
 }

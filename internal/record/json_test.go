@@ -137,7 +137,7 @@ func TestAppendArgv(t *testing.T) {
 		{"inexact", "arg\xff\x00a\nb\x00", `{"argv":["arg\\xff","a\nb"],"argv_b64":["YXJn/w==","YQpi"]`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := appendArgv([]byte("{"), []byte(tc.in)); string(got) != tc.want {
+			if got := appendArgv([]byte("{"), tc.in); string(got) != tc.want {
 				t.Errorf("appendArgv(%q) = %s, want %s", tc.in, got, tc.want)
 			}
 		})

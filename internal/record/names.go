@@ -2,31 +2,10 @@ package record
 
 import (
 	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/agenttrace/agenttrace/internal/loader"
 )
-
-var syscallNames = [...]string{
-	loader.SyscallUnknown:    "",
-	loader.SyscallExecve:     "execve",
-	loader.SyscallExecveat:   "execveat",
-	loader.SyscallOpen:       "open",
-	loader.SyscallCreat:      "creat",
-	loader.SyscallOpenat:     "openat",
-	loader.SyscallOpenat2:    "openat2",
-	loader.SyscallConnect:    "connect",
-	loader.SyscallSocketcall: "socketcall",
-}
-
-// SyscallName names a wire syscall id; "" when unknown.
-func SyscallName(id uint32) string {
-	if int(id) < len(syscallNames) {
-		return syscallNames[id]
-	}
-	return ""
-}
 
 type flagName struct {
 	bits uint64
@@ -93,6 +72,26 @@ func appendFlagList(b []byte, names []flagName, v uint64) []byte {
 		b = append(strconv.AppendUint(b, v, 16), '"')
 	}
 	return b
+}
+
+// flagBits is the inverse of appendFlagNames: the bits of the names, and of
+// a "0x…" element holding bits without a name.
+func flagBits(names []flagName, list []string) uint64 {
+	var v uint64
+	for _, s := range list {
+		if hex, ok := strings.CutPrefix(s, "0x"); ok {
+			n, _ := strconv.ParseUint(hex, 16, 64)
+			v |= n
+			continue
+		}
+		for _, f := range names {
+			if f.name == s {
+				v |= f.bits
+				break
+			}
+		}
+	}
+	return v
 }
 
 // appendOpenFlags appends the access mode followed by the other flags.

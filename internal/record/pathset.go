@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 	"unicode/utf8"
-	"unsafe"
 )
 
 // DefaultSensitivePaths is the list of credential and secret material whose
@@ -370,10 +369,4 @@ func matchComps(pattern []globComp, p []byte, comps []span) bool {
 		pattern, comps = pattern[1:], comps[1:]
 	}
 	return len(comps) == 0
-}
-
-// unsafeString views b as a string without copying; b must not change while
-// the string is used.
-func unsafeString(b []byte) string {
-	return unsafe.String(unsafe.SliceData(b), len(b))
 }

@@ -2,18 +2,16 @@ package record
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
 	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/agenttrace/agenttrace/internal/chain"
-	"github.com/agenttrace/agenttrace/internal/decoder"
 	"github.com/agenttrace/agenttrace/internal/loader"
 	"github.com/agenttrace/agenttrace/schema"
 )
@@ -29,6 +27,13 @@ const (
 	cgroupID   = 4242
 )
 
+type mapCgroups map[uint64]string
+
+func (m mapCgroups) Path(id uint64) (string, bool) {
+	p, ok := m[id]
+	return p, ok
+}
+
 func newTestEncoder() *Encoder {
 	return NewEncoder(testHost, testBootID, testOffset, mapCgroups{
 		cgroupID: "/agenttrace/run-1",
@@ -36,11 +41,7 @@ func newTestEncoder() *Encoder {
 	})
 }
 
-func setComm(h *loader.EventHeader, comm string) {
-	copy(unsafe.Slice((*byte)(unsafe.Pointer(&h.Comm[0])), len(h.Comm)), comm)
-}
-
-// proc describes the process of an event header.
+// proc describes the process of an event.
 type proc struct {
 	pid, tid   uint32
 	start, seq uint64
@@ -53,38 +54,71 @@ var (
 	agent = proc{pid: 200, tid: 203, start: 910_000_000_000, seq: 7, comm: "python3"}
 )
 
-func hdr(kind uint32, p proc, flags uint32) loader.EventHeader {
-	h := loader.EventHeader{
-		Ktime: 1_000_123_456_789, Kseq: 17, CgroupId: cgroupID,
-		StartTime: p.start, ExecSeq: p.seq, ParentStartTime: 800_000_000_000, ParentExecSeq: 4,
-		Kind: kind, Cpu: 3, Pid: p.pid, Tid: p.tid, Ppid: 99, ParentPid: 99,
-		Uid: 1000, Gid: 1001, Euid: 1002, Egid: 1003, Auid: 4294967295, Flags: flags,
+// ev is an event of p as the decoder delivers it; flags are the kernel's
+// header flags (loader.Flag*), given to the body by the case's helper.
+func ev(kind uint32, p proc, flags uint32) Event {
+	e := Event{
+		Kind: kind, Ktime: 1_000_123_456_789, Kseq: 17, CPU: 3,
+		Proc: Proc{
+			Pid: p.pid, Tid: p.tid, Ppid: 99, Uid: 1000, Gid: 1001, Euid: 1002, Egid: 1003, Auid: 4294967295,
+			Comm: p.comm, CgroupID: cgroupID,
+			ExecID: ExecID{p.pid, p.start, p.seq}, ParentExecID: ExecID{99, 800_000_000_000, 4},
+		},
 	}
-	setComm(&h, p.comm)
-	return h
+	switch {
+	case flags&loader.FlagCompat != 0:
+		e.Proc.ABI = "i386"
+	case flags&loader.FlagX32 != 0:
+		e.Proc.ABI = "x32"
+	}
+	return e
 }
 
-// childHdr is a header of child, created by shell's fork.
-func childHdr(kind uint32) loader.EventHeader {
-	h := hdr(kind, child, 0)
-	h.Ppid, h.ParentPid, h.ParentStartTime, h.ParentExecSeq = shell.pid, shell.pid, shell.start, shell.seq
-	return h
+// childEv is an event of child, created by shell's fork.
+func childEv(kind uint32) Event {
+	e := ev(kind, child, 0)
+	e.Proc.Ppid, e.Proc.ParentExecID = shell.pid, ExecID{shell.pid, shell.start, shell.seq}
+	return e
 }
 
-func execEv(p proc, flags uint32, x decoder.Exec) decoder.Event {
-	return decoder.Event{Hdr: hdr(loader.KindExec, p, flags), Exec: x}
+func execEv(p proc, flags uint32, x Exec) Event {
+	e := ev(KindExec, p, flags)
+	x.NoEnter = flags&loader.FlagNoEnter != 0
+	x.FilenameTruncated = flags&loader.FlagPathTruncated != 0
+	x.FilenameUnreadable = flags&loader.FlagPathFault != 0
+	x.ExeTruncated = flags&loader.FlagExeTruncated != 0
+	x.ArgsTruncated = flags&loader.FlagArgsTruncated != 0
+	x.ArgsUnreadable = flags&loader.FlagArgsFault != 0
+	x.ArgvEmpty = flags&loader.FlagArgvEmpty != 0
+	e.Exec = x
+	return e
 }
 
-func openEv(flags uint32, o decoder.Open) decoder.Event {
-	return decoder.Event{Hdr: hdr(loader.KindOpen, agent, flags), Open: o}
+func openEv(flags uint32, o Open) Event {
+	e := ev(KindOpen, agent, flags)
+	o.PathTruncated = flags&loader.FlagPathTruncated != 0
+	o.PathUnreadable = flags&loader.FlagPathFault != 0
+	e.Open = o
+	return e
 }
 
-func connectEv(flags uint32, c decoder.Connect) decoder.Event {
-	return decoder.Event{Hdr: hdr(loader.KindConnect, agent, flags), Connect: c}
+func connectEv(flags uint32, c Connect) Event {
+	e := ev(KindConnect, agent, flags)
+	c.AddrUnreadable = flags&loader.FlagAddrFault != 0
+	e.Connect = c
+	return e
 }
 
-func exitEv(p proc, status uint32) decoder.Event {
-	return decoder.Event{Hdr: hdr(loader.KindExit, p, 0), Exit: decoder.Exit{Status: status}}
+func exitEv(p proc, status uint32) Event {
+	e := ev(KindExit, p, 0)
+	e.Exit = Exit{Status: status}
+	return e
+}
+
+func forkEv(parent, c proc) Event {
+	e := ev(KindFork, parent, 0)
+	e.Fork = Fork{ChildPid: c.pid, ChildExecID: ExecID{c.pid, c.start, parent.seq}}
+	return e
 }
 
 // Socket addresses as the caller passes them.
@@ -137,16 +171,15 @@ const (
 // output after the previous one.
 var recordCases = []struct {
 	name   string
-	events []decoder.Event
+	events []Event
 	want   []string
 }{
 	{
 		name: "exec_success",
-		events: []decoder.Event{execEv(shell, 0, decoder.Exec{
-			Ret: 0, Syscall: loader.SyscallExecve, Dirfd: -100,
-			Filename: []byte("/usr/bin/sh"), Exe: []byte("/usr/bin/dash"),
-			ExeIno: 247072, ExeDev: 254<<20 | 1, ExeMode: 0o100755, ExeUID: 0, ExeGID: 0,
-			Argc: 3, Args: []byte("sh\x00-c\x00cat /etc/hostname\x00"), ArgsSize: 24,
+		events: []Event{execEv(shell, 0, Exec{
+			Ret: 0, Syscall: "execve", Dirfd: -100,
+			Filename: "/usr/bin/sh", Exe: "/usr/bin/dash",
+			ExeFile: ExeFile{Ino: 247072, Dev: 254<<20 | 1, Mode: 0o100755, UID: 0, GID: 0}, Argc: 3, Args: "sh\x00-c\x00cat /etc/hostname\x00", ArgsSize: 24,
 		})},
 		want: []string{
 			`{"v":1,"seq":1,"prev":"0000000000000000000000000000000000000000000000000000000000000000","time":"2025-01-02T03:04:05.123456789Z","ktime":1000123456789,"host":"build-host-1","boot_id":"b78835f2-8fc3-4e6c-826a-884af615cd65","type":"exec","cpu":3,"kseq":17,`,
@@ -156,11 +189,10 @@ var recordCases = []struct {
 	},
 	{
 		name: "exec_success_truncated",
-		events: []decoder.Event{execEv(shell, loader.FlagArgsTruncated|loader.FlagExeTruncated|loader.FlagPathTruncated, decoder.Exec{
-			Ret: 0, Syscall: loader.SyscallExecve, Dirfd: -100,
-			Filename: []byte("/very/long/name"), Exe: []byte("/deep/bin/tool"),
-			ExeIno: 12, ExeDev: 8<<20 | 3, ExeMode: 0o104755, ExeUID: 0, ExeGID: 50,
-			Argc: 5000, Args: []byte("tool\x00--flag\x00partial-argu"), ArgsSize: 1_048_576,
+		events: []Event{execEv(shell, loader.FlagArgsTruncated|loader.FlagExeTruncated|loader.FlagPathTruncated, Exec{
+			Ret: 0, Syscall: "execve", Dirfd: -100,
+			Filename: "/very/long/name", Exe: "/deep/bin/tool",
+			ExeFile: ExeFile{Ino: 12, Dev: 8<<20 | 3, Mode: 0o104755, UID: 0, GID: 50}, Argc: 5000, Args: "tool\x00--flag\x00partial-argu", ArgsSize: 1_048_576,
 		})},
 		want: []string{
 			`"exec":{"syscall":"execve","filename":"/very/long/name","path_truncated":true,"exe":"/deep/bin/tool","exe_truncated":true,"exe_file":{"ino":12,"dev":"8:3","mode":"0104755","uid":0,"gid":50},"argv":["tool","--flag","partial-argu"],"argc":5000,"argv_truncated":true,"argv_size":1048576,"ret":0}}`,
@@ -168,10 +200,10 @@ var recordCases = []struct {
 	},
 	{
 		name: "exec_failed",
-		events: []decoder.Event{execEv(agent, 0, decoder.Exec{
-			Ret: -2, Syscall: loader.SyscallExecve, Dirfd: -100,
-			Filename: []byte("/nonexistent/bin\xff"),
-			Argc:     3, Args: []byte("arg\xff\x00a\nb\x00\u202e\x00"), ArgsSize: 13,
+		events: []Event{execEv(agent, 0, Exec{
+			Ret: -2, Syscall: "execve", Dirfd: -100,
+			Filename: "/nonexistent/bin\xff",
+			Argc:     3, Args: "arg\xff\x00a\nb\x00\u202e\x00", ArgsSize: 13,
 		})},
 		want: []string{
 			`"comm":"python3","cgroup_id":4242,`, // no exe: the encoder has not seen this process exec
@@ -180,10 +212,10 @@ var recordCases = []struct {
 	},
 	{
 		name: "exec_failed_truncated",
-		events: []decoder.Event{execEv(agent, loader.FlagArgsTruncated, decoder.Exec{
-			Ret: -7, Syscall: loader.SyscallExecve, Dirfd: -100,
-			Filename: []byte("/usr/bin/env"),
-			Argc:     2, Args: []byte("env\x00xxxxxxxx"), ArgsSize: 12,
+		events: []Event{execEv(agent, loader.FlagArgsTruncated, Exec{
+			Ret: -7, Syscall: "execve", Dirfd: -100,
+			Filename: "/usr/bin/env",
+			Argc:     2, Args: "env\x00xxxxxxxx", ArgsSize: 12,
 		})},
 		want: []string{
 			`"exec":{"syscall":"execve","filename":"/usr/bin/env","argv":["env","xxxxxxxx"],"argc":2,"argv_truncated":true,"argv_size":12,"ret":-7,"errno":"E2BIG"}}`,
@@ -191,11 +223,10 @@ var recordCases = []struct {
 	},
 	{
 		name: "exec_execveat_empty_argv",
-		events: []decoder.Event{execEv(agent, loader.FlagArgvEmpty, decoder.Exec{
-			Ret: 0, Syscall: loader.SyscallExecveat, Dirfd: 11, AtFlags: unix.AT_EMPTY_PATH | 0x8000,
-			Filename: []byte(""), Exe: []byte("/usr/bin/true"),
-			ExeIno: 247849, ExeDev: 254 << 20, ExeMode: 0o100755,
-			Argc: 1, Args: []byte("\x00"), ArgsSize: 1,
+		events: []Event{execEv(agent, loader.FlagArgvEmpty, Exec{
+			Ret: 0, Syscall: "execveat", Dirfd: 11, AtFlags: unix.AT_EMPTY_PATH | 0x8000,
+			Filename: "", Exe: "/usr/bin/true",
+			ExeFile: ExeFile{Ino: 247849, Dev: 254 << 20, Mode: 0o100755}, Argc: 1, Args: "\x00", ArgsSize: 1,
 		})},
 		want: []string{
 			`"exe":"/usr/bin/true","cgroup_id"`,
@@ -204,8 +235,8 @@ var recordCases = []struct {
 	},
 	{
 		name: "exec_failed_empty_argv_unreadable_path",
-		events: []decoder.Event{execEv(agent, loader.FlagArgvEmpty|loader.FlagPathFault, decoder.Exec{
-			Ret: -14, Syscall: loader.SyscallExecve, Dirfd: -100,
+		events: []Event{execEv(agent, loader.FlagArgvEmpty|loader.FlagPathFault, Exec{
+			Ret: -14, Syscall: "execve", Dirfd: -100,
 		})},
 		want: []string{
 			`"exec":{"syscall":"execve","filename":"","path_unreadable":true,"argv":[],"argc":0,"argv_empty":true,"ret":-14,"errno":"EFAULT"}}`,
@@ -213,9 +244,8 @@ var recordCases = []struct {
 	},
 	{
 		name: "exec_no_enter_args_fault",
-		events: []decoder.Event{execEv(shell, loader.FlagNoEnter|loader.FlagArgsFault, decoder.Exec{
-			Ret: 0, Exe: []byte("/usr/bin/ls"), ExeIno: 5, ExeDev: 1<<20 | 2, ExeMode: 0o100755,
-			Argc: 2, ArgsSize: 8,
+		events: []Event{execEv(shell, loader.FlagNoEnter|loader.FlagArgsFault, Exec{
+			Ret: 0, Exe: "/usr/bin/ls", ExeFile: ExeFile{Ino: 5, Dev: 1<<20 | 2, Mode: 0o100755}, Argc: 2, ArgsSize: 8,
 		})},
 		want: []string{
 			`"exec":{"exe":"/usr/bin/ls","exe_file":{"ino":5,"dev":"1:2","mode":"0100755","uid":0,"gid":0},"argv":[],"argc":2,"argv_unreadable":true,"ret":0}}`,
@@ -223,10 +253,9 @@ var recordCases = []struct {
 	},
 	{
 		name: "exec_i386",
-		events: []decoder.Event{execEv(shell, loader.FlagCompat, decoder.Exec{
-			Ret: 0, Syscall: loader.SyscallExecve, Dirfd: -100, Filename: []byte("./a.out"), Exe: []byte("/tmp/a.out"),
-			ExeIno: 7, ExeDev: 0<<20 | 45, ExeMode: 0o100700, ExeUID: 1000, ExeGID: 1000,
-			Argc: 1, Args: []byte("./a.out\x00"), ArgsSize: 8,
+		events: []Event{execEv(shell, loader.FlagCompat, Exec{
+			Ret: 0, Syscall: "execve", Dirfd: -100, Filename: "./a.out", Exe: "/tmp/a.out",
+			ExeFile: ExeFile{Ino: 7, Dev: 0<<20 | 45, Mode: 0o100700, UID: 1000, GID: 1000}, Argc: 1, Args: "./a.out\x00", ArgsSize: 8,
 		})},
 		want: []string{
 			`"exec_id":"100-900000000000-5","parent_exec_id":"99-800000000000-4","abi":"i386"}`,
@@ -235,8 +264,8 @@ var recordCases = []struct {
 	},
 	{
 		name: "open_open",
-		events: []decoder.Event{openEv(0, decoder.Open{
-			Ret: 3, Syscall: loader.SyscallOpen, Dirfd: -100, Flags: oRdonly | oLargefile, Path: []byte("/etc/passwd"),
+		events: []Event{openEv(0, Open{
+			Ret: 3, Syscall: "open", Dirfd: -100, Flags: oRdonly | oLargefile, Path: "/etc/passwd",
 		})},
 		want: []string{
 			`"type":"open","cpu":3,"kseq":17,"proc":{"pid":200,"tid":203,`,
@@ -245,8 +274,8 @@ var recordCases = []struct {
 	},
 	{
 		name: "open_creat",
-		events: []decoder.Event{openEv(0, decoder.Open{
-			Ret: 4, Syscall: loader.SyscallCreat, Dirfd: -100, Flags: oCreat | oWronly | oTrunc, Mode: 0o640, Path: []byte("out.txt"),
+		events: []Event{openEv(0, Open{
+			Ret: 4, Syscall: "creat", Dirfd: -100, Flags: oCreat | oWronly | oTrunc, Mode: 0o640, Path: "out.txt",
 		})},
 		want: []string{
 			`"open":{"syscall":"creat","dirfd":-100,"path":"out.txt","flags":["O_WRONLY","O_CREAT","O_TRUNC"],"flags_raw":577,"mode":"0640","fd":4,"ret":4}}`,
@@ -254,8 +283,8 @@ var recordCases = []struct {
 	},
 	{
 		name: "open_openat_tmpfile",
-		events: []decoder.Event{openEv(0, decoder.Open{
-			Ret: 5, Syscall: loader.SyscallOpenat, Dirfd: -100, Flags: oRdwr | oTmpfile | oCloexec, Mode: 0o600, Path: []byte("/tmp"),
+		events: []Event{openEv(0, Open{
+			Ret: 5, Syscall: "openat", Dirfd: -100, Flags: oRdwr | oTmpfile | oCloexec, Mode: 0o600, Path: "/tmp",
 		})},
 		want: []string{
 			`"open":{"syscall":"openat","dirfd":-100,"path":"/tmp","flags":["O_RDWR","O_TMPFILE","O_CLOEXEC"],"flags_raw":4784130,"mode":"0600","fd":5,"ret":5}}`,
@@ -263,8 +292,8 @@ var recordCases = []struct {
 	},
 	{
 		name: "open_openat_directory_not_tmpfile",
-		events: []decoder.Event{openEv(0, decoder.Open{
-			Ret: 6, Syscall: loader.SyscallOpenat, Dirfd: 9, Flags: oRdonly | oDirectory, Path: []byte("sub"),
+		events: []Event{openEv(0, Open{
+			Ret: 6, Syscall: "openat", Dirfd: 9, Flags: oRdonly | oDirectory, Path: "sub",
 		})},
 		want: []string{
 			`"open":{"syscall":"openat","dirfd":9,"path":"sub","flags":["O_RDONLY","O_DIRECTORY"],"flags_raw":65536,"mode":"0","fd":6,"ret":6}}`,
@@ -272,8 +301,8 @@ var recordCases = []struct {
 	},
 	{
 		name: "open_openat_sync_unknown_bits",
-		events: []decoder.Event{openEv(0, decoder.Open{
-			Ret: 7, Syscall: loader.SyscallOpenat, Dirfd: -100, Flags: oWronly | oSync | oCreat | 0x4000000 | 0x8000000, Mode: 0o644, Path: []byte("/tmp/at_sync"),
+		events: []Event{openEv(0, Open{
+			Ret: 7, Syscall: "openat", Dirfd: -100, Flags: oWronly | oSync | oCreat | 0x4000000 | 0x8000000, Mode: 0o644, Path: "/tmp/at_sync",
 		})},
 		want: []string{
 			`"flags":["O_WRONLY","O_SYNC","O_CREAT","0xc000000"],"flags_raw":202379329,"mode":"0644"`,
@@ -281,9 +310,9 @@ var recordCases = []struct {
 	},
 	{
 		name: "open_openat_lone_multibit_parts",
-		events: []decoder.Event{
-			openEv(0, decoder.Open{Ret: 3, Syscall: loader.SyscallOpenat, Dirfd: -100, Flags: oWronly | 0o4000000, Path: []byte("a")}),
-			openEv(0, decoder.Open{Ret: -22, Syscall: loader.SyscallOpenat, Dirfd: -100, Flags: oRdwr | 0o20000000, Path: []byte("/tmp")}),
+		events: []Event{
+			openEv(0, Open{Ret: 3, Syscall: "openat", Dirfd: -100, Flags: oWronly | 0o4000000, Path: "a"}),
+			openEv(0, Open{Ret: -22, Syscall: "openat", Dirfd: -100, Flags: oRdwr | 0o20000000, Path: "/tmp"}),
 		},
 		want: []string{
 			// __O_SYNC without O_DSYNC and __O_TMPFILE without O_DIRECTORY have no name.
@@ -293,8 +322,8 @@ var recordCases = []struct {
 	},
 	{
 		name: "open_openat_dsync_and_lone_sync_bit",
-		events: []decoder.Event{openEv(0, decoder.Open{
-			Ret: 8, Syscall: loader.SyscallOpenat, Dirfd: -100, Flags: oWronly | unix.O_DSYNC | unix.O_APPEND | unix.O_NOFOLLOW | 0o4000000, Path: []byte("log"),
+		events: []Event{openEv(0, Open{
+			Ret: 8, Syscall: "openat", Dirfd: -100, Flags: oWronly | unix.O_DSYNC | unix.O_APPEND | unix.O_NOFOLLOW | 0o4000000, Path: "log",
 		})},
 		want: []string{
 			// __O_SYNC without O_DSYNC's bit is not O_SYNC: here both are set, so O_SYNC wins.
@@ -303,10 +332,10 @@ var recordCases = []struct {
 	},
 	{
 		name: "open_openat_accmode_all_named",
-		events: []decoder.Event{openEv(0, decoder.Open{
-			Ret: -22, Syscall: loader.SyscallOpenat, Dirfd: -100,
+		events: []Event{openEv(0, Open{
+			Ret: -22, Syscall: "openat", Dirfd: -100,
 			Flags: 3 | oCreat | unix.O_EXCL | unix.O_NOCTTY | unix.O_NONBLOCK | unix.O_ASYNC | unix.O_DIRECT | unix.O_NOATIME | unix.O_PATH,
-			Path:  []byte("x"),
+			Path:  "x",
 		})},
 		want: []string{
 			`"flags":["O_ACCMODE","O_CREAT","O_EXCL","O_NOCTTY","O_NONBLOCK","O_ASYNC","O_DIRECT","O_NOATIME","O_PATH"],"flags_raw":2386371,"mode":"0","ret":-22,"errno":"EINVAL"}}`,
@@ -314,8 +343,8 @@ var recordCases = []struct {
 	},
 	{
 		name: "open_openat_failed_inexact_path",
-		events: []decoder.Event{openEv(0, decoder.Open{
-			Ret: -2, Syscall: loader.SyscallOpenat, Dirfd: -100, Flags: oRdonly | oCloexec, Path: []byte("/tmp/bad\xffname\u202e"),
+		events: []Event{openEv(0, Open{
+			Ret: -2, Syscall: "openat", Dirfd: -100, Flags: oRdonly | oCloexec, Path: "/tmp/bad\xffname\u202e",
 		})},
 		want: []string{
 			`"open":{"syscall":"openat","dirfd":-100,"path":"/tmp/bad\\xffname\u202e","path_b64":"L3RtcC9iYWT/bmFtZeKArg==","flags":["O_RDONLY","O_CLOEXEC"],"flags_raw":524288,"mode":"0","ret":-2,"errno":"ENOENT"}}`,
@@ -323,9 +352,9 @@ var recordCases = []struct {
 	},
 	{
 		name: "open_openat2_resolve",
-		events: []decoder.Event{openEv(0, decoder.Open{
-			Ret: -18, Syscall: loader.SyscallOpenat2, Dirfd: 4, Flags: oRdonly | oCloexec,
-			Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | 0x20 | 0x40, Path: []byte("../etc/shadow"),
+		events: []Event{openEv(0, Open{
+			Ret: -18, Syscall: "openat2", Dirfd: 4, Flags: oRdonly | oCloexec,
+			Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | 0x20 | 0x40, Path: "../etc/shadow",
 		})},
 		want: []string{
 			`"open":{"syscall":"openat2","dirfd":4,"path":"../etc/shadow","flags":["O_RDONLY","O_CLOEXEC"],"flags_raw":524288,"mode":"0","resolve":["RESOLVE_NO_SYMLINKS","RESOLVE_BENEATH","RESOLVE_CACHED","0x40"],"ret":-18,"errno":"EXDEV"}}`,
@@ -333,23 +362,23 @@ var recordCases = []struct {
 	},
 	{
 		name: "open_openat2_no_resolve",
-		events: []decoder.Event{openEv(0, decoder.Open{
-			Ret: 3, Syscall: loader.SyscallOpenat2, Dirfd: -100, Path: []byte("/etc/hostname"),
+		events: []Event{openEv(0, Open{
+			Ret: 3, Syscall: "openat2", Dirfd: -100, Path: "/etc/hostname",
 		})},
 		want: []string{`"mode":"0","resolve":[],"fd":3,"ret":3}}`},
 	},
 	{
 		name: "open_x32",
-		events: []decoder.Event{
-			openEv(loader.FlagX32, decoder.Open{Ret: 3, Syscall: loader.SyscallOpenat, Dirfd: -100, Path: []byte("/etc/hostname")}),
+		events: []Event{
+			openEv(loader.FlagX32, Open{Ret: 3, Syscall: "openat", Dirfd: -100, Path: "/etc/hostname"}),
 		},
 		want: []string{`"abi":"x32"},"open":{"syscall":"openat","dirfd":-100,"path":"/etc/hostname","flags":["O_RDONLY"],"flags_raw":0,"mode":"0","fd":3,"ret":3}}`},
 	},
 	{
 		name: "open_path_flags_i386",
-		events: []decoder.Event{
-			openEv(loader.FlagPathTruncated|loader.FlagCompat, decoder.Open{Ret: -36, Syscall: loader.SyscallOpen, Dirfd: -100, Path: []byte("/aaaa")}),
-			openEv(loader.FlagPathFault, decoder.Open{Ret: -14, Syscall: loader.SyscallOpenat, Dirfd: -100}),
+		events: []Event{
+			openEv(loader.FlagPathTruncated|loader.FlagCompat, Open{Ret: -36, Syscall: "open", Dirfd: -100, Path: "/aaaa"}),
+			openEv(loader.FlagPathFault, Open{Ret: -14, Syscall: "openat", Dirfd: -100}),
 		},
 		want: []string{
 			`"abi":"i386"},"open":{"syscall":"open","dirfd":-100,"path":"/aaaa","path_truncated":true,"flags":["O_RDONLY"],"flags_raw":0,"mode":"0","ret":-36,"errno":"ENAMETOOLONG"}}`,
@@ -358,10 +387,10 @@ var recordCases = []struct {
 	},
 	{
 		name: "open_ret_outside_errno_range",
-		events: []decoder.Event{
-			openEv(0, decoder.Open{Ret: -4095, Syscall: loader.SyscallOpenat, Dirfd: -100, Path: []byte("a")}),
-			openEv(0, decoder.Open{Ret: -4096, Syscall: loader.SyscallOpenat, Dirfd: -100, Path: []byte("b")}),
-			openEv(0, decoder.Open{Ret: -512, Syscall: loader.SyscallOpenat, Dirfd: -100, Path: []byte("c")}),
+		events: []Event{
+			openEv(0, Open{Ret: -4095, Syscall: "openat", Dirfd: -100, Path: "a"}),
+			openEv(0, Open{Ret: -4096, Syscall: "openat", Dirfd: -100, Path: "b"}),
+			openEv(0, Open{Ret: -512, Syscall: "openat", Dirfd: -100, Path: "c"}),
 		},
 		want: []string{
 			`"ret":-4095,"errno":"E4095"}}`,
@@ -371,8 +400,8 @@ var recordCases = []struct {
 	},
 	{
 		name: "connect_inet",
-		events: []decoder.Event{connectEv(0, decoder.Connect{
-			Ret: 0, Syscall: loader.SyscallConnect, Fd: 3, Addrlen: 16, Addr: sockaddr4([4]byte{93, 184, 216, 34}, 443),
+		events: []Event{connectEv(0, Connect{
+			Ret: 0, Syscall: "connect", Fd: 3, Addrlen: 16, Addr: ParseSockaddr(sockaddr4([4]byte{93, 184, 216, 34}, 443)),
 		})},
 		want: []string{
 			`"connect":{"syscall":"connect","fd":3,"addrlen":16,"family":"AF_INET","family_num":2,"addr":"93.184.216.34","port":443,"ret":0}}`,
@@ -380,9 +409,9 @@ var recordCases = []struct {
 	},
 	{
 		name: "connect_inet_refused_and_short",
-		events: []decoder.Event{
-			connectEv(0, decoder.Connect{Ret: -111, Syscall: loader.SyscallConnect, Fd: 3, Addrlen: 16, Addr: sockaddr4([4]byte{127, 0, 0, 1}, 1)}),
-			connectEv(0, decoder.Connect{Ret: -22, Syscall: loader.SyscallConnect, Fd: 3, Addrlen: 8, Addr: sockaddr4([4]byte{127, 0, 0, 1}, 1)[:8]}),
+		events: []Event{
+			connectEv(0, Connect{Ret: -111, Syscall: "connect", Fd: 3, Addrlen: 16, Addr: ParseSockaddr(sockaddr4([4]byte{127, 0, 0, 1}, 1))}),
+			connectEv(0, Connect{Ret: -22, Syscall: "connect", Fd: 3, Addrlen: 8, Addr: ParseSockaddr(sockaddr4([4]byte{127, 0, 0, 1}, 1)[:8])}),
 		},
 		want: []string{
 			`"family":"AF_INET","family_num":2,"addr":"127.0.0.1","port":1,"ret":-111,"errno":"ECONNREFUSED"}}`,
@@ -391,8 +420,8 @@ var recordCases = []struct {
 	},
 	{
 		name: "connect_inet6",
-		events: []decoder.Event{connectEv(0, decoder.Connect{
-			Ret: -115, Syscall: loader.SyscallConnect, Fd: 4, Addrlen: 28, Addr: sockaddr6(ip6Doc, 8443, 0, 0, 28),
+		events: []Event{connectEv(0, Connect{
+			Ret: -115, Syscall: "connect", Fd: 4, Addrlen: 28, Addr: ParseSockaddr(sockaddr6(ip6Doc, 8443, 0, 0, 28)),
 		})},
 		want: []string{
 			`"connect":{"syscall":"connect","fd":4,"addrlen":28,"family":"AF_INET6","family_num":10,"addr":"2001:db8::1","port":8443,"ret":-115,"errno":"EINPROGRESS"}}`,
@@ -400,8 +429,8 @@ var recordCases = []struct {
 	},
 	{
 		name: "connect_inet6_flow_scope",
-		events: []decoder.Event{connectEv(0, decoder.Connect{
-			Ret: -101, Syscall: loader.SyscallConnect, Fd: 6, Addrlen: 28, Addr: sockaddr6(ip6LL, 9, 0x12345, 2, 28),
+		events: []Event{connectEv(0, Connect{
+			Ret: -101, Syscall: "connect", Fd: 6, Addrlen: 28, Addr: ParseSockaddr(sockaddr6(ip6LL, 9, 0x12345, 2, 28)),
 		})},
 		want: []string{
 			`"family":"AF_INET6","family_num":10,"addr":"fe80::1","port":9,"flowinfo":74565,"scope_id":2,"ret":-101,"errno":"ENETUNREACH"}}`,
@@ -409,8 +438,8 @@ var recordCases = []struct {
 	},
 	{
 		name: "connect_inet6_rfc2133",
-		events: []decoder.Event{connectEv(0, decoder.Connect{
-			Ret: -111, Syscall: loader.SyscallConnect, Fd: 6, Addrlen: 24, Addr: sockaddr6(ip6LL, 9, 0, 0, 24),
+		events: []Event{connectEv(0, Connect{
+			Ret: -111, Syscall: "connect", Fd: 6, Addrlen: 24, Addr: ParseSockaddr(sockaddr6(ip6LL, 9, 0, 0, 24)),
 		})},
 		want: []string{
 			// 24 bytes (no sin6_scope_id) is a valid address for the kernel.
@@ -419,8 +448,8 @@ var recordCases = []struct {
 	},
 	{
 		name: "connect_inet6_v4_mapped",
-		events: []decoder.Event{connectEv(0, decoder.Connect{
-			Ret: 0, Syscall: loader.SyscallConnect, Fd: 5, Addrlen: 28, Addr: sockaddr6(ip6Mapped, 53, 0, 0, 28),
+		events: []Event{connectEv(0, Connect{
+			Ret: 0, Syscall: "connect", Fd: 5, Addrlen: 28, Addr: ParseSockaddr(sockaddr6(ip6Mapped, 53, 0, 0, 28)),
 		})},
 		want: []string{
 			`"family":"AF_INET6","family_num":10,"addr":"::ffff:10.0.0.1","port":53,"v4_mapped":true,"ret":0}}`,
@@ -428,11 +457,11 @@ var recordCases = []struct {
 	},
 	{
 		name: "connect_unix",
-		events: []decoder.Event{
-			connectEv(0, decoder.Connect{Ret: 0, Syscall: loader.SyscallConnect, Fd: 7, Addrlen: 28, Addr: sockaddrFamily(unix.AF_UNIX, "/run/docker.sock\x00garbage\xff")}),
-			connectEv(0, decoder.Connect{Ret: -111, Syscall: loader.SyscallConnect, Fd: 8, Addrlen: 20, Addr: sockaddrFamily(unix.AF_UNIX, "\x00abs\x00tract\xff\x01")}),
-			connectEv(0, decoder.Connect{Ret: -22, Syscall: loader.SyscallConnect, Fd: 9, Addrlen: 2, Addr: sockaddrFamily(unix.AF_UNIX, "")}),
-			connectEv(0, decoder.Connect{Ret: -2, Syscall: loader.SyscallConnect, Fd: 9, Addrlen: 10, Addr: sockaddrFamily(unix.AF_UNIX, "/tmp/\xe9\x00\x00\x00")}),
+		events: []Event{
+			connectEv(0, Connect{Ret: 0, Syscall: "connect", Fd: 7, Addrlen: 28, Addr: ParseSockaddr(sockaddrFamily(unix.AF_UNIX, "/run/docker.sock\x00garbage\xff"))}),
+			connectEv(0, Connect{Ret: -111, Syscall: "connect", Fd: 8, Addrlen: 20, Addr: ParseSockaddr(sockaddrFamily(unix.AF_UNIX, "\x00abs\x00tract\xff\x01"))}),
+			connectEv(0, Connect{Ret: -22, Syscall: "connect", Fd: 9, Addrlen: 2, Addr: ParseSockaddr(sockaddrFamily(unix.AF_UNIX, ""))}),
+			connectEv(0, Connect{Ret: -2, Syscall: "connect", Fd: 9, Addrlen: 10, Addr: ParseSockaddr(sockaddrFamily(unix.AF_UNIX, "/tmp/\xe9\x00\x00\x00"))}),
 		},
 		want: []string{
 			`"connect":{"syscall":"connect","fd":7,"addrlen":28,"family":"AF_UNIX","family_num":1,"unix_path":"/run/docker.sock","ret":0}}`,
@@ -443,12 +472,12 @@ var recordCases = []struct {
 	},
 	{
 		name: "connect_other_families",
-		events: []decoder.Event{
-			connectEv(0, decoder.Connect{Ret: 0, Syscall: loader.SyscallConnect, Fd: 3, Addrlen: 16, Addr: sockaddrFamily(unix.AF_UNSPEC, "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00")}),
-			connectEv(0, decoder.Connect{Ret: 0, Syscall: loader.SyscallConnect, Fd: 3, Addrlen: 12, Addr: sockaddrFamily(unix.AF_NETLINK, "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00")}),
-			connectEv(0, decoder.Connect{Ret: -97, Syscall: loader.SyscallConnect, Fd: 3, Addrlen: 4, Addr: sockaddrFamily(99, "ab")}),
-			connectEv(0, decoder.Connect{Ret: -22, Syscall: loader.SyscallConnect, Fd: 3, Addrlen: 1, Addr: []byte{2}}),
-			connectEv(0, decoder.Connect{Ret: -22, Syscall: loader.SyscallConnect, Fd: 3, Addrlen: 0}),
+		events: []Event{
+			connectEv(0, Connect{Ret: 0, Syscall: "connect", Fd: 3, Addrlen: 16, Addr: ParseSockaddr(sockaddrFamily(unix.AF_UNSPEC, "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"))}),
+			connectEv(0, Connect{Ret: 0, Syscall: "connect", Fd: 3, Addrlen: 12, Addr: ParseSockaddr(sockaddrFamily(unix.AF_NETLINK, "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"))}),
+			connectEv(0, Connect{Ret: -97, Syscall: "connect", Fd: 3, Addrlen: 4, Addr: ParseSockaddr(sockaddrFamily(99, "ab"))}),
+			connectEv(0, Connect{Ret: -22, Syscall: "connect", Fd: 3, Addrlen: 1, Addr: ParseSockaddr([]byte{2})}),
+			connectEv(0, Connect{Ret: -22, Syscall: "connect", Fd: 3, Addrlen: 0}),
 		},
 		want: []string{
 			`"connect":{"syscall":"connect","fd":3,"addrlen":16,"family":"AF_UNSPEC","family_num":0,"ret":0}}`,
@@ -460,9 +489,9 @@ var recordCases = []struct {
 	},
 	{
 		name: "connect_fault_socketcall_i386",
-		events: []decoder.Event{
-			connectEv(loader.FlagAddrFault, decoder.Connect{Ret: -14, Syscall: loader.SyscallConnect, Fd: 6, Addrlen: 16}),
-			connectEv(loader.FlagCompat, decoder.Connect{Ret: 0, Syscall: loader.SyscallSocketcall, Fd: 3, Addrlen: 16, Addr: sockaddr4([4]byte{10, 1, 2, 3}, 80)}),
+		events: []Event{
+			connectEv(loader.FlagAddrFault, Connect{Ret: -14, Syscall: "connect", Fd: 6, Addrlen: 16}),
+			connectEv(loader.FlagCompat, Connect{Ret: 0, Syscall: "socketcall", Fd: 3, Addrlen: 16, Addr: ParseSockaddr(sockaddr4([4]byte{10, 1, 2, 3}, 80))}),
 		},
 		want: []string{
 			`"connect":{"syscall":"connect","fd":6,"addrlen":16,"addr_unreadable":true,"ret":-14,"errno":"EFAULT"}}`,
@@ -471,14 +500,22 @@ var recordCases = []struct {
 	},
 	{
 		name: "fork_inherits_exe",
-		events: []decoder.Event{
-			execEv(shell, 0, decoder.Exec{Ret: 0, Syscall: loader.SyscallExecve, Dirfd: -100, Filename: []byte("/bin/sh"), Exe: []byte("/usr/bin/dash"),
-				ExeIno: 1, ExeDev: 254 << 20, ExeMode: 0o100755, Argc: 1, Args: []byte("sh\x00"), ArgsSize: 3}),
-			{Hdr: hdr(loader.KindFork, shell, 0), Fork: decoder.Fork{ChildPid: child.pid, ChildStartTime: child.start}},
-			{Hdr: childHdr(loader.KindOpen), Open: decoder.Open{Ret: 3, Syscall: loader.SyscallOpenat, Dirfd: -100, Path: []byte("/etc/profile")}},
-			{Hdr: childHdr(loader.KindExit)},
+		events: []Event{
+			execEv(shell, 0, Exec{Ret: 0, Syscall: "execve", Dirfd: -100, Filename: "/bin/sh", Exe: "/usr/bin/dash",
+				ExeFile: ExeFile{Ino: 1, Dev: 254 << 20, Mode: 0o100755}, Argc: 1, Args: "sh\x00", ArgsSize: 3}),
+			forkEv(shell, child),
+			func() Event {
+				e := childEv(KindOpen)
+				e.Open = Open{Ret: 3, Syscall: "openat", Dirfd: -100, Path: "/etc/profile"}
+				return e
+			}(),
+			childEv(KindExit),
 			// Impossible after the exit: shows that the encoder forgot the exe.
-			{Hdr: childHdr(loader.KindOpen), Open: decoder.Open{Ret: 3, Syscall: loader.SyscallOpenat, Dirfd: -100, Path: []byte("/late")}},
+			func() Event {
+				e := childEv(KindOpen)
+				e.Open = Open{Ret: 3, Syscall: "openat", Dirfd: -100, Path: "/late"}
+				return e
+			}(),
 		},
 		want: []string{
 			`"exe":"/usr/bin/dash"`,
@@ -490,7 +527,7 @@ var recordCases = []struct {
 	},
 	{
 		name: "exit",
-		events: []decoder.Event{
+		events: []Event{
 			exitEv(agent, 1<<8),
 			exitEv(agent, 255<<8),
 			exitEv(agent, 9),
@@ -507,19 +544,15 @@ var recordCases = []struct {
 	},
 	{
 		name: "proc_cgroup_unresolved_and_inexact",
-		events: []decoder.Event{
-			func() decoder.Event { ev := exitEv(agent, 0); ev.Hdr.CgroupId = 1; return ev }(),
-			func() decoder.Event {
-				ev := exitEv(agent, 0)
-				ev.Hdr.CgroupId = 4343
-				setComm(&ev.Hdr, "ev\xff\u202eil\n\x00\x00")
-				return ev
+		events: []Event{
+			func() Event { e := exitEv(agent, 0); e.Proc.CgroupID = 1; return e }(),
+			func() Event {
+				e := exitEv(agent, 0)
+				e.Proc.CgroupID = 4343
+				e.Proc.Comm = "ev\xff\u202eil\n" // the decoder ends it at the first NUL
+				return e
 			}(),
-			func() decoder.Event {
-				ev := exitEv(agent, 0)
-				copy(unsafe.Slice((*byte)(unsafe.Pointer(&ev.Hdr.Comm[0])), 16), "0123456789abcdef") // no NUL
-				return ev
-			}(),
+			func() Event { e := exitEv(agent, 0); e.Proc.Comm = "0123456789abcdef"; return e }(), // 16 bytes, no NUL
 		},
 		want: []string{
 			`"comm":"python3","cgroup_id":1,"exec_id"`,
@@ -534,10 +567,10 @@ func TestAppendEventGolden(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			enc := newTestEncoder()
 			var got []byte
-			var prev chain.Hash // each line's prev is the hash of the line before, as the sink writes it
+			var prev [32]byte // each line's prev is the hash of the line before, as the sink writes it
 			for i := range tc.events {
 				line := enc.AppendEvent(nil, uint64(i+1), &prev, &tc.events[i])
-				prev = chain.HashLine(append(line[:len(line):len(line)], '\n'))
+				prev = sha256.Sum256(append(line[:len(line):len(line)], '\n'))
 				if err := schema.Validate(line); err != nil {
 					t.Errorf("line %d does not validate: %v\n%s", i+1, err, line)
 				}
@@ -574,9 +607,9 @@ func TestAppendEventGolden(t *testing.T) {
 // buffer holds (the sink's earlier lines) and that seq is the given one.
 func TestAppendEventAppends(t *testing.T) {
 	enc := newTestEncoder()
-	ev := exitEv(agent, 0)
+	e := exitEv(agent, 0)
 	prev := []byte(`{"previous":"line"}` + "\n")
-	got := enc.AppendEvent(append([]byte(nil), prev...), 12345, &chain.Hash{}, &ev)
+	got := enc.AppendEvent(append([]byte(nil), prev...), 12345, &[32]byte{}, &e)
 	if !bytes.HasPrefix(got, prev) || !bytes.HasPrefix(got[len(prev):], []byte(`{"v":1,"seq":12345,"prev":"0000000000000000000000000000000000000000000000000000000000000000","time":`)) {
 		t.Errorf("AppendEvent after a line = %s", got)
 	}
@@ -591,21 +624,21 @@ func TestAppendEnvelope(t *testing.T) {
 		{"bad\xffhost", `{"v":1,"seq":7,"prev":"ab00000000000000000000000000000000000000000000000000000000000001","time":"2025-01-02T03:04:05.000000001Z","ktime":1000000000001,"host":"bad\\xffhost","host_b64":"YmFk/2hvc3Q=","boot_id":"b78835f2-8fc3-4e6c-826a-884af615cd65","type":"start"`},
 	} {
 		enc := NewEncoder(tc.host, testBootID, testOffset, nil)
-		prev := chain.Hash{0: 0xab, 31: 0x01}
-		if got := enc.AppendEnvelope(nil, 7, &prev, 1_000_000_000_001, "start"); string(got) != tc.want {
+		prev := [32]byte{0: 0xab, 31: 0x01}
+		if got := enc.envelope(nil, 7, &prev, 1_000_000_000_001, "start"); string(got) != tc.want {
 			t.Errorf("AppendEnvelope(host %q) =\n%s\nwant\n%s", tc.host, got, tc.want)
 		}
 	}
 	// Whole seconds still have nine fraction digits.
 	enc := NewEncoder("h", testBootID, testOffset, nil)
-	if got := enc.AppendEnvelope(nil, 1, &chain.Hash{}, 1_000_000_000_000, "stop"); !bytes.Contains(got, []byte(`"time":"2025-01-02T03:04:05.000000000Z"`)) {
+	if got := enc.envelope(nil, 1, &[32]byte{}, 1_000_000_000_000, "stop"); !bytes.Contains(got, []byte(`"time":"2025-01-02T03:04:05.000000000Z"`)) {
 		t.Errorf("AppendEnvelope at a whole second = %s", got)
 	}
 }
 
 func TestKindName(t *testing.T) {
-	for kind, want := range map[uint32]string{0: "", loader.KindExec: "exec", loader.KindOpen: "open", loader.KindConnect: "connect",
-		loader.KindFork: "fork", loader.KindExit: "exit", loader.KindMax: "", 1 << 31: ""} {
+	for kind, want := range map[uint32]string{0: "unknown", loader.KindExec: "exec", loader.KindOpen: "open", loader.KindConnect: "connect",
+		loader.KindFork: "fork", loader.KindExit: "exit", loader.KindCgroup: "cgroup", loader.KindMax: "unknown", 1 << 31: "unknown"} {
 		if got := KindName(kind); got != want {
 			t.Errorf("KindName(%d) = %q, want %q", kind, got, want)
 		}
@@ -614,10 +647,6 @@ func TestKindName(t *testing.T) {
 
 func TestNames(t *testing.T) {
 	for _, tc := range []struct{ got, want string }{
-		{SyscallName(loader.SyscallUnknown), ""},
-		{SyscallName(loader.SyscallOpenat2), "openat2"},
-		{SyscallName(loader.SyscallSocketcall), "socketcall"},
-		{SyscallName(99), ""},
 		{ErrnoName(2), "ENOENT"},
 		{ErrnoName(11), "EAGAIN"},
 		{ErrnoName(4000), "E4000"},
@@ -635,17 +664,16 @@ func TestNames(t *testing.T) {
 // leaves nothing behind in the executable cache.
 func TestExeCacheBounded(t *testing.T) {
 	enc := NewEncoder("h", "b", 0, nil)
-	var prev chain.Hash
-	root := decoder.Event{Hdr: loader.EventHeader{Kind: loader.KindExec, Pid: 100, Tid: 100, StartTime: 5, ExecSeq: 1}}
-	root.Exec = decoder.Exec{Exe: []byte("/bin/agent")}
+	var prev [32]byte
+	root := Event{Kind: KindExec, Proc: Proc{Pid: 100, Tid: 100, ExecID: ExecID{100, 5, 1}}, Exec: Exec{Exe: "/bin/agent"}}
 	enc.AppendEvent(nil, 1, &prev, &root)
 	for i := uint32(0); i < 1000; i++ {
 		child, start := 200+i, uint64(10+i)
-		fork := decoder.Event{Hdr: loader.EventHeader{Kind: loader.KindFork, Pid: 100, Tid: 100, StartTime: 5, ExecSeq: 1}, Fork: decoder.Fork{ChildPid: child, ChildStartTime: start}}
+		fork := Event{Kind: KindFork, Proc: Proc{Pid: 100, Tid: 100, ExecID: ExecID{100, 5, 1}}, Fork: Fork{ChildPid: child, ChildExecID: ExecID{child, start, 1}}}
 		enc.AppendEvent(nil, 2, &prev, &fork)
-		exec := decoder.Event{Hdr: loader.EventHeader{Kind: loader.KindExec, Pid: child, Tid: child, StartTime: start, ExecSeq: 2}, Exec: decoder.Exec{Exe: []byte("/bin/tool")}}
+		exec := Event{Kind: KindExec, Proc: Proc{Pid: child, Tid: child, ExecID: ExecID{child, start, 2}}, Exec: Exec{Exe: "/bin/tool"}}
 		enc.AppendEvent(nil, 3, &prev, &exec)
-		exit := decoder.Event{Hdr: loader.EventHeader{Kind: loader.KindExit, Pid: child, Tid: child, StartTime: start, ExecSeq: 2}}
+		exit := Event{Kind: KindExit, Proc: Proc{Pid: child, Tid: child, ExecID: ExecID{child, start, 2}}}
 		enc.AppendEvent(nil, 4, &prev, &exit)
 	}
 	if len(enc.exes) != 1 {

@@ -13,16 +13,16 @@
 package report
 
 import (
-	"bytes"
 	"cmp"
-	"encoding/json"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/agenttrace/agenttrace/internal/chain"
+	"github.com/agenttrace/agenttrace/internal/logfile"
 	"github.com/agenttrace/agenttrace/internal/record"
 )
 
@@ -265,141 +265,48 @@ func Load(bases []string, opts Options) (*Report, error) {
 }
 
 func loadLog(base string, opts Options) (*Log, error) {
-	files, numbers := chain.Segments(base)
-	vr, err := chain.Verify(files, numbers, opts.Verify)
+	files, numbers := logfile.Segments(base)
+	l := &Log{Path: base, Segments: files}
+	b := &builder{log: l, filter: &opts.Filter, summary: Summary{Records: map[string]uint64{}}}
+	// One pass: verification hands every line to the builder.
+	vopts := opts.Verify
+	lineNo := 0
+	vopts.Visit = func(line []byte) {
+		lineNo++
+		if err := b.add(line[:len(line)-1]); err != nil {
+			b.problem(fmt.Sprintf("line %d of the log: %v", lineNo, err))
+		}
+	}
+	vr, err := chain.Verify(files, numbers, vopts)
 	if err != nil {
 		return nil, err
 	}
-	l := &Log{Path: base, Segments: files, Verify: Verify{
+	l.Verify = Verify{
 		Intact: vr.Damage == nil, Records: vr.Records, LastSeq: vr.LastSeq, Checkpoints: vr.Checkpoints,
 		LastSignedSeq: vr.LastSignedSeq, Unsigned: vr.Unsigned, Keys: vr.Keys, KeyChecked: opts.Verify.PublicKey != "",
 		Recovered: vr.Recovered,
-	}}
+	}
 	if vr.Damage != nil {
 		l.Verify.Damage, l.Verify.DamageKind = vr.Damage.Error(), vr.Damage.Kind
 	}
-	b := &builder{log: l, filter: &opts.Filter, summary: Summary{Records: map[string]uint64{}}}
-	for _, file := range files {
-		data, err := os.ReadFile(file)
-		if err != nil {
-			return nil, fmt.Errorf("reading %s: %w", file, err)
-		}
-		// Bytes after the last newline are a torn line, never a record.
-		data = data[:bytes.LastIndexByte(data, '\n')+1]
-		if len(data) == 0 {
-			continue
-		}
-		for i, line := range bytes.Split(bytes.TrimSuffix(data, []byte("\n")), []byte("\n")) {
-			if err := b.add(line); err != nil {
-				l.Problems = append(l.Problems, fmt.Sprintf("%s line %d: %v", file, i+1, err))
-			}
-		}
-	}
 	b.finish()
-	if b.mismatch > 10 {
-		l.Problems = append(l.Problems, fmt.Sprintf("%d more records whose tool-call attribution differs", b.mismatch-10))
+	if b.problems > maxProblems {
+		l.Problems = append(l.Problems, fmt.Sprintf("%d more problems", b.problems-maxProblems))
 	}
 	l.Summary = b.summary
 	return l, nil
 }
 
-// The members of a record the report reads.
-type rawRecord struct {
-	Seq     uint64      `json:"seq"`
-	Time    string      `json:"time"`
-	Ktime   uint64      `json:"ktime"`
-	Host    string      `json:"host"`
-	Type    string      `json:"type"`
-	Proc    *rawProc    `json:"proc"`
-	Exec    *rawExec    `json:"exec"`
-	Open    *rawOpen    `json:"open"`
-	Connect *rawConnect `json:"connect"`
-	Fork    *rawFork    `json:"fork"`
-	Exit    *rawExit    `json:"exit"`
-	Start   *rawStart   `json:"start"`
-	Stop    *rawStop    `json:"stop"`
-	Gap     *rawGap     `json:"gap"`
-	Freeze  *struct {
-		Reason string `json:"reason"`
-	} `json:"freeze"`
-	Thaw *struct {
-		Reason   string `json:"reason"`
-		FrozenNs int64  `json:"frozen_ns"`
-	} `json:"thaw"`
-	Tags []string `json:"tags"`
-}
+// maxProblems bounds the problems a report lists: a log of garbage must not
+// make a report of garbage.
+const maxProblems = 10
 
-type rawProc struct {
-	Pid          int    `json:"pid"`
-	Comm         string `json:"comm"`
-	ExecID       string `json:"exec_id"`
-	ParentExecID string `json:"parent_exec_id"`
-	ToolCall     string `json:"tool_call"`
-}
-
-type rawExec struct {
-	Filename string   `json:"filename"`
-	Exe      string   `json:"exe"`
-	Argv     []string `json:"argv"`
-	Ret      int64    `json:"ret"`
-	Errno    string   `json:"errno"`
-}
-
-type rawOpen struct {
-	Path  string   `json:"path"`
-	Flags []string `json:"flags"`
-	Ret   int64    `json:"ret"`
-	Errno string   `json:"errno"`
-}
-
-type rawConnect struct {
-	Family         string  `json:"family"`
-	FamilyNum      *int    `json:"family_num"`
-	Addr           string  `json:"addr"`
-	Port           int     `json:"port"`
-	UnixPath       *string `json:"unix_path"`
-	UnixAbstract   *string `json:"unix_abstract"`
-	UnixUnnamed    bool    `json:"unix_unnamed"`
-	AddrUnreadable bool    `json:"addr_unreadable"`
-	Ret            int64   `json:"ret"`
-	Errno          string  `json:"errno"`
-}
-
-type rawFork struct {
-	ChildPid      int    `json:"child_pid"`
-	ChildExecID   string `json:"child_exec_id"`
-	ChildToolCall string `json:"child_tool_call"`
-}
-
-type rawExit struct {
-	Code       *int   `json:"code"`
-	Signal     string `json:"signal"`
-	CoreDumped bool   `json:"core_dumped"`
-}
-
-type rawStart struct {
-	Mode           string   `json:"mode"` // "daemon", or absent for run
-	Targets        []string `json:"targets"`
-	Pid            uint32   `json:"pid"`
-	SensitivePaths []string `json:"sensitive_paths"`
-	Command        string   `json:"command"`
-	Argv           []string `json:"argv"`
-	Cgroup         string   `json:"cgroup"`
-}
-
-type rawStop struct {
-	ExitCode    int               `json:"exit_code"`
-	LeftRunning int               `json:"left_running"`
-	Lost        map[string]uint64 `json:"lost"`
-}
-
-type rawGap struct {
-	Stage  string            `json:"stage"`
-	Reason string            `json:"reason"`
-	CPU    *int              `json:"cpu"`
-	Lost   map[string]uint64 `json:"lost"`
-	From   string            `json:"from"`
-	To     string            `json:"to"`
+// problem notes something the reader must know, up to maxProblems.
+func (b *builder) problem(text string) {
+	b.problems++
+	if b.problems <= maxProblems {
+		b.log.Problems = append(b.log.Problems, text)
+	}
 }
 
 // builder builds one log's tree, record by record.
@@ -409,97 +316,86 @@ type builder struct {
 	summary  Summary
 	attr     record.Attributor
 	session  *Session
-	mismatch int
+	problems int
 }
 
-var kernelTypes = map[string]bool{"exec": true, "open": true, "connect": true, "fork": true, "exit": true}
-
 func (b *builder) add(line []byte) error {
-	var r rawRecord
-	if err := json.Unmarshal(line, &r); err != nil {
+	r, err := record.Decode(line)
+	if err != nil {
 		return fmt.Errorf("not a record: %w", err)
 	}
-	ids := record.IDs{Type: r.Type}
-	if r.Proc != nil {
-		ids.ExecID, ids.ParentExecID = r.Proc.ExecID, r.Proc.ParentExecID
-	}
-	if r.Start != nil {
-		ids.StartPid = r.Start.Pid
-		ids.Daemon = r.Start.Mode == "daemon"
-		if ids.Daemon {
-			// The daemon has no command: name it and what it traces.
-			r.Start.Command, r.Start.Argv = "agenttrace daemon", []string{"agenttrace", "daemon"}
-			r.Start.Cgroup = "targets " + strings.Join(r.Start.Targets, ", ")
-		}
-	}
-	if r.Exec != nil {
-		ids.ExecOK = r.Exec.Ret == 0
-	}
-	if r.Fork != nil {
-		ids.ChildExecID = r.Fork.ChildExecID
-	}
-	attr, err := b.attr.Next(ids)
+	attr, err := b.attr.Next(r)
 	if err != nil {
 		return fmt.Errorf("seq %d: %w", r.Seq, err)
 	}
 	if r.Type == "start" || r.Type == "stop" {
 		b.summary.Records[r.Type]++
 	}
-	switch {
-	case r.Type == "start" && r.Start != nil:
+	switch body := r.Body.(type) {
+	case *record.Start:
 		b.finish()
-		// Attribution came with sensitive_paths: a start record without
-		// them was written by a tracer that did not attribute.
-		b.session = &Session{Seq: r.Seq, Time: r.Time, Host: r.Host, AgenttracePid: r.Start.Pid, Command: r.Start.Command,
-			Argv: r.Start.Argv, Cgroup: r.Start.Cgroup, Attributed: r.Start.SensitivePaths != nil, ktime: r.Ktime}
+		s := &Session{Seq: r.Seq, Time: r.Time, Host: record.Readable(r.Host), AgenttracePid: uint32(body.Pid),
+			Command: record.Readable(body.Command), Argv: readables(body.Argv), Cgroup: record.Readable(body.Cgroup),
+			// Attribution came with sensitive_paths: a start record without
+			// them was written by a tracer that did not attribute.
+			Attributed: body.SensitivePaths != nil, ktime: r.Ktime}
+		if body.Mode == record.ModeDaemon {
+			// The daemon has no command: name it and what it traces.
+			s.Command, s.Argv = "agenttrace daemon", []string{"agenttrace", "daemon"}
+			s.Cgroup = "targets " + strings.Join(readables(body.Targets), ", ")
+		}
+		b.session = s
 		return nil
-	case r.Type == "stop" && r.Stop != nil && b.session != nil:
-		s := b.session
-		s.Ended, s.ExitCode, s.LeftRunning, s.Lost = true, r.Stop.ExitCode, r.Stop.LeftRunning, r.Stop.Lost
-		s.DurationNs = int64(r.Ktime - s.ktime)
-		b.finish()
+	case *record.Stop:
+		if s := b.session; s != nil {
+			s.Ended, s.ExitCode, s.LeftRunning, s.Lost = true, body.ExitCode, body.LeftRunning, body.Lost
+			s.DurationNs = int64(r.Ktime - s.ktime)
+			b.finish()
+		}
 		return nil
-	case r.Type == "gap" || r.Type == "freeze" || r.Type == "thaw":
-		b.event(&r)
+	case *record.Gap, *record.Freeze, *record.Thaw:
+		b.event(r)
 		return nil
-	case !kernelTypes[r.Type] || r.Proc == nil:
-		if r.Type != "" {
+	}
+	if r.Proc == nil || r.Type == "cgroup" || r.Body == nil {
+		if r.Type != "" && r.Type != "start" && r.Type != "stop" {
 			b.summary.Records[r.Type]++
 		}
 		return nil
 	}
 	if b.session == nil {
 		// Kernel records before any start record: only a damaged log.
-		b.session = &Session{Time: r.Time, Host: r.Host, ktime: r.Ktime}
+		b.session = &Session{Time: r.Time, Host: record.Readable(r.Host), ktime: r.Ktime}
 	}
-	written := record.Attribution{ToolCall: r.Proc.ToolCall}
-	if r.Fork != nil {
-		written.ChildToolCall = r.Fork.ChildToolCall
+	if written := record.Written(r); written != attr && b.session.Attributed {
+		b.problem(fmt.Sprintf("seq %d: the log's tool-call attribution %+v differs from the one recomputed from its ids %+v", r.Seq, written, attr))
 	}
-	written.ToolCallCommand = slices.Contains(r.Tags, record.TagToolCallCommand)
-	if written != attr && b.session.Attributed {
-		b.mismatch++
-		if b.mismatch <= 10 {
-			b.log.Problems = append(b.log.Problems, fmt.Sprintf("seq %d: the log's tool-call attribution %+v differs from the one recomputed from its ids %+v", r.Seq, written, attr))
-		}
-	}
-	b.kernel(&r, attr)
+	b.kernel(r, attr)
 	return nil
 }
 
+// readables is the readable form of each string.
+func readables(vs []string) []string {
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = record.Readable(v)
+	}
+	return out
+}
+
 // selects reports whether the filter selects r, whose recomputed tool call is toolCall.
-func (b *builder) selects(r *rawRecord, toolCall string) bool {
+func (b *builder) selects(r *record.Record, toolCall string) bool {
 	f := b.filter
 	if f.ToolCall != "" && toolCall != f.ToolCall {
 		return false
 	}
-	if f.Pid != 0 && (r.Proc == nil || r.Proc.Pid != f.Pid) {
+	if f.Pid != 0 && (r.Proc == nil || int(r.Proc.Pid) != f.Pid) {
 		return false
 	}
 	if len(f.Types) > 0 && !slices.Contains(f.Types, r.Type) {
 		return false
 	}
-	if f.Tag != "" && !slices.Contains(r.Tags, f.Tag) {
+	if f.Tag != "" && !r.HasTag(f.Tag) {
 		return false
 	}
 	if !f.Since.IsZero() || !f.Until.IsZero() {
@@ -514,7 +410,7 @@ func (b *builder) selects(r *rawRecord, toolCall string) bool {
 // event adds a gap, freeze or thaw record. Only --type and the time window
 // leave them out: a loss may hide records of any tool call, process or tag,
 // so every view shows where events were lost.
-func (b *builder) event(r *rawRecord) {
+func (b *builder) event(r *record.Record) {
 	f := *b.filter
 	f.ToolCall, f.Pid, f.Tag = "", 0, ""
 	if !(&builder{filter: &f}).selects(r, "") {
@@ -522,31 +418,48 @@ func (b *builder) event(r *rawRecord) {
 	}
 	b.summary.Records[r.Type]++
 	if b.session == nil {
-		b.session = &Session{Time: r.Time, Host: r.Host, ktime: r.Ktime}
+		b.session = &Session{Time: r.Time, Host: record.Readable(r.Host), ktime: r.Ktime}
 	}
 	e := &Event{Type: r.Type, Seq: r.Seq, Time: r.Time, ktime: r.Ktime}
-	switch {
-	case r.Gap != nil:
+	switch body := r.Body.(type) {
+	case *record.Gap:
 		var lost []string
-		for _, kind := range []string{"exec", "open", "connect", "fork", "exit", "unknown"} {
-			if n := r.Gap.Lost[kind]; n > 0 {
-				lost = append(lost, fmt.Sprintf("%d %s", n, kind))
-				b.summary.LostEvents += n
-			}
+		for _, kind := range lostOrder(body.Lost) {
+			n := body.Lost[kind]
+			lost = append(lost, fmt.Sprintf("%d %s", n, kind))
+			b.summary.LostEvents += n
 		}
-		where := r.Gap.Stage + ": " + r.Gap.Reason
-		if r.Gap.CPU != nil {
-			where += fmt.Sprintf(", cpu %d", *r.Gap.CPU)
+		where := body.Stage + ": " + body.Reason
+		if body.CPU >= 0 {
+			where += fmt.Sprintf(", cpu %d", body.CPU)
 		}
 		e.Text = fmt.Sprintf("%s events lost (%s)", strings.Join(lost, ", "), where)
-		e.from, _ = time.Parse(time.RFC3339Nano, r.Gap.From)
-		e.to, _ = time.Parse(time.RFC3339Nano, r.Gap.To)
-	case r.Freeze != nil:
-		e.Text = "processes frozen: " + r.Freeze.Reason
-	case r.Thaw != nil:
-		e.Text = fmt.Sprintf("processes thawed after %s: %s", seconds(r.Thaw.FrozenNs), r.Thaw.Reason)
+		e.from, e.to = body.From, body.To
+	case *record.Freeze:
+		e.Text = "processes frozen: " + record.Readable(body.Reason)
+	case *record.Thaw:
+		e.Text = fmt.Sprintf("processes thawed after %s: %s", seconds(body.FrozenNs), record.Readable(body.Reason))
 	}
 	b.session.Events = append(b.session.Events, e)
+}
+
+// lostOrder lists the kinds of a loss count that lost something, kernel
+// kinds in kind order first.
+func lostOrder(lost record.Counts) []string {
+	var kinds []string
+	for _, kind := range record.LossNames() {
+		if lost[kind] > 0 {
+			kinds = append(kinds, kind)
+		}
+	}
+	var others []string
+	for kind, n := range lost {
+		if n > 0 && !slices.Contains(kinds, kind) {
+			others = append(others, kind)
+		}
+	}
+	slices.Sort(others)
+	return append(kinds, others...)
 }
 
 // processKey is exec_id without its exec counter.
@@ -557,7 +470,7 @@ func processKey(execID string) string {
 	return execID
 }
 
-func (s *Session) process(key string, r *rawRecord) *Process {
+func (s *Session) process(key string, r *record.Record) *Process {
 	p, ok := s.procs[key]
 	if !ok {
 		p = &Process{ID: key, first: r.Seq}
@@ -569,7 +482,7 @@ func (s *Session) process(key string, r *rawRecord) *Process {
 	return p
 }
 
-func (s *Session) toolCall(id string, r *rawRecord) *ToolCall {
+func (s *Session) toolCall(id string, r *record.Record) *ToolCall {
 	t, ok := s.calls[id]
 	if !ok {
 		t = &ToolCall{ID: id, Time: r.Time, first: r.Seq, ktime: r.Ktime, top: processKey(id)}
@@ -581,13 +494,13 @@ func (s *Session) toolCall(id string, r *rawRecord) *ToolCall {
 	return t
 }
 
-func (b *builder) kernel(r *rawRecord, attr record.Attribution) {
+func (b *builder) kernel(r *record.Record, attr record.Attribution) {
 	s := b.session
-	p := s.process(processKey(r.Proc.ExecID), r)
+	p := s.process(processKey(r.Proc.ExecID.String()), r)
 	if p.Pid == 0 {
-		p.Pid, p.creator, p.toolCall = r.Proc.Pid, processKey(r.Proc.ParentExecID), attr.ToolCall
+		p.Pid, p.creator, p.toolCall = int(r.Proc.Pid), processKey(r.Proc.ParentExecID.String()), attr.ToolCall
 	}
-	p.Comm = r.Proc.Comm
+	p.Comm = record.Readable(r.Proc.Comm)
 	var call *ToolCall
 	if attr.ToolCall != "" {
 		call = s.toolCall(attr.ToolCall, r)
@@ -598,30 +511,33 @@ func (b *builder) kernel(r *rawRecord, attr record.Attribution) {
 		p.selected = true
 		b.summary.Records[r.Type]++
 	}
-	switch {
-	case r.Exec != nil && r.Exec.Ret == 0:
-		p.Images = append(p.Images, &Image{ExecID: r.Proc.ExecID, Exe: r.Exec.Exe, Argv: r.Exec.Argv})
+	switch body := r.Body.(type) {
+	case *record.Exec:
+		if body.Ret != 0 {
+			if sel {
+				p.ExecFailed = append(p.ExecFailed, &ExecFailure{Filename: record.Readable(body.Filename), Argv: readables(body.Argv()), Errno: record.Errno(body.Ret), Seq: r.Seq})
+			}
+			break
+		}
+		argv := readables(body.Argv())
+		p.Images = append(p.Images, &Image{ExecID: r.Proc.ExecID.String(), Exe: record.Readable(body.Exe), Argv: argv})
 		if attr.ToolCallCommand && call != nil {
-			call.Argv, call.Exe = r.Exec.Argv, r.Exec.Exe
+			call.Argv, call.Exe = argv, record.Readable(body.Exe)
 		}
-	case r.Exec != nil:
+	case *record.Open:
 		if sel {
-			p.ExecFailed = append(p.ExecFailed, &ExecFailure{Filename: r.Exec.Filename, Argv: r.Exec.Argv, Errno: r.Exec.Errno, Seq: r.Seq})
-		}
-	case r.Open != nil:
-		if sel {
-			b.open(p, r)
-			if call != nil && slices.Contains(r.Tags, record.TagCredentialAccess) {
+			b.open(p, r, body)
+			if call != nil && r.HasTag(record.TagCredentialAccess) {
 				call.Credential = true
 			}
 		}
-	case r.Connect != nil:
+	case *record.Connect:
 		if sel {
-			b.connect(p, r)
+			b.connect(p, r, body)
 		}
-	case r.Fork != nil:
-		child := s.process(processKey(r.Fork.ChildExecID), r)
-		child.Pid, child.creator = r.Fork.ChildPid, p.ID
+	case *record.Fork:
+		child := s.process(processKey(body.ChildExecID.String()), r)
+		child.Pid, child.creator = int(body.ChildPid), p.ID
 		if attr.ChildToolCall != "" {
 			child.toolCall = attr.ChildToolCall
 			t := s.toolCall(attr.ChildToolCall, r)
@@ -629,8 +545,15 @@ func (b *builder) kernel(r *rawRecord, attr record.Attribution) {
 		} else {
 			child.toolCall = attr.ToolCall
 		}
-	case r.Exit != nil:
-		p.Exit = &Exit{Code: r.Exit.Code, Signal: r.Exit.Signal, Core: r.Exit.CoreDumped, AtNs: int64(r.Ktime - s.ktime)}
+	case *record.Exit:
+		x := &Exit{Core: body.Status&0x80 != 0, AtNs: int64(r.Ktime - s.ktime)}
+		if sig := body.Signal(); sig != 0 {
+			x.Signal = record.SignalName(sig)
+		} else {
+			code := body.Code()
+			x.Code = &code
+		}
+		p.Exit = x
 	}
 }
 
@@ -642,39 +565,37 @@ func (p *Process) argv() []string {
 	return []string{p.Comm}
 }
 
-func openAccess(flags []string) string {
-	access := "read"
-	if len(flags) > 0 {
-		switch flags[0] {
-		case "O_WRONLY":
-			access = "write"
-		case "O_RDWR", "O_ACCMODE":
-			access = "rdwr"
-		}
+// openAccess is how an open used its file: path (O_PATH), dir, create,
+// or its access mode.
+func openAccess(flags uint64) string {
+	tmpfile := flags&unix.O_TMPFILE == unix.O_TMPFILE
+	switch {
+	case flags&unix.O_PATH != 0:
+		return "path"
+	case !tmpfile && flags&unix.O_DIRECTORY != 0:
+		return "dir"
+	case tmpfile || flags&unix.O_CREAT != 0:
+		return "create"
 	}
-	for _, f := range flags[min(1, len(flags)):] {
-		switch f {
-		case "O_CREAT", "O_TMPFILE":
-			access = "create"
-		case "O_DIRECTORY":
-			access = "dir"
-		case "O_PATH":
-			return "path"
-		}
+	switch flags & unix.O_ACCMODE {
+	case unix.O_WRONLY:
+		return "write"
+	case unix.O_RDWR, unix.O_ACCMODE:
+		return "rdwr"
 	}
-	return access
+	return "read"
 }
 
-func (b *builder) open(p *Process, r *rawRecord) {
-	o := r.Open
-	key := fileKey{o.Path, openAccess(o.Flags), o.Errno}
+func (b *builder) open(p *Process, r *record.Record, o *record.Open) {
+	path, errno := record.Readable(o.Path), record.Errno(o.Ret)
+	key := fileKey{path, openAccess(o.Flags), errno}
 	if p.files == nil {
 		p.files = map[fileKey]*File{}
 	}
-	credential := slices.Contains(r.Tags, record.TagCredentialAccess)
+	credential := r.HasTag(record.TagCredentialAccess)
 	f, ok := p.files[key]
 	if !ok {
-		f = &File{Path: o.Path, Access: key.access, Errno: o.Errno, Seq: r.Seq, Tags: r.Tags}
+		f = &File{Path: path, Access: key.access, Errno: errno, Seq: r.Seq, Tags: r.Tags}
 		p.files[key] = f
 		if credential {
 			p.Credentials = append(p.Credentials, f)
@@ -688,34 +609,16 @@ func (b *builder) open(p *Process, r *rawRecord) {
 	}
 }
 
-func (b *builder) connect(p *Process, r *rawRecord) {
-	c := r.Connect
-	var addr string
-	switch {
-	case c.Addr != "" && strings.Contains(c.Addr, ":"):
-		addr = fmt.Sprintf("[%s]:%d", c.Addr, c.Port)
-	case c.Addr != "":
-		addr = fmt.Sprintf("%s:%d", c.Addr, c.Port)
-	case c.UnixPath != nil:
-		addr = "unix:" + *c.UnixPath
-	case c.UnixAbstract != nil:
-		addr = "unix:@" + *c.UnixAbstract
-	case c.UnixUnnamed:
-		addr = "unix: (unnamed)"
-	case c.AddrUnreadable:
+func (b *builder) connect(p *Process, r *record.Record, c *record.Connect) {
+	addr := c.Addr.String()
+	if c.AddrUnreadable && !c.Addr.HasFamily {
 		addr = "(address unreadable)"
-	case c.Family != "":
-		addr = c.Family
-	case c.FamilyNum != nil:
-		addr = fmt.Sprintf("family %d", *c.FamilyNum)
-	default:
-		addr = "(no address)"
 	}
-	result := c.Errno
+	result := record.Errno(c.Ret)
 	switch {
 	case c.Ret == 0:
 		result = "ok"
-	case c.Errno == "EINPROGRESS":
+	case result == "EINPROGRESS":
 		result = "in progress"
 	case result == "":
 		result = fmt.Sprintf("ret %d", c.Ret)

@@ -5,17 +5,13 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
-	"unsafe"
 
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/agenttrace/agenttrace/internal/chain"
-	"github.com/agenttrace/agenttrace/internal/decoder"
-	"github.com/agenttrace/agenttrace/internal/loader"
 	"github.com/agenttrace/agenttrace/internal/record"
 	"github.com/agenttrace/agenttrace/internal/sink"
 	"github.com/agenttrace/agenttrace/schema"
@@ -35,14 +31,15 @@ type proc struct {
 	comm       string
 }
 
-func (p *proc) hdr(kind uint32, at uint64) loader.EventHeader {
-	h := loader.EventHeader{Ktime: t0 + at, Kseq: 1, CgroupId: 7, Kind: kind, Pid: p.pid, Tid: p.pid,
-		StartTime: p.start, ExecSeq: p.seq, ParentPid: tracerPid, ParentStartTime: 1, ParentExecSeq: 3, Auid: 4294967295}
+// ev is an event of p at t0+at as the decoder delivers it.
+func (p *proc) ev(kind uint32, at uint64) record.Event {
+	e := record.Event{Kind: kind, Ktime: t0 + at, Kseq: 1,
+		Proc: record.Proc{Pid: p.pid, Tid: p.pid, Auid: 4294967295, Comm: p.comm, CgroupID: 7,
+			ExecID: record.ExecID{Pid: p.pid, Start: p.start, Seq: p.seq}, ParentExecID: record.ExecID{Pid: tracerPid, Start: 1, Seq: 3}}}
 	if p.parent != nil {
-		h.Ppid, h.ParentPid, h.ParentStartTime, h.ParentExecSeq = p.parent.pid, p.parent.pid, p.parent.start, p.seq
+		e.Proc.Ppid, e.Proc.ParentExecID = p.parent.pid, record.ExecID{Pid: p.parent.pid, Start: p.parent.start, Seq: p.seq}
 	}
-	copy(unsafe.Slice((*byte)(unsafe.Pointer(&h.Comm[0])), len(h.Comm)), p.comm)
-	return h
+	return e
 }
 
 // logBuilder writes a real log (header, chain, checkpoints) with the
@@ -51,6 +48,7 @@ type logBuilder struct {
 	t    *testing.T
 	enc  *record.Encoder
 	log  *sink.Writer
+	path string
 	vkey string
 }
 
@@ -65,79 +63,86 @@ func newLog(t *testing.T, path string) *logBuilder {
 		t.Fatal(err)
 	}
 	enc := record.NewEncoder("host-1", "b78835f2-8fc3-4e6c-826a-884af615cd65", wallOffset, nil)
-	enc.Sensitive = record.DefaultSensitive()
+	enc.SetSensitive(record.DefaultSensitive())
 	w, err := sink.Open(sink.Options{Base: path, Signer: signer, VerifierKey: vkey, Encoder: enc, Version: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &logBuilder{t: t, enc: enc, log: w, vkey: vkey}
+	return &logBuilder{t: t, enc: enc, log: w, path: path, vkey: vkey}
 }
 
-func (l *logBuilder) line(fn func(b []byte, seq uint64, prev *chain.Hash) []byte) {
+func (l *logBuilder) event(ev record.Event) {
 	l.t.Helper()
-	if err := l.log.Append(func(b []byte, seq uint64, prev *chain.Hash) []byte {
-		start := len(b)
-		b = fn(b, seq, prev)
-		if err := schema.Validate(b[start:]); err != nil {
-			l.t.Errorf("%v\n%s", err, b[start:])
-		}
-		return b
-	}); err != nil {
+	if err := l.log.AppendEvent(&ev); err != nil {
 		l.t.Fatal(err)
 	}
 }
 
-func (l *logBuilder) event(ev decoder.Event) {
-	l.line(func(b []byte, seq uint64, prev *chain.Hash) []byte { return l.enc.AppendEvent(b, seq, prev, &ev) })
+// body appends one of agenttrace's own records at t0+at.
+func (l *logBuilder) body(at uint64, body record.Body) {
+	l.t.Helper()
+	if err := l.log.AppendAt(t0+at, body); err != nil {
+		l.t.Fatal(err)
+	}
 }
 
-func (l *logBuilder) raw(typ string, at uint64, body string) {
-	l.line(func(b []byte, seq uint64, prev *chain.Hash) []byte {
-		b = l.enc.AppendEnvelope(b, seq, prev, t0+at, typ)
-		return append(append(b, `,"`+typ+`":`+body...), '}')
-	})
-}
-
+// start appends the session's start record, which begins attribution.
 func (l *logBuilder) start() {
-	l.line(func(b []byte, seq uint64, prev *chain.Hash) []byte {
-		b = l.enc.AppendEnvelope(b, seq, prev, t0, "start")
-		b = append(b, `,"start":{"agenttrace_version":"test","pid":`+strconv.Itoa(tracerPid)+`,"uid":0,"command":"/usr/bin/python3","argv":["python3","agent.py"],"cgroup":"/agenttrace/run-1","cgroup_id":7,"max_arg_bytes":32768`...)
-		b = record.AppendStrings(b, "sensitive_paths", l.enc.Sensitive.Patterns())
-		l.enc.BeginSession(tracerPid)
-		return append(b, `,"hooks":[{"hook":"tp_btf/sched_process_fork","tag":""}]}}`...)
-	})
+	l.body(0, &record.Start{AgenttraceVersion: "test", Pid: tracerPid, Command: "/usr/bin/python3", Argv: []string{"python3", "agent.py"},
+		Cgroup: "/agenttrace/run-1", CgroupID: 7, MaxArgBytes: 32768, SensitivePaths: l.enc.Sensitive().Patterns(),
+		Hooks: []record.Hook{{Hook: "tp_btf/sched_process_fork"}}})
 }
 
+// close closes the log and checks that every line of it is valid.
 func (l *logBuilder) close() {
 	l.t.Helper()
 	if err := l.log.Close(); err != nil {
 		l.t.Fatal(err)
 	}
+	data, err := os.ReadFile(l.path)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	for i, line := range bytes.Split(bytes.TrimSuffix(data, []byte("\n")), []byte("\n")) {
+		if err := schema.Validate(line); err != nil {
+			l.t.Errorf("line %d: %v\n%s", i+1, err, line)
+		}
+	}
 }
 
-func exec(p *proc, at uint64, exe string, argv ...string) decoder.Event {
+func exec(p *proc, at uint64, exe string, argv ...string) record.Event {
 	p.seq++
 	args := strings.Join(argv, "\x00") + "\x00"
-	return decoder.Event{Hdr: p.hdr(loader.KindExec, at), Exec: decoder.Exec{Syscall: loader.SyscallExecve, Dirfd: -100,
-		Filename: []byte(exe), Exe: []byte(exe), ExeMode: 0o100755, Argc: uint32(len(argv)), Args: []byte(args), ArgsSize: uint32(len(args))}}
+	e := p.ev(record.KindExec, at)
+	e.Exec = record.Exec{Syscall: "execve", Dirfd: -100, Filename: exe, Exe: exe, ExeFile: record.ExeFile{Mode: 0o100755},
+		Argc: uint32(len(argv)), Args: args, ArgsSize: uint32(len(args))}
+	return e
 }
 
-func open(p *proc, at uint64, path string, flags uint64, ret int64) decoder.Event {
-	return decoder.Event{Hdr: p.hdr(loader.KindOpen, at), Open: decoder.Open{Ret: ret, Syscall: loader.SyscallOpenat, Dirfd: -100, Flags: flags, Path: []byte(path)}}
+func open(p *proc, at uint64, path string, flags uint64, ret int64) record.Event {
+	e := p.ev(record.KindOpen, at)
+	e.Open = record.Open{Ret: ret, Syscall: "openat", Dirfd: -100, Flags: flags, Path: path}
+	return e
 }
 
-func fork(p, child *proc, at uint64) decoder.Event {
+func fork(p, child *proc, at uint64) record.Event {
 	child.parent, child.seq = p, p.seq
-	return decoder.Event{Hdr: p.hdr(loader.KindFork, at), Fork: decoder.Fork{ChildPid: child.pid, ChildStartTime: child.start}}
+	e := p.ev(record.KindFork, at)
+	e.Fork = record.Fork{ChildPid: child.pid, ChildExecID: record.ExecID{Pid: child.pid, Start: child.start, Seq: p.seq}}
+	return e
 }
 
-func exit(p *proc, at uint64, status uint32) decoder.Event {
-	return decoder.Event{Hdr: p.hdr(loader.KindExit, at), Exit: decoder.Exit{Status: status}}
+func exit(p *proc, at uint64, status uint32) record.Event {
+	e := p.ev(record.KindExit, at)
+	e.Exit = record.Exit{Status: status}
+	return e
 }
 
-func connect(p *proc, at uint64, port uint16, ret int64) decoder.Event {
+func connect(p *proc, at uint64, port uint16, ret int64) record.Event {
 	addr := []byte{2, 0, byte(port >> 8), byte(port), 127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0}
-	return decoder.Event{Hdr: p.hdr(loader.KindConnect, at), Connect: decoder.Connect{Ret: ret, Syscall: loader.SyscallConnect, Fd: 3, Addrlen: 16, Addr: addr}}
+	e := p.ev(record.KindConnect, at)
+	e.Connect = record.Connect{Ret: ret, Syscall: "connect", Fd: 3, Addrlen: 16, Addr: record.ParseSockaddr(addr)}
+	return e
 }
 
 // hostile is a file name that would recolour a terminal and reverse text.
@@ -165,14 +170,16 @@ func writeSessionLog(t *testing.T, path string) string {
 	l.event(connect(sh, 14_000_000, 443, 0))
 	l.event(fork(sh, bg, 15_000_000))
 	l.event(exit(sh, 20_000_000, 0))
-	l.raw("gap", 30_000_000, `{"stage":"kernel","reason":"ring buffer full","cpu":1,"lost":{"open":7},"from":"2025-01-02T03:04:05.020000000Z","to":"2025-01-02T03:04:05.030000000Z"}`)
+	l.body(30_000_000, &record.Gap{Stage: "kernel", Reason: "ring buffer full", CPU: 1, Lost: record.Counts{"open": 7},
+		From: mustTime(t, "2025-01-02T03:04:05.020000000Z"), To: mustTime(t, "2025-01-02T03:04:05.030000000Z")})
 	l.event(open(bg, 40_000_000, "/var/log/bg.log", 0o2101, 3))
 	l.event(exit(bg, 50_000_000, 1<<8))
 	l.event(fork(agent, worker, 60_000_000))
 	l.event(open(worker, 61_000_000, "/etc/shadow", 0, -13))
 	l.event(exit(worker, 70_000_000, 9))
 	l.event(exit(agent, 90_000_000, 0))
-	l.raw("stop", 100_000_000, `{"reason":"command exited","exit_code":0,"left_running":0,"records":{"exec":2,"open":7,"connect":1,"fork":3,"exit":4},"lost":{"open":7}}`)
+	l.body(100_000_000, &record.Stop{Reason: "command exited", ExitCode: 0, LeftRunning: 0,
+		Records: record.Counts{"exec": 2, "open": 7, "connect": 1, "fork": 3, "exit": 4}, Lost: record.Counts{"open": 7}})
 	l.close()
 	return l.vkey
 }

@@ -17,7 +17,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -34,6 +33,7 @@ import (
 	"github.com/agenttrace/agenttrace/internal/preflight"
 	"github.com/agenttrace/agenttrace/internal/record"
 	"github.com/agenttrace/agenttrace/internal/sink"
+	"github.com/agenttrace/agenttrace/internal/tracer"
 )
 
 // Version is agenttrace's version, set by the linker for releases.
@@ -186,11 +186,6 @@ func Run(opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	tracer, err := loader.Load(loader.Config{MaxArgBytes: opts.MaxArgBytes, RingBytes: opts.RingBytes})
-	if err != nil {
-		return nil, err
-	}
-	defer tracer.Close()
 
 	name := fmt.Sprintf("run-%d-%d", time.Now().UnixNano(), os.Getpid())
 	cg, err := cgroup.Create(mount, filepath.Join(opts.CgroupParent, name))
@@ -198,61 +193,64 @@ func Run(opts Options) (*Result, error) {
 		return nil, err
 	}
 	defer cg.Remove()
-	if err := tracer.SetTarget(0, cg.FD()); err != nil {
-		return nil, err
-	}
 
 	host, _ := os.Hostname()
 	enc := record.NewEncoder(host, BootID(), record.WallOffset(), cgroup.NewResolver(mount, cg.Rel))
-	enc.Sensitive = opts.Sensitive
-	if enc.Sensitive == nil {
-		enc.Sensitive = record.DefaultSensitive()
+	sensitive := opts.Sensitive
+	if sensitive == nil {
+		sensitive = record.DefaultSensitive()
 	}
-	log, err := sink.Open(sink.Options{
-		Base: opts.LogPath, Signer: signer, VerifierKey: vkey, Encoder: enc, Version: Version,
-		CheckpointRecords: opts.CheckpointRecords, CheckpointInterval: opts.CheckpointInterval,
-		RotateSize: opts.RotateSize, RotateInterval: opts.RotateInterval, Sync: opts.Sync,
-	})
+	enc.SetSensitive(sensitive)
+	cfg := tracer.Config{
+		Load:    loader.Config{MaxArgBytes: opts.MaxArgBytes, RingBytes: opts.RingBytes},
+		Target:  func(k *loader.Tracer) error { return k.SetTarget(0, cg.FD()) },
+		Encoder: enc,
+		Log: sink.Options{
+			Base: opts.LogPath, Signer: signer, VerifierKey: vkey, Version: Version,
+			CheckpointRecords: opts.CheckpointRecords, CheckpointInterval: opts.CheckpointInterval,
+			RotateSize: opts.RotateSize, RotateInterval: opts.RotateInterval, Sync: opts.Sync,
+		},
+		Pipeline: pipeline.Options{Heartbeat: opts.Heartbeat, WriteDelay: opts.WriteDelay},
+	}
+	if opts.FailClosed {
+		cfg.Freezer = cg
+	}
+	tr, err := tracer.Start(cfg)
 	if err != nil {
 		return nil, err
 	}
-	exporters, err := startExporters(opts, log)
-	if err != nil {
-		log.Close()
+	// What fails before the start record leaves a log of a header and a
+	// final checkpoint: nothing was traced.
+	abort := func(err error) (*Result, error) {
+		tr.Stop(time.Minute)
+		tr.Close()
 		return nil, err
+	}
+	exporters, err := startExporters(opts, tr.Log)
+	if err != nil {
+		return abort(err)
 	}
 	defer exporters.stop() // on early returns; a no-op after the normal end
 	pubPath := ""
 	if ephemeral {
-		pubPath = log.Path() + ".pub"
+		pubPath = tr.Log.Path() + ".pub"
 		if err := writePublicKey(pubPath, vkey); err != nil {
-			log.Close()
-			return nil, err
+			return abort(err)
 		}
 	}
-	if err := tracer.Attach(); err != nil {
-		log.Close()
-		return nil, err
+	maxArg := opts.MaxArgBytes
+	if maxArg == 0 {
+		maxArg = loader.DefaultMaxArgBytes
 	}
-	pipe := pipeline.New(tracer, enc, log, pipeline.Options{Heartbeat: opts.Heartbeat, WriteDelay: opts.WriteDelay})
-	pipeDone := make(chan error, 1)
-	go func() { pipeDone <- pipe.Run() }()
-	var guard *pipeline.Guard
-	if opts.FailClosed {
-		guard = pipeline.NewGuard(tracer, log, enc, cg)
-		guard.Start()
+	start := &record.Start{
+		AgenttraceVersion: Version, Pid: os.Getpid(), Uid: os.Getuid(),
+		Command: cmdPath, Argv: opts.Argv, Cgroup: cg.Rel, CgroupID: cg.ID, MaxArgBytes: maxArg,
+		SensitivePaths: sensitive.Patterns(), Hooks: Hooks(tr.Kernel),
 	}
-
-	if err := log.Append(func(b []byte, seq uint64, prev *chain.Hash) []byte {
-		return appendStart(b, enc, seq, prev, opts, cmdPath, cg, tracer.ProgramTags())
-	}); err != nil {
-		if guard != nil {
-			guard.Stop()
-		}
-		tracer.Flush()
-		<-pipeDone
-		log.Close()
-		return nil, err
+	// Attribution starts with the start record: the kernel records after
+	// it are the session's, and agenttrace created its root process.
+	if err := tr.Log.Append(start); err != nil {
+		return abort(fmt.Errorf("writing the start record: %w", err))
 	}
 
 	exitCode, waitErr := runCommand(cmdPath, opts, cg)
@@ -267,50 +265,57 @@ func Run(opts Options) (*Result, error) {
 		cg.WaitEmpty(10 * time.Second)
 	}
 
-	freezes := 0
-	if guard != nil {
-		guard.Stop()
-		freezes = guard.Freezes()
-	}
 	// Nothing in the cgroup can emit any more: drain the ring and stop.
-	tracer.Flush()
-	pipeErr := <-pipeDone
-	stats := pipe.Stats()
-
+	stats, pipeErr := tr.Stop(time.Minute)
 	res := &Result{LogPath: opts.LogPath, PublicKey: pubPath, ExitCode: exitCode, CommandErr: waitErr, LeftRunning: left,
-		Freezes: freezes, ByType: map[string]uint64{}, Lost: map[string]uint64{}}
-	for kind := uint32(0); kind < loader.KindMax; kind++ {
-		name := record.KindName(kind)
-		if name == "" {
-			name = "unknown"
-		} else {
-			res.ByType[name] = stats.Written[kind]
-		}
-		if lost := stats.Lost(kind); lost > 0 {
-			res.Lost[name] = lost
-		}
+		Freezes: stats.Freezes, ByType: stats.WrittenCounts(), Lost: stats.LostCounts()}
+	for kind := range stats.Unwritten {
 		res.Unrecorded += stats.Unwritten[kind]
 	}
-	log.Append(func(b []byte, seq uint64, prev *chain.Hash) []byte {
-		return appendStop(b, enc, seq, prev, res, waitErr)
-	})
-	closeErr := log.Close()
-	finalSeq, _ := log.Head()
+	stopErr := tr.Log.Append(stopBody("command exited", res, waitErr, &stats))
+	closeErr := tr.Close()
+	finalSeq, _ := tr.Log.Head()
 	res.Exports = exporters.stop()
 	for i := range res.Exports {
 		res.Exports[i].LastSeq = finalSeq
 	}
-	counts := log.Counts()
-	res.Segments = log.Paths()
-	res.ByType["start"], res.ByType["stop"] = 1, 1
+	counts := tr.Log.Counts()
+	res.Segments = tr.Log.Paths()
+	res.ByType["start"], res.ByType["stop"] = 1, 0
+	if stopErr == nil {
+		res.ByType["stop"] = 1
+	}
 	res.ByType["gap"], res.ByType["heartbeat"] = stats.GapRecords, stats.Heartbeats
-	res.ByType["freeze"], res.ByType["thaw"] = uint64(freezes), uint64(freezes)
+	res.ByType["freeze"], res.ByType["thaw"] = uint64(stats.Freezes), uint64(stats.Freezes)
 	res.ByType["header"], res.ByType["checkpoint"], res.ByType["recovery"] = counts.Headers, counts.Checkpoints, counts.Recoveries
 	res.Records = counts.Records + counts.Headers + counts.Checkpoints + counts.Recoveries
-	if pipeErr == nil {
-		pipeErr = closeErr
+	if stopErr != nil {
+		stopErr = fmt.Errorf("writing the stop record: %w", stopErr)
 	}
-	return res, pipeErr
+	return res, errors.Join(pipeErr, stopErr, closeErr)
+}
+
+// Hooks are the attached programs and their kernel tags, for start records.
+func Hooks(k *loader.Tracer) []record.Hook {
+	tags := k.ProgramTags()
+	out := make([]record.Hook, len(loader.Hooks))
+	for i, h := range loader.Hooks {
+		out[i] = record.Hook{Hook: h.Name, Tag: tags[h.Name]}
+	}
+	return out
+}
+
+// stopBody is the session's stop record.
+func stopBody(reason string, res *Result, waitErr error, stats *pipeline.Stats) *record.Stop {
+	s := &record.Stop{Reason: reason, ExitCode: res.ExitCode, LeftRunning: res.LeftRunning,
+		Records: stats.WrittenCounts(), Lost: stats.LostCounts()}
+	if waitErr != nil {
+		s.Error = waitErr.Error()
+	}
+	if res.LeftRunning > 0 {
+		s.LeftRunningAction = "killed with SIGKILL after the grace period"
+	}
+	return s
 }
 
 // runCommand starts the command inside the cgroup, forwards signals, and
@@ -392,71 +397,6 @@ func reclaimTTY(fd int) {
 	signal.Ignore(syscall.SIGTTOU)
 	defer signal.Reset(syscall.SIGTTOU)
 	unix.IoctlSetPointerInt(fd, unix.TIOCSPGRP, unix.Getpgrp())
-}
-
-func appendStart(b []byte, enc *record.Encoder, seq uint64, prev *chain.Hash, opts Options, cmdPath string, cg *cgroup.Cgroup, tags map[string]string) []byte {
-	b = enc.AppendEnvelope(b, seq, prev, record.BootTime(), "start")
-	b = append(b, `,"start":{"agenttrace_version":"`...)
-	b = append(b, Version...)
-	b = append(b, `","pid":`...)
-	b = strconv.AppendInt(b, int64(os.Getpid()), 10)
-	b = append(b, `,"uid":`...)
-	b = strconv.AppendInt(b, int64(os.Getuid()), 10)
-	b = record.AppendBytes(b, "command", []byte(cmdPath))
-	b = record.AppendStrings(b, "argv", opts.Argv)
-	b = record.AppendBytes(b, "cgroup", []byte(cg.Rel))
-	b = append(b, `,"cgroup_id":`...)
-	b = strconv.AppendUint(b, cg.ID, 10)
-	b = append(b, `,"max_arg_bytes":`...)
-	maxArg := opts.MaxArgBytes
-	if maxArg == 0 {
-		maxArg = loader.DefaultMaxArgBytes
-	}
-	b = strconv.AppendUint(b, uint64(maxArg), 10)
-	b = record.AppendStrings(b, "sensitive_paths", enc.Sensitive.Patterns())
-	// Attribution starts with the start record: the kernel records after
-	// it are the session's, and agenttrace created its root process.
-	enc.BeginSession(uint32(os.Getpid()))
-	b = record.AppendHooks(b, tags)
-	return append(b, "}}"...)
-}
-
-func appendStop(b []byte, enc *record.Encoder, seq uint64, prev *chain.Hash, res *Result, waitErr error) []byte {
-	b = enc.AppendEnvelope(b, seq, prev, record.BootTime(), "stop")
-	b = append(b, `,"stop":{"reason":"command exited","exit_code":`...)
-	b = strconv.AppendInt(b, int64(res.ExitCode), 10)
-	if waitErr != nil {
-		b = record.AppendBytes(b, "error", []byte(waitErr.Error()))
-	}
-	b = append(b, `,"left_running":`...)
-	b = strconv.AppendInt(b, int64(res.LeftRunning), 10)
-	if res.LeftRunning > 0 {
-		b = append(b, `,"left_running_action":"killed with SIGKILL after the grace period"`...)
-	}
-	b = append(b, `,"records":{`...)
-	b = appendCounts(b, res.ByType)
-	b = append(b, `},"lost":{`...)
-	b = appendCounts(b, res.Lost)
-	return append(b, "}}}"...)
-}
-
-func appendCounts(b []byte, counts map[string]uint64) []byte {
-	first := true
-	for _, k := range []string{"exec", "open", "connect", "fork", "exit", "unknown"} {
-		v, ok := counts[k]
-		if !ok {
-			continue
-		}
-		if !first {
-			b = append(b, ',')
-		}
-		first = false
-		b = append(b, '"')
-		b = append(b, k...)
-		b = append(b, `":`...)
-		b = strconv.AppendUint(b, v, 10)
-	}
-	return b
 }
 
 // signingKey reads the key at path, or generates an ephemeral one.

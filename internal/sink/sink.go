@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/agenttrace/agenttrace/internal/chain"
+	"github.com/agenttrace/agenttrace/internal/logfile"
 	"github.com/agenttrace/agenttrace/internal/record"
 )
 
@@ -118,6 +118,7 @@ type Writer struct {
 	blocked   error
 	isBlocked atomic.Bool
 	lastRetry time.Time
+	refused   record.Counts // own records refused while blocked, by type
 
 	stop chan struct{}
 	done chan struct{}
@@ -137,9 +138,9 @@ func Open(opts Options) (*Writer, error) {
 	if opts.Signer == nil || opts.Encoder == nil {
 		return nil, errors.New("sink: a signer and an encoder are required")
 	}
-	w := &Writer{opts: opts, buf: make([]byte, 0, 2*flushBytes), stop: make(chan struct{}), done: make(chan struct{})}
+	w := &Writer{opts: opts, buf: make([]byte, 0, 2*flushBytes), refused: record.Counts{}, stop: make(chan struct{}), done: make(chan struct{})}
 
-	files, numbers := chain.Segments(opts.Base)
+	files, numbers := logfile.Segments(opts.Base)
 	var tail *chain.Tail
 	if len(files) == 0 {
 		w.logID = chain.NewLogID()
@@ -175,7 +176,7 @@ func Open(opts Options) (*Writer, error) {
 // openSegment creates segment w.segNum and writes its header; prevTail
 // describes the segment it continues (nil for a new log).
 func (w *Writer) openSegment(prevTail *chain.Tail) error {
-	path := chain.SegmentPath(w.opts.Base, w.segNum)
+	path := logfile.SegmentPath(w.opts.Base, w.segNum)
 	mode := w.opts.Mode
 	if mode == 0 {
 		mode = 0o600
@@ -190,32 +191,32 @@ func (w *Writer) openSegment(prevTail *chain.Tail) error {
 	w.f, w.segPath, w.segBytes, w.segOpened = f, path, 0, time.Now()
 	w.paths = append(w.paths, path)
 
-	hdr := chain.HeaderBody{
+	hdr := record.Header{
 		Schema: record.SchemaVersion, AgenttraceVersion: w.opts.Version, LogID: w.logID,
 		Segment: w.segNum, Key: w.opts.VerifierKey,
 	}
 	if w.segNum > 1 {
-		prevFile := chain.SegmentPath(w.opts.Base, w.segNum-1)
+		prevFile := logfile.SegmentPath(w.opts.Base, w.segNum-1)
 		if prevTail != nil {
 			prevFile = prevTail.Path
 		}
-		hdr.Continues = &chain.Continues{
+		hdr.Continues = &record.Continues{
 			SegmentFile: filepath.Base(prevFile), LastSeq: w.seq, LastHash: w.prev.String(), Tree: w.tree.State(),
 		}
 	}
-	w.appendMeta("header", func(b []byte) []byte { return appendHeader(b, &hdr) })
+	w.appendLocked(record.BootTime(), &hdr)
 	w.counts.Headers++
 	w.lastCP = time.Now()
 	return nil
 }
 
 func (w *Writer) appendRecovery(t *chain.Tail) {
-	rec := chain.RecoveryBody{SegmentFile: filepath.Base(t.Path), AfterSeq: t.LastSeq, Unsigned: t.Unsigned, TornBytes: int64(len(t.Torn))}
+	rec := record.Recovery{SegmentFile: filepath.Base(t.Path), AfterSeq: t.LastSeq, Unsigned: t.Unsigned, TornBytes: int64(len(t.Torn))}
 	if len(t.Torn) > 0 {
 		h := chain.HashLine(t.Torn)
 		rec.TornOffset, rec.TornSHA256 = t.TornOffset, h.String()
 	}
-	w.appendMeta("recovery", func(b []byte) []byte { return appendRecovery(b, &rec) })
+	w.appendLocked(record.BootTime(), &rec)
 	w.counts.Recoveries++
 }
 
@@ -250,30 +251,48 @@ func (w *Writer) Head() (uint64, chain.Hash) {
 	return w.seq, w.prev
 }
 
-// Append adds one record: fn appends the record for seq (whose envelope must
-// carry prev) to b, without newline, and returns it.
+// Append adds one of agenttrace's own records, timed now.
 //
 // While the file refuses writes it returns an error wrapping ErrBlocked and
-// the record is not added; the records before it are kept and written when
-// the file accepts data again. Other errors are fatal.
-func (w *Writer) Append(fn func(b []byte, seq uint64, prev *chain.Hash) []byte) error {
+// the record is not added (nor chained); it is counted in Refused, and the
+// records before it are kept and written when the file accepts data again.
+// Other errors are fatal.
+func (w *Writer) Append(body record.Body) error {
+	return w.AppendAt(record.BootTime(), body)
+}
+
+// AppendAt is Append for a record of an earlier moment (boot-time ns).
+func (w *Writer) AppendAt(ktime uint64, body record.Body) error {
+	return w.add(body.Type(), func() { w.appendLocked(ktime, body) })
+}
+
+// TryAppendAt is AppendAt for a caller that keeps a refused record and
+// tries again later: the record is not counted in Refused.
+func (w *Writer) TryAppendAt(ktime uint64, body record.Body) error {
+	return w.add("", func() { w.appendLocked(ktime, body) })
+}
+
+// AppendEvent adds the record of one kernel event.
+func (w *Writer) AppendEvent(ev *record.Event) error {
+	return w.add("", func() { w.appendEventLocked(ev) })
+}
+
+// add runs appendRecord under the lock unless the log is failed or refuses
+// writes; typ names the record for Refused ("" for kernel events, which
+// their caller counts by kind).
+func (w *Writer) add(typ string, appendRecord func()) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.err != nil {
 		return w.err
 	}
-	if w.blocked != nil {
-		// Retry now and then from here too, so records are kept again as
-		// soon as the file accepts data, not only at the next tick.
-		if time.Since(w.lastRetry) < blockedRetry {
-			return fmt.Errorf("%w: %v", ErrBlocked, w.blocked)
+	if w.blocked != nil && !w.retryLocked() {
+		if typ != "" {
+			w.refused[typ]++
 		}
-		w.lastRetry = time.Now()
-		if w.flushLocked() != nil {
-			return fmt.Errorf("%w: %v", ErrBlocked, w.blocked)
-		}
+		return fmt.Errorf("%w: %v", ErrBlocked, w.blocked)
 	}
-	w.appendLocked(fn)
+	appendRecord()
 	w.counts.Records++
 	if w.since >= w.opts.CheckpointRecords {
 		w.checkpointLocked(false)
@@ -284,6 +303,31 @@ func (w *Writer) Append(fn func(b []byte, seq uint64, prev *chain.Hash) []byte) 
 		w.flushLocked()
 	}
 	return w.err
+}
+
+// retryLocked writes what a blocked log holds, at most every blockedRetry
+// (from Append too, so records are kept again as soon as the file accepts
+// data, not only at the next tick); true once the log accepts writes.
+func (w *Writer) retryLocked() bool {
+	if time.Since(w.lastRetry) < blockedRetry {
+		return false
+	}
+	w.lastRetry = time.Now()
+	return w.flushLocked() == nil
+}
+
+// Refused returns, by record type, how many of agenttrace's own records
+// the log refused while it was blocked, and resets the counts: the caller
+// writes them in a gap record.
+func (w *Writer) Refused() record.Counts {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.refused) == 0 {
+		return nil
+	}
+	out := w.refused
+	w.refused = record.Counts{}
+	return out
 }
 
 // Blocked reports whether the log currently refuses writes, and why.
@@ -302,22 +346,26 @@ func (w *Writer) block(err error) error {
 	return err
 }
 
-func (w *Writer) appendLocked(fn func(b []byte, seq uint64, prev *chain.Hash) []byte) {
+func (w *Writer) appendLocked(ktime uint64, body record.Body) {
 	start := len(w.buf)
-	w.buf = append(fn(w.buf, w.seq+1, &w.prev), '\n')
+	w.buf = w.opts.Encoder.Append(w.buf, w.seq+1, (*[32]byte)(&w.prev), ktime, body)
+	w.chainLocked(start)
+}
+
+func (w *Writer) appendEventLocked(ev *record.Event) {
+	start := len(w.buf)
+	w.buf = w.opts.Encoder.AppendEvent(w.buf, w.seq+1, (*[32]byte)(&w.prev), ev)
+	w.chainLocked(start)
+}
+
+// chainLocked ends the line that starts at buf[start] and chains it.
+func (w *Writer) chainLocked(start int) {
+	w.buf = append(w.buf, '\n')
 	h := chain.HashLine(w.buf[start:])
 	w.seq++
 	w.prev = h
 	w.tree.Append(h)
 	w.since++
-}
-
-// appendMeta appends one of the writer's own records.
-func (w *Writer) appendMeta(typ string, body func(b []byte) []byte) {
-	w.appendLocked(func(b []byte, seq uint64, prev *chain.Hash) []byte {
-		b = w.opts.Encoder.AppendEnvelope(b, seq, prev, record.BootTime(), typ)
-		return append(body(b), '}')
-	})
 }
 
 // checkpointLocked makes every record so far durable, then signs and
@@ -333,8 +381,8 @@ func (w *Writer) checkpointLocked(final bool) {
 		w.err = fmt.Errorf("signing checkpoint: %w", err)
 		return
 	}
-	cp := chain.CheckpointBody{LogID: w.logID, Size: w.seq, Head: w.prev.String(), Root: base64.StdEncoding.EncodeToString(root[:]), Final: final, Note: string(signed)}
-	w.appendMeta("checkpoint", func(b []byte) []byte { return appendCheckpoint(b, &cp) })
+	cp := record.Checkpoint{LogID: w.logID, Size: w.seq, Head: w.prev.String(), Root: base64.StdEncoding.EncodeToString(root[:]), Final: final, Note: string(signed)}
+	w.appendLocked(record.BootTime(), &cp)
 	w.counts.Checkpoints++
 	w.since = 0
 	w.lastCP = time.Now()
@@ -490,72 +538,4 @@ func (w *Writer) Close() error {
 		err = fmt.Errorf("closing log %s: %w", w.segPath, cerr)
 	}
 	return err
-}
-
-func appendHeader(b []byte, h *chain.HeaderBody) []byte {
-	b = append(b, `,"header":{"schema":`...)
-	b = strconv.AppendInt(b, int64(h.Schema), 10)
-	b = record.AppendBytes(b, "agenttrace_version", []byte(h.AgenttraceVersion))
-	b = append(b, `,"log_id":"`...)
-	b = append(b, h.LogID...)
-	b = append(b, `","segment":`...)
-	b = strconv.AppendInt(b, int64(h.Segment), 10)
-	b = record.AppendBytes(b, "key", []byte(h.Key))
-	if c := h.Continues; c != nil {
-		b = append(b, `,"continues":{`...)
-		b = record.AppendBytes(b, "segment_file", []byte(c.SegmentFile))
-		b = append(b, `,"last_seq":`...)
-		b = strconv.AppendUint(b, c.LastSeq, 10)
-		b = append(b, `,"last_hash":"`...)
-		b = append(b, c.LastHash...)
-		b = append(b, `","tree":[`...)
-		for i, s := range c.Tree {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, '"')
-			b = append(b, s...)
-			b = append(b, '"')
-		}
-		b = append(b, "]}"...)
-	}
-	return append(b, '}')
-}
-
-func appendCheckpoint(b []byte, c *chain.CheckpointBody) []byte {
-	b = append(b, `,"checkpoint":{"log_id":"`...)
-	b = append(b, c.LogID...)
-	b = append(b, `","size":`...)
-	b = strconv.AppendUint(b, c.Size, 10)
-	b = append(b, `,"head":"`...)
-	b = append(b, c.Head...)
-	b = append(b, `","root":"`...)
-	b = append(b, c.Root...)
-	b = append(b, '"')
-	if c.Final {
-		b = append(b, `,"final":true`...)
-	}
-	b = record.AppendBytes(b, "note", []byte(c.Note))
-	return append(b, '}')
-}
-
-func appendRecovery(b []byte, r *chain.RecoveryBody) []byte {
-	b = append(b, `,"recovery":{`...)
-	b = record.AppendBytes(b, "segment_file", []byte(r.SegmentFile))
-	b = append(b, `,"after_seq":`...)
-	b = strconv.AppendUint(b, r.AfterSeq, 10)
-	b = append(b, `,"unsigned_records":`...)
-	b = strconv.AppendUint(b, r.Unsigned, 10)
-	if r.TornBytes > 0 {
-		b = append(b, `,"torn_offset":`...)
-		b = strconv.AppendInt(b, r.TornOffset, 10)
-	}
-	b = append(b, `,"torn_bytes":`...)
-	b = strconv.AppendInt(b, r.TornBytes, 10)
-	if r.TornSHA256 != "" {
-		b = append(b, `,"torn_sha256":"`...)
-		b = append(b, r.TornSHA256...)
-		b = append(b, '"')
-	}
-	return append(b, '}')
 }

@@ -23,12 +23,11 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/agenttrace/agenttrace/internal/cgroup"
-	"github.com/agenttrace/agenttrace/internal/chain"
 	"github.com/agenttrace/agenttrace/internal/record"
 	"github.com/agenttrace/agenttrace/schema"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/*.golden from AppendBody's output")
+var update = flag.Bool("update", false, "rewrite testdata/*.golden from the encoder's output")
 
 // helperEnv selects a helper mode when the test binary runs as a helper
 // process: it opens sockets, reports them on stdout and holds them open
@@ -585,8 +584,7 @@ func TestTake(t *testing.T) {
 // encode writes a whole snapshot record as the daemon does.
 func encode(p *Process) []byte {
 	enc := record.NewEncoder("vm", "b78835f2-8fc3-4e6c-826a-884af615cd65", 1_735_787_045_000_000_000-1_000_000_000_000, nil)
-	b := enc.AppendEnvelope(nil, 2, &chain.Hash{}, 1_000_000_000_001, "snapshot")
-	return append(AppendBody(b, p), '}')
+	return enc.Append(nil, 2, &[32]byte{}, 1_000_000_000_001, p.Record())
 }
 
 // goneProcess returns the pid of a process that has exited and been reaped.
@@ -798,7 +796,7 @@ var goldenProcesses = []*Process{
 	},
 }
 
-func TestAppendBodyGolden(t *testing.T) {
+func TestRecordGolden(t *testing.T) {
 	var got []byte
 	for _, p := range goldenProcesses {
 		line := encode(p)
@@ -823,11 +821,44 @@ func TestAppendBodyGolden(t *testing.T) {
 	}
 }
 
-// TestAppendBodyAppends: the body follows what the buffer holds.
-func TestAppendBodyAppends(t *testing.T) {
-	got := AppendBody([]byte(`{"type":"snapshot"`), goldenProcesses[1])
-	if !strings.HasPrefix(string(got), `{"type":"snapshot","snapshot":{"pid":4243,"ppid":4242,`) || !strings.HasSuffix(string(got), `]}`) {
-		t.Errorf("AppendBody = %s", got)
+// TestRecordAppends: the record follows what the buffer holds.
+func TestRecordAppends(t *testing.T) {
+	enc := record.NewEncoder("vm", "b78835f2-8fc3-4e6c-826a-884af615cd65", 0, nil)
+	got := string(enc.Append([]byte("{}\n"), 2, &[32]byte{}, 1, goldenProcesses[1].Record()))
+	if !strings.HasPrefix(got, "{}\n{\"v\":1,\"seq\":2,") || !strings.Contains(got, `"type":"snapshot","snapshot":{"pid":4243,"ppid":4242,`) || !strings.HasSuffix(got, `]}}`) {
+		t.Errorf("Append = %s", got)
+	}
+}
+
+// TestRecordDecodes: a snapshot record decodes to the value it was written
+// from, exact bytes included (argv, cwd, abstract socket names).
+func TestRecordDecodes(t *testing.T) {
+	for _, p := range goldenProcesses {
+		want := p.Record()
+		r, err := record.Decode(encode(p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := r.Body.(*record.Snapshot)
+		if !ok {
+			t.Fatalf("Decode: a %T", r.Body)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("Decode(encode(p)).Body =\n%+v\nwant\n%+v", got, want)
+		}
+	}
+	rec := goldenProcesses[0].Record()
+	if rec.Cwd != "/home/dev/proj\xff" || rec.Argv[2] != "--task=caf\xe9\n\u202e" {
+		t.Errorf("Record: cwd %q, argv %q", rec.Cwd, rec.Argv)
+	}
+	if s := rec.Sockets[4]; s.Unix != record.UnixAbstract || s.UnixName != "agent\x00\xff" {
+		t.Errorf("Record: abstract socket %+v", s)
+	}
+	if s := rec.Sockets[3]; s.Unix != record.UnixPath || s.UnixName != "/run/dbus/system_bus_socket" || s.Peer != 81251 {
+		t.Errorf("Record: unix socket %+v", s)
+	}
+	if s := rec.Sockets[5]; s.Unix != record.UnixNone || s.UnixName != "" {
+		t.Errorf("Record: unnamed socket %+v", s)
 	}
 }
 

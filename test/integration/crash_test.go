@@ -12,7 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/agenttrace/agenttrace/internal/chain"
+	"github.com/agenttrace/agenttrace/internal/logfile"
+	"github.com/agenttrace/agenttrace/internal/record"
 )
 
 // TestCrashRecovery kills `agenttrace run` with SIGKILL at random moments
@@ -57,14 +58,14 @@ func TestCrashRecovery(t *testing.T) {
 		if said, _ := os.ReadFile(stderr.Name()); len(said) > 0 {
 			t.Logf("crash %d: agenttrace said: %s", i, said)
 		}
-		if files, _ := chain.Segments(base); i%2 == 1 && len(files) > 0 {
+		if files, _ := logfile.Segments(base); i%2 == 1 && len(files) > 0 {
 			// Only the segment this run wrote can lose unsynced bytes.
 			if last := files[len(files)-1]; snapshots[last] == nil {
 				powerLoss(t, last, rng)
 			}
 		}
 
-		files, _ := chain.Segments(base)
+		files, _ := logfile.Segments(base)
 		for _, f := range files {
 			data, err := os.ReadFile(f)
 			if err != nil {
@@ -88,7 +89,7 @@ func TestCrashRecovery(t *testing.T) {
 	if err != nil {
 		t.Fatalf("verify after 20 crashes: %v\n%s", err, out)
 	}
-	files, _ := chain.Segments(base)
+	files, _ := logfile.Segments(base)
 	for f, old := range snapshots {
 		data, _ := os.ReadFile(f)
 		if !bytes.Equal(old, data) {
@@ -116,7 +117,7 @@ func powerLoss(t *testing.T, last string, rng *rand.Rand) {
 		if n < 0 {
 			break
 		}
-		if env, err := chain.ParseEnvelope(data[off : off+n+1]); err == nil && (env.Type == "checkpoint" || env.Type == "header" || env.Type == "recovery") {
+		if env, err := record.ParseEnvelope(data[off : off+n+1]); err == nil && (env.Type == "checkpoint" || env.Type == "header" || env.Type == "recovery") {
 			durable = off + n + 1
 		}
 		off += n + 1

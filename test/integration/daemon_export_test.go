@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/agenttrace/agenttrace/internal/chain"
+	"github.com/agenttrace/agenttrace/internal/logfile"
 )
 
 // daemonExporters is the `exporters:` block of rs.exportConfig (exporters
@@ -55,7 +55,7 @@ func scrapeMetrics(t *testing.T, listen string) []promSample {
 // logBytes is every segment of the log at base, concatenated.
 func logBytes(t *testing.T, base string) []byte {
 	t.Helper()
-	files, _ := chain.Segments(base)
+	files, _ := logfile.Segments(base)
 	var all []byte
 	for _, f := range files {
 		data, err := os.ReadFile(f)

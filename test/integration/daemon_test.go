@@ -33,7 +33,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/agenttrace/agenttrace/internal/chain"
+	"github.com/agenttrace/agenttrace/internal/logfile"
 	"github.com/agenttrace/agenttrace/internal/record"
 	"github.com/agenttrace/agenttrace/schema"
 )
@@ -504,15 +504,15 @@ type dRec struct {
 	Kseq uint64 `json:"kseq"`
 	Proc proc   `json:"proc"`
 
-	Header     *chain.HeaderBody `json:"header"`
-	Start      *dStart           `json:"start"`
-	Stop       *dStop            `json:"stop"`
-	Open       *openObj          `json:"open"`
-	Cgroup     *dCgroup          `json:"cgroup"`
-	Target     *dTarget          `json:"target"`
-	Reload     *dReload          `json:"reload"`
-	Snapshot   *dSnapshot        `json:"snapshot"`
-	Checkpoint *checkpointObj    `json:"checkpoint"`
+	Header     *headerBody    `json:"header"`
+	Start      *dStart        `json:"start"`
+	Stop       *dStop         `json:"stop"`
+	Open       *openObj       `json:"open"`
+	Cgroup     *dCgroup       `json:"cgroup"`
+	Target     *dTarget       `json:"target"`
+	Reload     *dReload       `json:"reload"`
+	Snapshot   *dSnapshot     `json:"snapshot"`
+	Checkpoint *checkpointObj `json:"checkpoint"`
 
 	line    []byte
 	segment int
@@ -537,7 +537,7 @@ type daemonLog struct {
 func (e *daemonEnv) readDaemonLog(t *testing.T) *daemonLog {
 	t.Helper()
 	l := &daemonLog{base: filepath.Join(e.logDir, "audit.jsonl")}
-	files, numbers := chain.Segments(l.base)
+	files, numbers := logfile.Segments(l.base)
 	if len(files) == 0 {
 		t.Fatalf("no log in %s", e.logDir)
 	}
@@ -577,7 +577,7 @@ func (e *daemonEnv) readDaemonLog(t *testing.T) *daemonLog {
 		}
 		checkDaemonSegment(t, file, seg)
 		if h := seg[0].Header; h != nil && i > 0 {
-			want := &chain.Continues{SegmentFile: filepath.Base(files[i-1]), LastSeq: seg[0].Seq - 1, LastHash: sha256Of(append(lastLine, '\n'))}
+			want := &continuesBody{SegmentFile: filepath.Base(files[i-1]), LastSeq: seg[0].Seq - 1, LastHash: sha256Of(append(lastLine, '\n'))}
 			if h.Continues == nil {
 				t.Errorf("segment %d's header does not continue segment %d:\n%s", i+1, i, seg[0].line)
 			} else if c := *h.Continues; c.SegmentFile != want.SegmentFile || c.LastSeq != want.LastSeq || c.LastHash != want.LastHash || len(c.Tree) == 0 {
@@ -1036,7 +1036,7 @@ func TestDaemonReloadStopRestart(t *testing.T) {
 	if len(l.segments) != 2 {
 		t.Fatalf("want 2 segments after the restart, got %v", l.files)
 	}
-	if files, _ := chain.Segments(l.base); len(files) != 2 || files[1] != filepath.Join(e.logDir, "audit.000002.jsonl") {
+	if files, _ := logfile.Segments(l.base); len(files) != 2 || files[1] != filepath.Join(e.logDir, "audit.000002.jsonl") {
 		t.Errorf("segments %v, want audit.jsonl and audit.000002.jsonl", files)
 	}
 	seg1, seg2 := l.segments[0], l.segments[1]
@@ -1434,4 +1434,22 @@ func TestDaemonLateCgroupTargets(t *testing.T) {
 	if len(mk) != 1 || len(rm) != 1 {
 		t.Errorf("want one mkdir record of agent-2 and one rmdir record of agent-1, got %d and %d", len(mk), len(rm))
 	}
+}
+
+// headerBody is a header record's object, read independently of the
+// record package.
+type headerBody struct {
+	Schema            int            `json:"schema"`
+	AgenttraceVersion string         `json:"agenttrace_version"`
+	LogID             string         `json:"log_id"`
+	Segment           int            `json:"segment"`
+	Key               string         `json:"key"`
+	Continues         *continuesBody `json:"continues"`
+}
+
+type continuesBody struct {
+	SegmentFile string   `json:"segment_file"`
+	LastSeq     uint64   `json:"last_seq"`
+	LastHash    string   `json:"last_hash"`
+	Tree        []string `json:"tree"`
 }

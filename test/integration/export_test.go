@@ -29,7 +29,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/agenttrace/agenttrace/internal/chain"
+	"github.com/agenttrace/agenttrace/internal/logfile"
+	"github.com/agenttrace/agenttrace/internal/record"
 )
 
 // rsyslog is an rsyslogd the test runs, with its own configuration, work
@@ -380,7 +381,7 @@ type localLog struct {
 
 func readLocalLog(t testing.TB, base string) *localLog {
 	t.Helper()
-	files, _ := chain.Segments(base)
+	files, _ := logfile.Segments(base)
 	l := &localLog{}
 	for _, f := range files {
 		data, err := os.ReadFile(f)
@@ -394,7 +395,7 @@ func readLocalLog(t testing.TB, base string) *localLog {
 			}
 			line := data[:n]
 			data = data[n+1:]
-			env, err := chain.ParseEnvelope(line)
+			env, err := record.ParseEnvelope(line)
 			if err != nil {
 				t.Fatalf("%s: %v", f, err)
 			}
@@ -402,11 +403,13 @@ func readLocalLog(t testing.TB, base string) *localLog {
 				t.Fatalf("%s: seq %d after %d", f, env.Seq, len(l.lines))
 			}
 			if env.Type == "header" && l.logID == "" {
-				hdr, err := chain.DecodeHeader(line)
-				if err != nil {
+				var hdr struct {
+					Header headerBody `json:"header"`
+				}
+				if err := json.Unmarshal(line, &hdr); err != nil {
 					t.Fatal(err)
 				}
-				l.logID = hdr.LogID
+				l.logID = hdr.Header.LogID
 				if err := json.Unmarshal(line, &struct {
 					Host *string `json:"host"`
 				}{&l.host}); err != nil {
@@ -539,7 +542,7 @@ func TestExportSyslog(t *testing.T) {
 	}
 	verifyLog(t, "--pubkey", base+".pub", base)
 	l := readLocalLog(t, base)
-	if files, _ := chain.Segments(base); len(files) < 2 {
+	if files, _ := logfile.Segments(base); len(files) < 2 {
 		t.Fatalf("want the log rotated, got %d segment", len(files))
 	}
 	for _, name := range []string{"tcp", "tls"} {

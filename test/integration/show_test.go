@@ -295,11 +295,11 @@ func TestShowScriptedAgent(t *testing.T) {
 		var a record.Attributor
 		attributed := 0
 		for i, line := range sa.lines {
-			ids, err := record.ParseIDs(line)
+			rec, err := record.Decode(line)
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := a.Next(ids)
+			got, err := a.Next(rec)
 			if err != nil {
 				t.Fatalf("line %d: %v", i+1, err)
 			}

@@ -1,0 +1,90 @@
+package record
+
+// Kernel record kinds: enum record_kind of bpf/agenttrace.h. The record
+// package must not import the loader (a reader of logs would then link the
+// eBPF object), so the numbers are repeated here and
+// TestKindsMatchHeader (internal/decoder) fails when they differ.
+const (
+	KindUnknown uint32 = 0 // a record the decoder could not read
+	KindExec    uint32 = 1
+	KindOpen    uint32 = 2
+	KindConnect uint32 = 3
+	KindFork    uint32 = 4
+	KindExit    uint32 = 5
+	KindCgroup  uint32 = 6
+	KindMax     uint32 = 7
+)
+
+// TypeInfo is one record type: the value of a record's "type" member.
+type TypeInfo struct {
+	Name string
+	// Kind is the kernel's record kind for the records the kernel emits,
+	// 0 for the records agenttrace writes itself.
+	Kind uint32
+}
+
+// Types lists every record type, in the order summaries list them: how a
+// log starts, the kernel's records, what the tracer says about itself, how
+// a log ends.
+var Types = []TypeInfo{
+	{"header", 0},
+	{"recovery", 0},
+	{"start", 0},
+	{"exec", KindExec},
+	{"open", KindOpen},
+	{"connect", KindConnect},
+	{"fork", KindFork},
+	{"exit", KindExit},
+	{"cgroup", KindCgroup},
+	{"snapshot", 0},
+	{"target", 0},
+	{"reload", 0},
+	{"gap", 0},
+	{"heartbeat", 0},
+	{"freeze", 0},
+	{"thaw", 0},
+	{"stop", 0},
+	{"checkpoint", 0},
+}
+
+// kindNames is Types by kernel kind.
+var kindNames = func() [KindMax]string {
+	var names [KindMax]string
+	names[KindUnknown] = "unknown"
+	for _, t := range Types {
+		if t.Kind != 0 {
+			names[t.Kind] = t.Name
+		}
+	}
+	return names
+}()
+
+// KindName is the record type of a kernel record kind; "unknown" for
+// KindUnknown and for a kind this build does not know.
+func KindName(kind uint32) string {
+	if kind < KindMax {
+		return kindNames[kind]
+	}
+	return "unknown"
+}
+
+// IsKernel reports whether records of type name come from the kernel (and
+// carry proc, cpu and kseq).
+func IsKernel(name string) bool {
+	for _, t := range Types {
+		if t.Name == name {
+			return t.Kind != 0
+		}
+	}
+	return false
+}
+
+// LossNames lists the names a loss count can have, in order: every kernel
+// kind, then "unknown" (records the decoder could not read).
+func LossNames() []string {
+	names := make([]string, 0, KindMax)
+	for k := KindExec; k < KindMax; k++ {
+		names = append(names, kindNames[k])
+	}
+	return append(names, kindNames[KindUnknown])
+}
