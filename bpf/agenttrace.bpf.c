@@ -21,6 +21,7 @@ char LICENSE[] SEC("license") = "GPL";
 
 /* Referenced so that clang emits their BTF for bpf2go -type. */
 const enum record_kind *unused_record_kind __attribute__((unused));
+const enum limit *unused_limit __attribute__((unused));
 const enum syscall_id *unused_syscall_id __attribute__((unused));
 const enum event_flag *unused_event_flag __attribute__((unused));
 const struct exec_event *unused_exec_event __attribute__((unused));

@@ -11,20 +11,30 @@
 #define AGENTTRACE_H
 
 #define TASK_COMM_LEN 16
-/* PATH_MAX including the terminating NUL, as the kernel uses it. */
-#define PATH_BYTES 4096
-/* sizeof(struct sockaddr_storage). */
-#define SOCKADDR_BYTES 128
-/* Number of slots in the targets cgroup array. */
-#define MAX_TARGETS 8
+
 /*
- * Target patterns (the daemon): globs matched against cgroup names at
- * mkdir. At most MAX_PATTERNS patterns of at most MAX_PATTERN_DEPTH
- * components, each a NUL-terminated glob of at most GLOB_BYTES - 1 bytes.
+ * Limits that user space must agree on. An enum, not #defines, so that
+ * bpf2go generates them for Go (-type limit): internal/loader uses the
+ * generated values, and TestLimitsMatchHeader checks the copies that
+ * packages which must not link the eBPF object keep (internal/cgroup).
  */
-#define MAX_PATTERNS 16
-#define MAX_PATTERN_DEPTH 8
-#define GLOB_BYTES 64
+enum limit {
+	/* PATH_MAX including the terminating NUL, as the kernel uses it. */
+	PATH_BYTES = 4096,
+	/* sizeof(struct sockaddr_storage). */
+	SOCKADDR_BYTES = 128,
+	/* Number of slots in the targets cgroup array. */
+	MAX_TARGETS = 8,
+	/*
+	 * Target patterns (the daemon): globs matched against cgroup names at
+	 * mkdir. At most MAX_PATTERNS patterns of at most MAX_PATTERN_DEPTH
+	 * components, each a NUL-terminated glob of at most GLOB_BYTES - 1
+	 * bytes.
+	 */
+	MAX_PATTERNS = 16,
+	MAX_PATTERN_DEPTH = 8,
+	GLOB_BYTES = 64,
+};
 
 enum record_kind {
 	KIND_EXEC = 1,

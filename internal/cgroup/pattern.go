@@ -12,7 +12,7 @@ import (
 // Limits of target patterns. The kernel side matches new cgroups against
 // the patterns at mkdir (bpf/agenttrace.bpf.c, glob_match), so they are
 // fixed-size there: these must equal MAX_PATTERNS, MAX_PATTERN_DEPTH and
-// GLOB_BYTES in bpf/agenttrace.h (a test checks).
+// GLOB_BYTES in bpf/agenttrace.h (TestLimitsMatchHeader in internal/loader checks).
 const (
 	MaxPatterns     = 16
 	MaxPatternDepth = 8

@@ -176,6 +176,17 @@ type bpfKindCounters struct {
 	LostInflight uint64
 }
 
+type bpfLimit uint32
+
+const (
+	bpfLimitPATH_BYTES        bpfLimit = 4096
+	bpfLimitSOCKADDR_BYTES    bpfLimit = 128
+	bpfLimitMAX_TARGETS       bpfLimit = 8
+	bpfLimitMAX_PATTERNS      bpfLimit = 16
+	bpfLimitMAX_PATTERN_DEPTH bpfLimit = 8
+	bpfLimitGLOB_BYTES        bpfLimit = 64
+)
+
 type bpfOpenEvent struct {
 	_       structs.HostLayout
 	Hdr     bpfEventHeader
@@ -277,6 +288,7 @@ const (
 	bpfVarUnusedForkEvent         = "unused_fork_event"
 	bpfVarUnusedGlobPattern       = "unused_glob_pattern"
 	bpfVarUnusedKindCounters      = "unused_kind_counters"
+	bpfVarUnusedLimit             = "unused_limit"
 	bpfVarUnusedOpenEvent         = "unused_open_event"
 	bpfVarUnusedRecordKind        = "unused_record_kind"
 	bpfVarUnusedSyscallId         = "unused_syscall_id"
@@ -371,6 +383,7 @@ type bpfVariableSpecs struct {
 	UnusedForkEvent    *ebpf.VariableSpec `ebpf:"unused_fork_event"`
 	UnusedGlobPattern  *ebpf.VariableSpec `ebpf:"unused_glob_pattern"`
 	UnusedKindCounters *ebpf.VariableSpec `ebpf:"unused_kind_counters"`
+	UnusedLimit        *ebpf.VariableSpec `ebpf:"unused_limit"`
 	UnusedOpenEvent    *ebpf.VariableSpec `ebpf:"unused_open_event"`
 	UnusedRecordKind   *ebpf.VariableSpec `ebpf:"unused_record_kind"`
 	UnusedSyscallId    *ebpf.VariableSpec `ebpf:"unused_syscall_id"`
@@ -448,6 +461,7 @@ type bpfVariables struct {
 	UnusedForkEvent    *ebpf.Variable `ebpf:"unused_fork_event"`
 	UnusedGlobPattern  *ebpf.Variable `ebpf:"unused_glob_pattern"`
 	UnusedKindCounters *ebpf.Variable `ebpf:"unused_kind_counters"`
+	UnusedLimit        *ebpf.Variable `ebpf:"unused_limit"`
 	UnusedOpenEvent    *ebpf.Variable `ebpf:"unused_open_event"`
 	UnusedRecordKind   *ebpf.Variable `ebpf:"unused_record_kind"`
 	UnusedSyscallId    *ebpf.Variable `ebpf:"unused_syscall_id"`

@@ -68,18 +68,29 @@ const (
 
 // Event flags, as in enum event_flag.
 const (
-	FlagCompat         = uint32(bpfEventFlagEF_COMPAT)
-	FlagPathTruncated  = uint32(bpfEventFlagEF_PATH_TRUNCATED)
-	FlagPathFault      = uint32(bpfEventFlagEF_PATH_FAULT)
-	FlagExeTruncated   = uint32(bpfEventFlagEF_EXE_TRUNCATED)
-	FlagArgsTruncated  = uint32(bpfEventFlagEF_ARGS_TRUNCATED)
-	FlagArgsFault      = uint32(bpfEventFlagEF_ARGS_FAULT)
-	FlagArgvEmpty      = uint32(bpfEventFlagEF_ARGV_EMPTY)
-	FlagAddrFault      = uint32(bpfEventFlagEF_ADDR_FAULT)
-	FlagNoEnter        = uint32(bpfEventFlagEF_NO_ENTER)
-	FlagX32            = uint32(bpfEventFlagEF_X32)
-	PathBytes          = 4096
-	MaxTargets         = 8
+	FlagCompat        = uint32(bpfEventFlagEF_COMPAT)
+	FlagPathTruncated = uint32(bpfEventFlagEF_PATH_TRUNCATED)
+	FlagPathFault     = uint32(bpfEventFlagEF_PATH_FAULT)
+	FlagExeTruncated  = uint32(bpfEventFlagEF_EXE_TRUNCATED)
+	FlagArgsTruncated = uint32(bpfEventFlagEF_ARGS_TRUNCATED)
+	FlagArgsFault     = uint32(bpfEventFlagEF_ARGS_FAULT)
+	FlagArgvEmpty     = uint32(bpfEventFlagEF_ARGV_EMPTY)
+	FlagAddrFault     = uint32(bpfEventFlagEF_ADDR_FAULT)
+	FlagNoEnter       = uint32(bpfEventFlagEF_NO_ENTER)
+	FlagX32           = uint32(bpfEventFlagEF_X32)
+)
+
+// Limits, as in enum limit of bpf/agenttrace.h.
+const (
+	PathBytes       = int(bpfLimitPATH_BYTES)
+	MaxTargets      = uint32(bpfLimitMAX_TARGETS)
+	MaxPatterns     = int(bpfLimitMAX_PATTERNS)
+	MaxPatternDepth = int(bpfLimitMAX_PATTERN_DEPTH)
+	GlobBytes       = int(bpfLimitGLOB_BYTES)
+)
+
+// Defaults and bounds of the knobs.
+const (
 	DefaultMaxArgBytes = 32 << 10
 	MaxMaxArgBytes     = 1 << 20
 	DefaultRingBytes   = 16 << 20
@@ -152,7 +163,7 @@ func (c *Config) normalize() error {
 		return fmt.Errorf("ring size %d must be a power of two and at least a page", c.RingBytes)
 	}
 	// The largest record, an exec, must fit with room to spare.
-	if uint64(c.RingBytes) < 4*(uint64(c.MaxArgBytes)+3*PathBytes+1024) {
+	if uint64(c.RingBytes) < 4*(uint64(c.MaxArgBytes)+3*uint64(PathBytes)+1024) {
 		return fmt.Errorf("ring size %d is too small for max arg bytes %d", c.RingBytes, c.MaxArgBytes)
 	}
 	if c.WakeupBytes == 0 {
@@ -198,7 +209,7 @@ func Load(cfg Config) (*Tracer, error) {
 	heap.MaxEntries = uint32(cpus)
 	// Fixed part, filename and exe, argv, and a path's worth of slack for
 	// the per-argument reads of a failed exec.
-	heap.ValueSize = uint32(unsafe.Sizeof(ExecEvent{})) + 3*PathBytes + cfg.MaxArgBytes
+	heap.ValueSize = uint32(unsafe.Sizeof(ExecEvent{})) + 3*uint32(PathBytes) + cfg.MaxArgBytes
 	spec.Maps["events"].MaxEntries = cfg.RingBytes
 
 	t := &Tracer{cfg: cfg}
@@ -231,13 +242,6 @@ func boolU32(b bool) uint32 {
 	return 0
 }
 
-// Limits of pattern targets, as in bpf/agenttrace.h.
-const (
-	MaxPatterns     = 16
-	MaxPatternDepth = 8
-	GlobBytes       = 64
-)
-
 // SetPatterns replaces the target patterns (Config.Globs): patterns[i] is
 // pattern i's components, the first naming a child of the cgroup2 root.
 // Unused slots are cleared. The kernel applies them to cgroups created from
@@ -246,7 +250,7 @@ func (t *Tracer) SetPatterns(patterns [][]string) error {
 	if len(patterns) > MaxPatterns {
 		return fmt.Errorf("%d patterns, at most %d", len(patterns), MaxPatterns)
 	}
-	for i := uint32(0); i < MaxPatterns; i++ {
+	for i := range uint32(MaxPatterns) {
 		var p bpfGlobPattern
 		if int(i) < len(patterns) {
 			comps := patterns[i]
