@@ -73,12 +73,12 @@ func cmdShow(args []string, stdout, stderr io.Writer) int {
 		*t.dst = v
 	}
 	if *pubkey != "" {
-		_, vkey, err := chain.ReadVerifierKey(*pubkey)
+		keys, err := chain.ReadVerifierKeys(*pubkey)
 		if err != nil {
 			fmt.Fprintf(stderr, "agenttrace: %v\n", err)
 			return 2
 		}
-		opts.Verify.PublicKey = vkey
+		opts.Verify.PublicKeys = keys
 	}
 	bases, err := logBases(fs.Args())
 	if err != nil {

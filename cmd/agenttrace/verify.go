@@ -85,12 +85,12 @@ func cmdVerify(args []string, stdout, stderr io.Writer) int {
 	}
 	opts := chain.VerifyOptions{Open: *open}
 	if *pubkey != "" {
-		_, vkey, err := chain.ReadVerifierKey(*pubkey)
+		keys, err := chain.ReadVerifierKeys(*pubkey)
 		if err != nil {
 			fmt.Fprintf(stderr, "agenttrace: %v\n", err)
 			return 2
 		}
-		opts.PublicKey = vkey
+		opts.PublicKeys = keys
 	}
 	if *head != "" {
 		h, err := parseHead(*head)
@@ -129,7 +129,7 @@ func printReport(w io.Writer, base string, rep *chain.Report, opts chain.VerifyO
 	for _, k := range rep.Keys {
 		fmt.Fprintf(w, "  signed by:   %s\n", k)
 	}
-	if opts.PublicKey == "" {
+	if len(opts.PublicKeys) == 0 {
 		fmt.Fprintln(w, "  key:         not checked against a key held elsewhere (use --pubkey)")
 	}
 	for _, r := range rep.Recovered {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 
 	"golang.org/x/mod/sumdb/note"
@@ -55,8 +56,10 @@ type HeadRef struct {
 
 // VerifyOptions of a verification.
 type VerifyOptions struct {
-	// PublicKey, if set, is the only key checkpoints may be signed with.
-	PublicKey string
+	// PublicKeys, if set, are the only keys the log's segments and
+	// checkpoints may be signed with: one per run that wrote it, when each
+	// run had its own (ephemeral) key.
+	PublicKeys []string
 	// Head, if set, must be in the log: catches truncation of the tail
 	// together with its checkpoints.
 	Head *HeadRef
@@ -86,6 +89,7 @@ type verifier struct {
 	prev     Hash
 	tree     Tree
 	keys     map[string]note.Verifier
+	given    map[string]bool // opts.PublicKeys
 	lastCP   uint64
 	final    bool
 	torn     *tornTail
@@ -102,13 +106,13 @@ type tornTail struct {
 // Verify checks the segments of one log, given in order (segment 1 first).
 // The error is for I/O only; damage is in Report.Damage.
 func Verify(segments []string, numbers []int, opts VerifyOptions) (*Report, error) {
-	v := &verifier{opts: opts, rep: &Report{Segments: segments}, expect: 1, keys: map[string]note.Verifier{}}
-	if opts.PublicKey != "" {
-		nv, err := note.NewVerifier(opts.PublicKey)
+	v := &verifier{opts: opts, rep: &Report{Segments: segments}, expect: 1, keys: map[string]note.Verifier{}, given: map[string]bool{}}
+	for _, k := range opts.PublicKeys {
+		nv, err := note.NewVerifier(k)
 		if err != nil {
 			return nil, fmt.Errorf("public key: %w", err)
 		}
-		v.keys[opts.PublicKey] = nv
+		v.keys[k], v.given[k] = nv, true
 	}
 	if len(segments) == 0 || numbers[0] != 1 {
 		first := "(none)"
@@ -243,8 +247,8 @@ func (v *verifier) header(path string, number int, line []byte) *Damage {
 			return at(Modified, "the header's tree state differs from the tree of the records before it")
 		}
 	}
-	if v.opts.PublicKey != "" && hdr.Key != v.opts.PublicKey {
-		return at(WrongKey, "the segment is signed by %s, expected %s", hdr.Key, v.opts.PublicKey)
+	if len(v.given) > 0 && !v.given[hdr.Key] {
+		return at(WrongKey, "the segment is signed by %s, expected %s", hdr.Key, strings.Join(v.opts.PublicKeys, " or "))
 	}
 	if _, ok := v.keys[hdr.Key]; !ok {
 		nv, err := note.NewVerifier(hdr.Key)

@@ -272,7 +272,7 @@ func loadLog(base string, opts Options) (*Log, error) {
 	}
 	l := &Log{Path: base, Segments: files, Verify: Verify{
 		Intact: vr.Damage == nil, Records: vr.Records, LastSeq: vr.LastSeq, Checkpoints: vr.Checkpoints,
-		LastSignedSeq: vr.LastSignedSeq, Unsigned: vr.Unsigned, Keys: vr.Keys, KeyChecked: opts.Verify.PublicKey != "",
+		LastSignedSeq: vr.LastSignedSeq, Unsigned: vr.Unsigned, Keys: vr.Keys, KeyChecked: len(opts.Verify.PublicKeys) > 0,
 		Recovered: vr.Recovered,
 	}}
 	if vr.Damage != nil {
