@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -251,6 +252,26 @@ func SegmentPath(base string, k int) string {
 	}
 	ext := filepath.Ext(base)
 	return fmt.Sprintf("%s.%06d%s", strings.TrimSuffix(base, ext), k, ext)
+}
+
+// laterSegment matches the file name of a segment after the first
+// (audit.000002.jsonl).
+var laterSegment = regexp.MustCompile(`\.[0-9]{6}(\.[^./]*)?$`)
+
+// Logs lists the logs in dir: the first segment of each, every *.jsonl file
+// that is not a later segment of another.
+func Logs(dir string) ([]string, error) {
+	matches, err := filepath.Glob(filepath.Join(dir, "*.jsonl"))
+	if err != nil {
+		return nil, err
+	}
+	var bases []string
+	for _, m := range matches {
+		if !laterSegment.MatchString(m) {
+			bases = append(bases, m)
+		}
+	}
+	return bases, nil
 }
 
 // Segments lists the existing segment files of the log at base, ordered by

@@ -489,7 +489,11 @@ func (b *builder) add(line []byte) error {
 
 // selects reports whether the filter selects r, whose recomputed tool call is toolCall.
 func (b *builder) selects(r *rawRecord, toolCall string) bool {
-	f := b.filter
+	return b.filter.matches(r, toolCall)
+}
+
+// matches reports whether f selects r, whose tool call is toolCall.
+func (f *Filter) matches(r *rawRecord, toolCall string) bool {
 	if f.ToolCall != "" && toolCall != f.ToolCall {
 		return false
 	}
@@ -515,9 +519,7 @@ func (b *builder) selects(r *rawRecord, toolCall string) bool {
 // leave them out: a loss may hide records of any tool call, process or tag,
 // so every view shows where events were lost.
 func (b *builder) event(r *rawRecord) {
-	f := *b.filter
-	f.ToolCall, f.Pid, f.Tag = "", 0, ""
-	if !(&builder{filter: &f}).selects(r, "") {
+	if !b.filter.eventFilter().matches(r, "") {
 		return
 	}
 	b.summary.Records[r.Type]++
@@ -527,18 +529,10 @@ func (b *builder) event(r *rawRecord) {
 	e := &Event{Type: r.Type, Seq: r.Seq, Time: r.Time, ktime: r.Ktime}
 	switch {
 	case r.Gap != nil:
-		var lost []string
-		for _, kind := range []string{"exec", "open", "connect", "fork", "exit", "unknown"} {
-			if n := r.Gap.Lost[kind]; n > 0 {
-				lost = append(lost, fmt.Sprintf("%d %s", n, kind))
-				b.summary.LostEvents += n
-			}
+		for _, n := range r.Gap.Lost {
+			b.summary.LostEvents += n
 		}
-		where := r.Gap.Stage + ": " + r.Gap.Reason
-		if r.Gap.CPU != nil {
-			where += fmt.Sprintf(", cpu %d", *r.Gap.CPU)
-		}
-		e.Text = fmt.Sprintf("%s events lost (%s)", strings.Join(lost, ", "), where)
+		e.Text = r.Gap.text()
 		e.from, _ = time.Parse(time.RFC3339Nano, r.Gap.From)
 		e.to, _ = time.Parse(time.RFC3339Nano, r.Gap.To)
 	case r.Freeze != nil:
@@ -547,6 +541,22 @@ func (b *builder) event(r *rawRecord) {
 		e.Text = fmt.Sprintf("processes thawed after %s: %s", seconds(r.Thaw.FrozenNs), r.Thaw.Reason)
 	}
 	b.session.Events = append(b.session.Events, e)
+}
+
+// eventFilter is f for gap, freeze and thaw records: only the record types
+// and the time window apply to them.
+func (f *Filter) eventFilter() *Filter {
+	return &Filter{Types: f.Types, Since: f.Since, Until: f.Until}
+}
+
+// text says what a gap record counts and where: "7 open events lost
+// (kernel: ring buffer full, cpu 1)".
+func (g *rawGap) text() string {
+	where := g.Stage + ": " + g.Reason
+	if g.CPU != nil {
+		where += fmt.Sprintf(", cpu %d", *g.CPU)
+	}
+	return fmt.Sprintf("%s events lost (%s)", lostText(g.Lost), where)
 }
 
 // processKey is exec_id without its exec counter.
@@ -689,37 +699,7 @@ func (b *builder) open(p *Process, r *rawRecord) {
 }
 
 func (b *builder) connect(p *Process, r *rawRecord) {
-	c := r.Connect
-	var addr string
-	switch {
-	case c.Addr != "" && strings.Contains(c.Addr, ":"):
-		addr = fmt.Sprintf("[%s]:%d", c.Addr, c.Port)
-	case c.Addr != "":
-		addr = fmt.Sprintf("%s:%d", c.Addr, c.Port)
-	case c.UnixPath != nil:
-		addr = "unix:" + *c.UnixPath
-	case c.UnixAbstract != nil:
-		addr = "unix:@" + *c.UnixAbstract
-	case c.UnixUnnamed:
-		addr = "unix: (unnamed)"
-	case c.AddrUnreadable:
-		addr = "(address unreadable)"
-	case c.Family != "":
-		addr = c.Family
-	case c.FamilyNum != nil:
-		addr = fmt.Sprintf("family %d", *c.FamilyNum)
-	default:
-		addr = "(no address)"
-	}
-	result := c.Errno
-	switch {
-	case c.Ret == 0:
-		result = "ok"
-	case c.Errno == "EINPROGRESS":
-		result = "in progress"
-	case result == "":
-		result = fmt.Sprintf("ret %d", c.Ret)
-	}
+	addr, result := r.Connect.address(), r.Connect.result()
 	if p.connects == nil {
 		p.connects = map[string]*Connect{}
 	}
@@ -731,6 +711,42 @@ func (b *builder) connect(p *Process, r *rawRecord) {
 		p.Connects = append(p.Connects, x)
 	}
 	x.Count++
+}
+
+// address is where a connect went, as one string.
+func (c *rawConnect) address() string {
+	switch {
+	case c.Addr != "" && strings.Contains(c.Addr, ":"):
+		return fmt.Sprintf("[%s]:%d", c.Addr, c.Port)
+	case c.Addr != "":
+		return fmt.Sprintf("%s:%d", c.Addr, c.Port)
+	case c.UnixPath != nil:
+		return "unix:" + *c.UnixPath
+	case c.UnixAbstract != nil:
+		return "unix:@" + *c.UnixAbstract
+	case c.UnixUnnamed:
+		return "unix: (unnamed)"
+	case c.AddrUnreadable:
+		return "(address unreadable)"
+	case c.Family != "":
+		return c.Family
+	case c.FamilyNum != nil:
+		return fmt.Sprintf("family %d", *c.FamilyNum)
+	}
+	return "(no address)"
+}
+
+// result is what connect returned: "ok", "in progress" or the errno.
+func (c *rawConnect) result() string {
+	switch {
+	case c.Ret == 0:
+		return "ok"
+	case c.Errno == "EINPROGRESS":
+		return "in progress"
+	case c.Errno == "":
+		return fmt.Sprintf("ret %d", c.Ret)
+	}
+	return c.Errno
 }
 
 // finish closes the current session: links processes into trees, orders
