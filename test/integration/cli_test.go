@@ -80,7 +80,8 @@ func TestRunErrors(t *testing.T) {
 			"agenttrace: no command given: agenttrace run [flags] -- CMD [ARGS...]\n"},
 		{"bad fsync", false, []string{"run", "--fsync", "sometimes", "--", "true"}, 2,
 			"agenttrace: --fsync: unknown fsync policy \"sometimes\" (want checkpoint or always)\n"},
-		{"unknown command", false, []string{"frobnicate"}, 2, "agenttrace: unknown command \"frobnicate\"\n"},
+		{"unknown command", false, []string{"frobnicate"}, 2, "agenttrace: unknown command \"frobnicate\" for \"agenttrace\"\nRun 'agenttrace --help' for usage.\n"},
+		{"unknown flag", false, []string{"run", "--bogus", "--", "true"}, 2, "agenttrace: unknown flag: --bogus\nRun 'agenttrace run --help' for usage.\n"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
