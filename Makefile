@@ -32,9 +32,11 @@ deps:
 
 # Tests run against the real kernel: run as root. With CI=true the missing
 # packages are installed first; otherwise they are named, with the command.
+# The integration tests include TestReadme, which runs this target again on a
+# fresh clone: hence the timeout above go test's default 10 minutes.
 test:
 	@tools/deps check test
-	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -timeout 30m ./...
 
 # As root: the Go benchmarks, then agenttrace against no tracer, auditd and
 # libbpf-tools, interleaved (bench/). Writes BENCHMARKS.md and bench/results.json.
