@@ -46,7 +46,8 @@ func TestCheck(t *testing.T) {
 			t.Errorf("check does not report hook %s as OK:\n%s", hook, out)
 		}
 	}
-	for _, item := range []string{"OK       BTF", "OK       cgroup2 ", "OK       ring buffer", "OK       tracefs"} {
+	for _, item := range []string{"OK       BTF", "OK       cgroup2 ", "OK       ring buffer", "OK       tracefs", "OK       bpf_loop ",
+		"agenttrace run can run here.\n", "agenttrace daemon can run here.\n"} {
 		if !strings.Contains(out, item) {
 			t.Errorf("check does not report %q:\n%s", item, out)
 		}
@@ -56,7 +57,8 @@ func TestCheck(t *testing.T) {
 	if code != 1 {
 		t.Fatalf("check as nobody: exit %d, want 1\n%s", code, out)
 	}
-	if !strings.Contains(out, "MISSING  privileges") || !strings.Contains(out, "run as root (sudo) or grant CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN") {
+	if !strings.Contains(out, "MISSING  privileges") || !strings.Contains(out, "run as root (sudo) or grant CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN") ||
+		!strings.Contains(out, "agenttrace run cannot run here: fix privileges") {
 		t.Fatalf("check as nobody does not say what to do about privileges:\n%s", out)
 	}
 }
