@@ -1,5 +1,7 @@
-# agenttrace build. Every target works on a fresh Debian machine with Go;
-# `generate` also needs clang-19 (see .ci/run for the packages).
+# agenttrace build. Every target works on a fresh Debian machine with Go and
+# make: the Debian packages the tests, the demo and `generate` use are listed
+# once, in tools/packages; `make test` and `make demo` check theirs first and
+# name the command that installs what is missing (`make deps` does it).
 
 GO       ?= go
 CLANG    ?= clang-19
@@ -8,7 +10,7 @@ BIN      := bin/agenttrace
 PYTHON   ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3)
 DEMO_LOG ?= demo-$(shell date -u +%Y%m%dT%H%M%SZ)-$$$$.jsonl
 
-.PHONY: all build generate test bench lint demo clean check-header
+.PHONY: all build generate test bench lint demo docs deps clean check-header
 
 all: build
 
@@ -24,9 +26,17 @@ check-header:
 	printf 'typedef unsigned char __u8; typedef unsigned short __u16; typedef int __s32; typedef unsigned int __u32;\ntypedef long long __s64; typedef unsigned long long __u64;\n#include "agenttrace.h"\n' | \
 		$(CLANG) -target bpf -Wpadded -Werror -fsyntax-only -I bpf -x c -
 
-# Tests run against the real kernel: run as root.
+# As root: install the packages of tools/packages the demo and the tests use.
+deps:
+	tools/deps install demo test
+
+# Tests run against the real kernel: run as root. With CI=true the missing
+# packages are installed first; otherwise they are named, with the command.
+# The integration tests include TestReadme, which runs this target again on a
+# fresh clone: hence the timeout above go test's default 10 minutes.
 test:
-	$(GO) test -count=1 ./...
+	@tools/deps check test
+	$(GO) test -count=1 -timeout 30m ./...
 
 # As root: the Go benchmarks, then agenttrace against no tracer, auditd and
 # libbpf-tools, interleaved (bench/). Writes BENCHMARKS.md and bench/results.json.
@@ -39,10 +49,18 @@ lint: check-header
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
 
-# Trace the bundled demo agent and print its records.
-demo: build
-	@log=$(DEMO_LOG); ./$(BIN) run --log $$log -- $(PYTHON) demo/agent.py && \
-		echo "--- the records of $$log ---" && cat $$log
+# docs/cli.md from the command tree of cmd/agenttrace.
+docs:
+	$(GO) test -count=1 ./cmd/agenttrace -run TestCLIDocs -update
+
+# As root: trace the bundled demo agent, show what it did (agenttrace show),
+# then name the log and the command that verifies it.
+demo:
+	@tools/deps check demo
+	@$(MAKE) --no-print-directory build
+	@log=$(DEMO_LOG); ./$(BIN) run --log $$log -- $(PYTHON) demo/agent.py && echo && \
+		./$(BIN) show $$log && echo && \
+		echo "The log: $$log (one JSON record a line). Verify it: ./$(BIN) verify --pubkey $$log.pub $$log"
 
 clean:
 	rm -rf bin demo-*.jsonl

@@ -3,43 +3,80 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
-	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
 
 	"github.com/agenttrace/agenttrace/internal/daemon"
 	"github.com/agenttrace/agenttrace/internal/loader"
 )
 
-func cmdDaemon(args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("daemon", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "/etc/agenttrace/agenttrace.yaml", "configuration `file` (docs/config.md)")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage: agenttrace daemon [--config FILE]\n\nTraces the cgroups the configuration's targets match until SIGTERM; SIGHUP reloads.\nLogs JSON to stderr; the audit log goes where the configuration says.\n\n")
-		fs.PrintDefaults()
+func newDaemonCommand() *cobra.Command {
+	var cfgPath string
+	cmd := &cobra.Command{
+		Use:   "daemon",
+		Short: "Trace the cgroups a configuration names, as a host service",
+		Long: `Runs once per host and traces every cgroup whose path matches the configuration's
+target globs, from the moment the cgroup is created, until SIGTERM (which drains the
+ring, writes the stop record and a final checkpoint, and exits 0). SIGHUP reloads the
+configuration; a reload record says what changed. A restart continues the chain.
+
+Its own operational log goes to stderr: readable lines on a terminal, JSON lines
+otherwise (systemd, containers). The audit log goes where the configuration says.
+Configuration keys: docs/config.md; deployment: docs/deploy.md.`,
+		Example: `  sudo agenttrace daemon --config /etc/agenttrace/agenttrace.yaml
+  sudo kill -HUP $(pidof agenttrace)`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			stderr := cmd.ErrOrStderr()
+			logger := daemonLogger(stderr, isTerminal(stderr))
+			if err := daemon.Run(context.Background(), cfgPath, logger); err != nil {
+				for _, e := range errorLines(err) {
+					logger.Error().Err(e).Msg("agenttrace daemon")
+				}
+				if errors.Is(err, loader.ErrNotPrivileged) {
+					logger.Error().Msg("run it as root (docs/deploy.md lists the capabilities it needs)")
+				}
+				return exitStatus(1)
+			}
+			return nil
+		},
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "agenttrace daemon: unexpected argument %q\n", fs.Arg(0))
-		return 2
-	}
+	cmd.Flags().StringVar(&cfgPath, "config", "/etc/agenttrace/agenttrace.yaml", "configuration `file` (docs/config.md)")
+	return cmd
+}
+
+// daemonLogger is the daemon's operational log on w: zerolog's readable
+// console lines for a person at a terminal, JSON lines for everything else.
+func daemonLogger(w io.Writer, terminal bool) zerolog.Logger {
 	zerolog.TimeFieldFormat = time.RFC3339Nano
-	logger := zerolog.New(stderr).With().Timestamp().Str("component", "agenttrace").Logger()
-	if err := daemon.Run(context.Background(), *cfgPath, logger); err != nil {
-		logger.Error().Err(err).Msg("agenttrace daemon")
-		if errors.Is(err, loader.ErrNotPrivileged) {
-			fmt.Fprintln(stderr, "agenttrace daemon: run it as root (docs/deploy.md lists the capabilities it needs)")
-		}
-		return 1
+	if terminal {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339}
 	}
-	return 0
+	return zerolog.New(w).With().Timestamp().Str("component", "agenttrace").Logger()
+}
+
+// errorLines splits err into the errors it joins (errors.Join, as the
+// configuration's file:line problems are), one line each.
+func errorLines(err error) []error {
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		var all []error
+		for _, e := range joined.Unwrap() {
+			all = append(all, errorLines(e)...)
+		}
+		return all
+	}
+	if !strings.Contains(err.Error(), "\n") {
+		return []error{err}
+	}
+	var all []error
+	for _, line := range strings.Split(err.Error(), "\n") {
+		if line != "" {
+			all = append(all, errors.New(line))
+		}
+	}
+	return all
 }

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
 
 	"github.com/agenttrace/agenttrace/internal/config"
 	"github.com/agenttrace/agenttrace/internal/export"
@@ -19,81 +18,78 @@ import (
 	"github.com/agenttrace/agenttrace/internal/session"
 )
 
-const exportUsage = `Usage: agenttrace export --config FILE [--exporter NAME] [--from-seq N] [--to-seq M] --once LOG
-
-Replays the log LOG (the path of its first segment; later segments are found
+func newExportCommand() *cobra.Command {
+	var o struct {
+		config, exporter string
+		fromSeq, toSeq   uint64
+		once             bool
+		timeout          time.Duration
+	}
+	cmd := &cobra.Command{
+		Use:   "export --config FILE --once LOG",
+		Short: "Send a log, or a seq range of it, to the configured SIEM exporters again",
+		Long: `Replays the log LOG (the path of its first segment; later segments are found
 beside it) to the exporters of the configuration file (the daemon's YAML, its
 exporters: list), and exits. For backfill after an outage: the exporters'
 cursors are neither read nor moved, every record of the range is sent, and
 the destination drops what it already has by the dedupe key (host, log_id,
 seq). Exit status 0 only if every record of the range was delivered.
 
-`
+Continuous export runs in agenttrace run --export-config and in the daemon.
+Exporters and formats: docs/siem.md.`,
+		Example: `  agenttrace export --config /etc/agenttrace/agenttrace.yaml --once /var/log/agenttrace/agenttrace.jsonl
+  agenttrace export --config agenttrace.yaml --exporter splunk --from-seq 1000 --to-seq 2000 --once audit.jsonl`,
+		Args: exactArgs(1, "one LOG (the path of its first segment)"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			switch {
+			case o.config == "":
+				return usageError("export: --config FILE is required")
+			case !o.once:
+				return usageError("export: --once is required: continuous export runs in agenttrace run --export-config and in the daemon")
+			case o.toSeq > 0 && o.toSeq < o.fromSeq:
+				return usageError("export: --to-seq must not be below --from-seq")
+			}
+			return runExport(cmd, args[0], o.config, o.exporter, o.fromSeq, o.toSeq, o.timeout)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.config, "config", "", "the configuration `file` whose exporters: to use (required)")
+	f.StringVar(&o.exporter, "exporter", "", "replay to this exporter only (default: every exporter of the file)")
+	f.Uint64Var(&o.fromSeq, "from-seq", 0, "first seq to send (default: the log's first)")
+	f.Uint64Var(&o.toSeq, "to-seq", 0, "last seq to send (default: the log's last)")
+	f.BoolVar(&o.once, "once", false, "replay the log and exit (required: continuous export is agenttrace run --export-config or the daemon)")
+	f.DurationVar(&o.timeout, "timeout", 0, "give up after this long (default: retry until delivered or interrupted)")
+	return cmd
+}
 
-// cmdExport is `agenttrace export --once`.
-func cmdExport(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("export", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	configPath := fs.String("config", "", "the configuration `file` whose exporters: to use (required)")
-	name := fs.String("exporter", "", "replay to this exporter only (default: every exporter of the file)")
-	fromSeq := fs.Uint64("from-seq", 0, "first seq to send (default: the log's first)")
-	toSeq := fs.Uint64("to-seq", 0, "last seq to send (default: the log's last)")
-	once := fs.Bool("once", false, "replay the log and exit (required: continuous export is agenttrace run --export-config or the daemon)")
-	timeout := fs.Duration("timeout", 0, "give up after this long (default: retry until delivered or interrupted)")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, exportUsage)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	switch {
-	case *configPath == "":
-		fmt.Fprintln(stderr, "agenttrace export: --config FILE is required")
-		return 2
-	case !*once:
-		fmt.Fprintln(stderr, "agenttrace export: --once is required: continuous export runs in agenttrace run --export-config and in the daemon")
-		return 2
-	case fs.NArg() != 1:
-		fmt.Fprintln(stderr, "agenttrace export: give one LOG (the path of its first segment)")
-		return 2
-	case *toSeq > 0 && *toSeq < *fromSeq:
-		fmt.Fprintln(stderr, "agenttrace export: --to-seq must not be below --from-seq")
-		return 2
-	}
-	logPath := fs.Arg(0)
+// runExport is agenttrace export --once.
+func runExport(cmd *cobra.Command, logPath, configPath, name string, fromSeq, toSeq uint64, timeout time.Duration) error {
+	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
 	if files, _ := logfile.Segments(logPath); len(files) == 0 {
-		fmt.Fprintf(stderr, "agenttrace export: %s: no such log\n", logPath)
-		return 1
+		return failed(fmt.Errorf("export: %s: no such log", logPath))
 	}
-	cfg, err := config.Load(*configPath)
+	cfg, err := config.Load(configPath)
 	if err != nil {
-		fmt.Fprintf(stderr, "agenttrace export: %v\n", err)
-		return 1
+		return failed(fmt.Errorf("export: %w", err))
 	}
 	var exporters []export.Config
 	for _, e := range cfg.Exporters {
-		if *name == "" || e.Name == *name {
+		if name == "" || e.Name == name {
 			exporters = append(exporters, e)
 		}
 	}
 	if len(exporters) == 0 {
-		if *name != "" {
-			fmt.Fprintf(stderr, "agenttrace export: %s has no exporter named %q\n", *configPath, *name)
-		} else {
-			fmt.Fprintf(stderr, "agenttrace export: %s has no exporters\n", *configPath)
+		if name != "" {
+			return failed(fmt.Errorf("export: %s has no exporter named %q", configPath, name))
 		}
-		return 1
+		return failed(fmt.Errorf("export: %s has no exporters", configPath))
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if *timeout > 0 {
+	if timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, *timeout)
+		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
 	logger := consoleLogger(stderr)
@@ -101,10 +97,10 @@ func cmdExport(args []string, stdout, stderr io.Writer) int {
 	for _, e := range exporters {
 		start := time.Now()
 		r, err := export.NewRunner(e, export.RunnerOptions{
-			Log: logPath, Replay: true, Once: true, FromSeq: *fromSeq, ToSeq: *toSeq, Logger: &logger, Version: session.Version,
+			Log: logPath, Replay: true, Once: true, FromSeq: fromSeq, ToSeq: toSeq, Logger: &logger, Version: session.Version,
 		})
 		if err != nil {
-			fmt.Fprintf(stderr, "agenttrace export: %v\n", err)
+			fmt.Fprintf(stderr, "agenttrace: export: %v\n", err)
 			status = 1
 			continue
 		}
@@ -114,7 +110,7 @@ func cmdExport(args []string, stdout, stderr io.Writer) int {
 		rate := float64(st.Delivered) / took.Seconds()
 		switch {
 		case err != nil:
-			fmt.Fprintf(stderr, "agenttrace export: %s: %v\n", e.Name, err)
+			fmt.Fprintf(stderr, "agenttrace: export: %s: %v\n", e.Name, err)
 			status = 1
 		case st.Delivered == 0:
 			fmt.Fprintf(stdout, "agenttrace: export %s: 0 records: none in the range\n", e.Name)
@@ -123,7 +119,7 @@ func cmdExport(args []string, stdout, stderr io.Writer) int {
 				e.Name, st.Delivered, st.FirstSeq, st.LastSeq, took.Seconds(), rate)
 		}
 	}
-	return status
+	return exitStatus(status)
 }
 
 // consoleLogger is the exporters' operational log on a terminal's stderr.

@@ -1,285 +1,219 @@
 // Command agenttrace records every exec, file open and network connect made
 // by an AI agent's process tree into a syscall-exact audit log.
 //
-//	agenttrace run [--log PATH] [--max-arg-bytes N] -- CMD [ARGS...]
-//	agenttrace daemon [--config FILE]
-//	agenttrace export --config FILE [--exporter NAME] [--from-seq N] [--to-seq M] --once LOG
-//	agenttrace verify [--pubkey FILE] [--head SEQ:HASH] LOG|DIR...
-//	agenttrace show [--json] [--html FILE] [filters] LOG|DIR...
-//	agenttrace keygen --out DIR
-//	agenttrace check
-//	agenttrace version
+// The commands are one cobra command tree (newRootCommand): each command's
+// name, one-line summary, description, examples, flags and run function
+// are defined together, and the help, the dispatch, shell completion and
+// docs/cli.md are all made from it. Run "agenttrace help" for the list.
 package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strings"
-	"time"
 
-	"github.com/agenttrace/agenttrace/internal/loader"
-	"github.com/agenttrace/agenttrace/internal/pipeline"
-	"github.com/agenttrace/agenttrace/internal/preflight"
-	"github.com/agenttrace/agenttrace/internal/record"
+	"github.com/spf13/cobra"
+
 	"github.com/agenttrace/agenttrace/internal/session"
-	"github.com/agenttrace/agenttrace/internal/sink"
 )
 
-const usage = `agenttrace: a syscall-exact audit log of what an AI agent's processes do
-
-Usage:
-  agenttrace run [flags] -- CMD [ARGS...]   trace CMD and everything it starts
-  agenttrace daemon [--config FILE]         trace the cgroups a configuration names, as a host service
-  agenttrace export [flags] --once LOG      send a log (or a seq range) to the configured SIEM exporters again
-  agenttrace verify [flags] LOG|DIR...      prove a log is complete and unmodified up to its signed checkpoints
-  agenttrace show [flags] LOG|DIR...        verify, then show the tool calls, processes, files and connections
-  agenttrace keygen --out DIR               create a checkpoint signing key pair
-  agenttrace check                          check that this host can run agenttrace
-  agenttrace version                        print the version
-
-Run "agenttrace run -h" for the flags of run.
-`
-
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	os.Exit(execute(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
-func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return 2
+// newRootCommand is the command tree: every command agenttrace has, in the
+// order its help lists them.
+func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "agenttrace",
+		Short: "A syscall-exact audit log of what an AI agent's processes do",
+		Long: `agenttrace records every exec, file open and network connect made by an AI agent
+and every process it starts into a hash-chained, signed audit log: one JSON line
+per syscall, with the exact arguments the kernel saw and the result it returned.
+It uses eBPF and records nothing about any other process on the host.`,
+		Example: `  sudo agenttrace check
+  sudo agenttrace run --log audit.jsonl -- python3 agent.py
+  agenttrace show audit.jsonl
+  agenttrace verify --pubkey audit.jsonl.pub audit.jsonl`,
+		Version:           session.Version,
+		SilenceErrors:     true,
+		SilenceUsage:      true,
+		CompletionOptions: cobra.CompletionOptions{HiddenDefaultCmd: false},
 	}
-	switch args[0] {
-	case "run":
-		return cmdRun(args[1:], stdin, stdout, stderr)
-	case "daemon":
-		return cmdDaemon(args[1:], stderr)
-	case "export":
-		return cmdExport(args[1:], stdout, stderr)
-	case "check":
-		return cmdCheck(stdout)
-	case "verify":
-		return cmdVerify(args[1:], stdout, stderr)
-	case "show":
-		return cmdShow(args[1:], stdout, stderr)
-	case "keygen":
-		return cmdKeygen(args[1:], stdout, stderr)
-	case "version", "--version":
-		fmt.Fprintln(stdout, "agenttrace", session.Version)
-		return 0
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
+	root.SetVersionTemplate("agenttrace {{.Version}}\n")
+	// Help starts with the one-line summary, then the description.
+	root.SetHelpTemplate(`{{with .Short}}{{.}}
+
+{{end}}{{with .Long}}{{. | trimTrailingWhitespaces}}
+
+{{end}}{{if or .Runnable .HasSubCommands}}{{.UsageString}}{{end}}`)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(flagError)
+	root.AddCommand(
+		newRunCommand(),
+		newShowCommand(),
+		newVerifyCommand(),
+		newDaemonCommand(),
+		newExportCommand(),
+		newKeygenCommand(),
+		newCheckCommand(),
+		newVersionCommand(),
+	)
+	// The help and completion commands are part of the tree from the
+	// start, so docs/cli.md lists them as help does.
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	for _, c := range root.Commands() {
+		switch c.Name() {
+		case "help":
+			c.Example = "  agenttrace help\n  agenttrace help verify"
+		case "completion":
+			c.Example = completionExamples
+			for _, shell := range c.Commands() {
+				shell.Example = "  agenttrace completion " + shell.Name() + " --help"
+			}
+		}
+	}
+	return root
+}
+
+const completionExamples = `  source <(agenttrace completion bash)
+  agenttrace completion bash > /etc/bash_completion.d/agenttrace
+  agenttrace completion zsh > "${fpath[1]}/_agenttrace"
+  agenttrace completion fish > ~/.config/fish/completions/agenttrace.fish`
+
+func init() {
+	// List the commands in the order of newRootCommand: the common ones first.
+	cobra.EnableCommandSorting = false
+}
+
+// execute runs the command line args and returns the exit status: 0 on
+// success, 2 for a usage error, else what the command says (1 for a
+// failure; for run, the traced command's status).
+func execute(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	root := newRootCommand(stdin, stdout, stderr)
+	root.SetArgs(args)
+	cmd, err := root.ExecuteC()
+	if err == nil {
 		return 0
 	}
-	fmt.Fprintf(stderr, "agenttrace: unknown command %q\n\n%s", args[0], usage)
+	var exit *exitError
+	if errors.As(err, &exit) {
+		if exit.err != nil {
+			fmt.Fprintf(stderr, "agenttrace: %v\n", exit.err)
+		}
+		if exit.hint {
+			fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
+		}
+		return exit.code
+	}
+	// cobra's own errors: an unknown command, flag or argument.
+	fmt.Fprintf(stderr, "agenttrace: %v\nRun '%s --help' for usage.\n", err, cmd.CommandPath())
 	return 2
 }
 
-func cmdRun(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	logPath := fs.String("log", "", "audit log `path` (created; never overwritten). Default: agenttrace-<time>-<pid>-<random>.jsonl")
-	maxArg := fs.Uint("max-arg-bytes", loader.DefaultMaxArgBytes, fmt.Sprintf("argv bytes recorded per exec, at most %d; longer argv is marked truncated with its full size", loader.MaxMaxArgBytes))
-	ringSize := fs.Uint("ring-size", loader.DefaultRingBytes, "ring buffer `bytes` (a power of two)")
-	grace := fs.Duration("grace", session.DefaultGrace, "after CMD exits, how long its remaining processes may run (traced) before they are killed")
-	cgroupParent := fs.String("cgroup-parent", "agenttrace", "where session cgroups are created, below the cgroup2 mount")
-	signingKey := fs.String("signing-key", "", "checkpoint signing key `file` (agenttrace keygen); default: an ephemeral key, its public half written beside the log")
-	cpRecords := fs.Uint64("checkpoint-records", sink.DefaultCheckpointRecords, "sign a checkpoint after this many records")
-	cpInterval := fs.Duration("checkpoint-interval", sink.DefaultCheckpointInterval, "sign a checkpoint after this long, if there are new records")
-	rotateSize := fs.Int64("rotate-size", 0, "start a new segment when one reaches this many `bytes` (0: never)")
-	rotateInterval := fs.Duration("rotate-interval", 0, "start a new segment after this long (0: never)")
-	failClosed := fs.Bool("fail-closed", false, "freeze the traced processes (cgroup.freeze) while capture cannot be guaranteed: ring buffer above half full, or log not writable")
-	heartbeat := fs.Duration("heartbeat", pipeline.DefaultHeartbeat, "write a heartbeat record with running totals this often")
-	writeDelay := fs.Duration("debug-write-delay", 0, "")
-	fsync := fs.String("fsync", "checkpoint", "when to fsync: checkpoint (before every checkpoint, at rotation and exit) or always (after every write)")
-	exportConfig := fs.String("export-config", "", "ship the log while it is written to the exporters of this configuration `file` (the daemon's YAML: exporters:, state_dir:); at the end they get 10s to deliver the rest")
-	sensitivePaths := fs.String("sensitive-paths", "", "`file` of path globs, one a line, added after the default list: opens of matching paths are tagged credential_access (a line !GLOB excludes; the last match decides; docs/schema.md)")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage: agenttrace run [flags] -- CMD [ARGS...]\n\n")
-		fs.VisitAll(func(f *flag.Flag) {
-			if f.Usage == "" {
-				return // test-only knobs (debug-write-delay: a writer that cannot keep up)
+// exitError ends a command with an exit status, after printing err (if not
+// nil) as "agenttrace: err" and, with hint, where the usage is.
+type exitError struct {
+	code int
+	err  error
+	hint bool
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.err }
+
+// usageError is a command line the command cannot run: exit status 2.
+func usageError(format string, args ...any) error {
+	return &exitError{code: 2, err: fmt.Errorf(format, args...)}
+}
+
+// failed is a command that ran and failed: exit status 1.
+func failed(err error) error { return &exitError{code: 1, err: err} }
+
+// exitStatus ends the command with code and nothing more to say.
+func exitStatus(code int) error {
+	if code == 0 {
+		return nil
+	}
+	return &exitError{code: code}
+}
+
+// flagError is a flag the command does not have or a bad flag value. A long
+// flag given with one dash (-pubkey, as Go's flag package took it) is
+// named with the two dashes it needs.
+func flagError(cmd *cobra.Command, err error) error {
+	msg := err.Error()
+	if _, arg, ok := strings.Cut(msg, "unknown shorthand flag: "); ok {
+		if _, word, ok := strings.Cut(arg, " in -"); ok {
+			name, _, _ := strings.Cut(word, "=")
+			if cmd.Flags().Lookup(name) != nil {
+				return &exitError{code: 2, err: fmt.Errorf("unknown flag -%s: long flags take two dashes: --%s", name, name), hint: true}
 			}
-			name, usage := flag.UnquoteUsage(f)
-			fmt.Fprintf(stderr, "  --%s %s\n    \t%s", f.Name, name, usage)
-			if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "false" && f.DefValue != "0s" {
-				fmt.Fprintf(stderr, " (default %s)", f.DefValue)
-			}
-			fmt.Fprintln(stderr)
-		})
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if *maxArg == 0 || *maxArg > loader.MaxMaxArgBytes {
-		fmt.Fprintf(stderr, "agenttrace: --max-arg-bytes must be between 1 and %d\n", loader.MaxMaxArgBytes)
-		return 2
-	}
-	if *ringSize > 1<<30 {
-		fmt.Fprintln(stderr, "agenttrace: --ring-size must be at most 1 GiB")
-		return 2
-	}
-	if *grace < 0 {
-		fmt.Fprintln(stderr, "agenttrace: --grace must not be negative")
-		return 2
-	}
-	if *grace == 0 {
-		*grace = time.Nanosecond
-	}
-	syncPolicy, err := sink.ParseSyncPolicy(*fsync)
-	if err != nil {
-		fmt.Fprintf(stderr, "agenttrace: --fsync: %v\n", err)
-		return 2
-	}
-	if *cpRecords == 0 || *cpInterval <= 0 || *rotateSize < 0 || *rotateInterval < 0 || *heartbeat <= 0 || *writeDelay < 0 {
-		fmt.Fprintln(stderr, "agenttrace: --checkpoint-records and --checkpoint-interval must be positive, --rotate-* not negative")
-		return 2
-	}
-
-	sensitive, err := sensitiveSet(*sensitivePaths)
-	if err != nil {
-		fmt.Fprintf(stderr, "agenttrace: --sensitive-paths: %v\n", err)
-		return 2
-	}
-
-	opts := session.Options{
-		Argv:         fs.Args(),
-		LogPath:      *logPath,
-		MaxArgBytes:  uint32(*maxArg),
-		RingBytes:    uint32(*ringSize),
-		Grace:        *grace,
-		CgroupParent: *cgroupParent,
-		SigningKey:   *signingKey,
-
-		CheckpointRecords:  *cpRecords,
-		CheckpointInterval: *cpInterval,
-		RotateSize:         *rotateSize,
-		RotateInterval:     *rotateInterval,
-		Sync:               syncPolicy,
-		FailClosed:         *failClosed,
-		Heartbeat:          *heartbeat,
-		WriteDelay:         *writeDelay,
-		Sensitive:          sensitive,
-
-		Stdin:  stdin,
-		Stdout: stdout,
-		Stderr: stderr,
-	}
-	if err := exportOptions(*exportConfig, &opts, stderr); err != nil {
-		fmt.Fprintf(stderr, "agenttrace: --export-config: %v\n", err)
-		return 2
-	}
-	res, err := session.Run(opts)
-	if res == nil {
-		var exitErr *session.ExitError
-		if errors.As(err, &exitErr) {
-			fmt.Fprintf(stderr, "agenttrace: %v\n", exitErr.Err)
-			return exitErr.Code
-		}
-		fmt.Fprintf(stderr, "agenttrace: %v\n", err)
-		return 1
-	}
-	if res.CommandErr != nil {
-		fmt.Fprintf(stderr, "agenttrace: %v\n", res.CommandErr)
-	}
-	printSummary(stderr, res)
-	printExports(stderr, res.Exports)
-	if err != nil {
-		fmt.Fprintf(stderr, "agenttrace: %v\n", err)
-		if res.ExitCode == 0 {
-			return 1
 		}
 	}
-	return res.ExitCode
+	return &exitError{code: 2, err: err, hint: true}
 }
 
-// sensitiveSet compiles the default sensitive path list followed by the
-// patterns of file ("" for none).
-func sensitiveSet(file string) (*record.PathSet, error) {
-	var extra []string
-	if file != "" {
-		data, err := os.ReadFile(file)
-		if err != nil {
-			return nil, err
+// exactArgs, minArgs and noArgs check the positional arguments; a wrong
+// count is a usage error that says what the command takes.
+func exactArgs(n int, what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return &exitError{code: 2, err: fmt.Errorf("%s takes %s, got %d argument%s", commandName(cmd), what, len(args), plural(len(args))), hint: true}
 		}
-		extra = record.ParsePatterns(string(data))
-	}
-	return record.SensitiveWith(extra)
-}
-
-func printSummary(w io.Writer, res *session.Result) {
-	var parts []string
-	for _, typ := range record.Types {
-		if n := res.ByType[typ.Name]; n > 0 {
-			parts = append(parts, fmt.Sprintf("%s %d", typ.Name, n))
-		}
-	}
-	var lost uint64
-	var lostParts []string
-	keys := make([]string, 0, len(res.Lost))
-	for k := range res.Lost {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		lost += res.Lost[k]
-		lostParts = append(lostParts, fmt.Sprintf("%s %d", k, res.Lost[k]))
-	}
-	fmt.Fprintf(w, "agenttrace: %d records (%s)\n", res.Records, strings.Join(parts, ", "))
-	if lost == 0 {
-		fmt.Fprintln(w, "agenttrace: events lost: 0")
-	} else {
-		fmt.Fprintf(w, "agenttrace: EVENTS LOST: %d (%s)\n", lost, strings.Join(lostParts, ", "))
-		if res.Unrecorded == 0 {
-			fmt.Fprintln(w, "agenttrace: every lost event is counted in a gap record in the log")
-		} else {
-			fmt.Fprintf(w, "agenttrace: %d of them could not be counted in the log either: it stayed unwritable\n", res.Unrecorded)
-		}
-	}
-	if res.LeftRunning > 0 {
-		fmt.Fprintf(w, "agenttrace: %d processes were still running after the grace period and were killed (their exits are in the log)\n", res.LeftRunning)
-	}
-	fmt.Fprintf(w, "agenttrace: log: %s\n", strings.Join(res.Segments, " "))
-	switch {
-	case res.PublicKey != "" && len(res.Segments) > 0 && res.Segments[0] == res.LogPath:
-		fmt.Fprintf(w, "agenttrace: checkpoints signed with an ephemeral key: %s\n", res.PublicKey)
-		fmt.Fprintf(w, "agenttrace: verify: agenttrace verify --pubkey %s %s\n", res.PublicKey, res.LogPath)
-	case res.PublicKey != "":
-		// A continued log: its earlier segments were signed by other runs' keys.
-		fmt.Fprintf(w, "agenttrace: this run's checkpoints signed with an ephemeral key: %s\n", res.PublicKey)
-		fmt.Fprintf(w, "agenttrace: verify: agenttrace verify %s (it lists the key of every segment)\n", res.LogPath)
-	default:
-		fmt.Fprintf(w, "agenttrace: verify: agenttrace verify --pubkey <your public key> %s\n", res.LogPath)
+		return nil
 	}
 }
 
-func cmdCheck(stdout io.Writer) int {
-	failed := false
-	for _, r := range preflight.All() {
-		status := "OK"
-		switch {
-		case !r.OK && r.Required:
-			status = "MISSING"
-			failed = true
-		case !r.OK:
-			status = "optional"
+func minArgs(n int, what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) < n {
+			return &exitError{code: 2, err: fmt.Errorf("%s needs %s", commandName(cmd), what), hint: true}
 		}
-		fmt.Fprintf(stdout, "%-8s %-28s %s\n", status, r.Name, r.Detail)
-		if !r.OK && r.Fix != "" {
-			fmt.Fprintf(stdout, "%-8s %-28s -> %s\n", "", "", r.Fix)
-		}
+		return nil
 	}
-	if failed {
-		fmt.Fprintln(stdout, "\nagenttrace cannot run here: fix the MISSING items above.")
-		return 1
+}
+
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return &exitError{code: 2, err: fmt.Errorf("%s takes no arguments, got %q", commandName(cmd), args[0]), hint: true}
 	}
-	fmt.Fprintln(stdout, "\nagenttrace can run here.")
-	return 0
+	return nil
+}
+
+// commandName is the command line of cmd without "agenttrace ".
+func commandName(cmd *cobra.Command) string {
+	return strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" ")
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+func newVersionCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:     "version",
+		Short:   "Print the version",
+		Long:    "Prints the version of agenttrace, as the start record of every log it writes names it.",
+		Example: "  agenttrace version\n  agenttrace --version",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fmt.Fprintln(cmd.OutOrStdout(), "agenttrace", session.Version)
+			return nil
+		},
+	}
 }

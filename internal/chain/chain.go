@@ -166,18 +166,29 @@ func ReadSigningKey(path string) (note.Signer, string, error) {
 	return signer, vkey, nil
 }
 
-// ReadVerifierKey reads a public (verifier) key file.
-func ReadVerifierKey(path string) (note.Verifier, string, error) {
+// ReadVerifierKeys reads a public (verifier) key file: one key a line, as
+// agenttrace keygen and run write them; a file may hold the keys of several
+// runs. Blank lines and lines starting with # are ignored.
+func ReadVerifierKeys(path string) ([]string, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, "", fmt.Errorf("public key: %w", err)
+		return nil, fmt.Errorf("public key: %w", err)
 	}
-	vkey := strings.TrimSpace(string(data))
-	v, err := note.NewVerifier(vkey)
-	if err != nil {
-		return nil, "", fmt.Errorf("public key %s: %w", path, err)
+	var keys []string
+	for i, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if _, err := note.NewVerifier(line); err != nil {
+			return nil, fmt.Errorf("public key %s line %d: %w", path, i+1, err)
+		}
+		keys = append(keys, line)
 	}
-	return v, vkey, nil
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("public key %s: no key in the file", path)
+	}
+	return keys, nil
 }
 
 // NewLogID returns a random log identity.

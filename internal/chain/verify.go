@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 
 	"golang.org/x/mod/sumdb/note"
@@ -60,8 +61,10 @@ type HeadRef struct {
 
 // VerifyOptions of a verification.
 type VerifyOptions struct {
-	// PublicKey, if set, is the only key checkpoints may be signed with.
-	PublicKey string
+	// PublicKeys, if set, are the only keys the log's segments and
+	// checkpoints may be signed with: one per run that wrote it, when each
+	// run had its own (ephemeral) key.
+	PublicKeys []string
 	// Head, if set, must be in the log: catches truncation of the tail
 	// together with its checkpoints.
 	Head *HeadRef
@@ -95,6 +98,7 @@ type verifier struct {
 	prev     Hash
 	tree     Tree
 	keys     map[string]note.Verifier
+	given    map[string]bool // opts.PublicKeys
 	lastCP   uint64
 	final    bool
 	torn     *tornTail
@@ -117,13 +121,13 @@ const batchBytes = 8 << 20
 // The error is for I/O and for input that is not an agenttrace log at all
 // (ErrNotALog); damage to a log is in Report.Damage.
 func Verify(segments []string, numbers []int, opts VerifyOptions) (*Report, error) {
-	v := &verifier{opts: opts, rep: &Report{Segments: segments}, expect: 1, keys: map[string]note.Verifier{}}
-	if opts.PublicKey != "" {
-		nv, err := note.NewVerifier(opts.PublicKey)
+	v := &verifier{opts: opts, rep: &Report{Segments: segments}, expect: 1, keys: map[string]note.Verifier{}, given: map[string]bool{}}
+	for _, k := range opts.PublicKeys {
+		nv, err := note.NewVerifier(k)
 		if err != nil {
 			return nil, fmt.Errorf("public key: %w", err)
 		}
-		v.keys[opts.PublicKey] = nv
+		v.keys[k], v.given[k] = nv, true
 	}
 	if len(segments) == 0 || numbers[0] != 1 {
 		first := "(none)"
@@ -363,8 +367,8 @@ func (v *verifier) header(path string, number int, line []byte) (*Damage, error)
 			return at(Modified, "the header's tree state differs from the tree of the records before it"), nil
 		}
 	}
-	if v.opts.PublicKey != "" && hdr.Key != v.opts.PublicKey {
-		return at(WrongKey, "the segment is signed by %s, expected %s", hdr.Key, v.opts.PublicKey), nil
+	if len(v.given) > 0 && !v.given[hdr.Key] {
+		return at(WrongKey, "the segment is signed by %s, expected %s", hdr.Key, strings.Join(v.opts.PublicKeys, " or ")), nil
 	}
 	if _, ok := v.keys[hdr.Key]; !ok {
 		nv, err := note.NewVerifier(hdr.Key)

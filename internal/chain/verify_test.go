@@ -114,7 +114,7 @@ func TestIntactLogVerifies(t *testing.T) {
 	base := filepath.Join(dir, "audit.jsonl")
 	k := newKey(t)
 	writeLog(t, base, k, records, sink.Options{})
-	rep := verify(t, base, chain.VerifyOptions{PublicKey: k.vkey})
+	rep := verify(t, base, chain.VerifyOptions{PublicKeys: []string{k.vkey}})
 	if rep.Damage != nil {
 		t.Fatalf("intact log: %v", rep.Damage)
 	}
@@ -190,7 +190,7 @@ func TestTamperMatrix(t *testing.T) {
 				lines := make([][]byte, len(orig))
 				copy(lines, orig)
 				writeLines(t, base, tc.apply(lines, pos.line-1))
-				rep := verify(t, base, chain.VerifyOptions{PublicKey: k.vkey})
+				rep := verify(t, base, chain.VerifyOptions{PublicKeys: []string{k.vkey}})
 				if rep.Damage == nil {
 					t.Fatal("tampering not detected")
 				}
@@ -205,7 +205,7 @@ func TestTamperMatrix(t *testing.T) {
 		for _, keep := range []int{50, 47, 45} { // after the last record, mid-way, just after a checkpoint
 			base := filepath.Join(t.TempDir(), "audit.jsonl")
 			writeLines(t, base, orig[:keep])
-			rep := verify(t, base, chain.VerifyOptions{PublicKey: k.vkey})
+			rep := verify(t, base, chain.VerifyOptions{PublicKeys: []string{k.vkey}})
 			if rep.Damage == nil || rep.Damage.Kind != chain.Truncated {
 				t.Fatalf("keep %d lines: damage %v, want truncated", keep, rep.Damage)
 			}
@@ -227,7 +227,7 @@ func TestTamperMatrix(t *testing.T) {
 		}
 		lines[21] = l
 		writeLines(t, base, lines)
-		rep := verify(t, base, chain.VerifyOptions{PublicKey: k.vkey})
+		rep := verify(t, base, chain.VerifyOptions{PublicKeys: []string{k.vkey}})
 		if rep.Damage == nil || rep.Damage.Kind != chain.BadSignature || rep.Damage.Line != 22 {
 			t.Fatalf("damage %v, want bad signature on line 22", rep.Damage)
 		}
@@ -239,7 +239,7 @@ func TestTamperMatrix(t *testing.T) {
 		if rep := verify(t, base, chain.VerifyOptions{}); rep.Damage != nil {
 			t.Fatalf("without --pubkey the re-chained log is self-consistent, got %v", rep.Damage)
 		}
-		rep := verify(t, base, chain.VerifyOptions{PublicKey: k.vkey})
+		rep := verify(t, base, chain.VerifyOptions{PublicKeys: []string{k.vkey}})
 		if rep.Damage == nil || rep.Damage.Kind != chain.WrongKey {
 			t.Fatalf("damage %v, want wrong key", rep.Damage)
 		}
@@ -252,7 +252,7 @@ func TestTamperMatrix(t *testing.T) {
 		base := filepath.Join(t.TempDir(), "audit.jsonl")
 		spliced := append(append([][]byte{}, orig[:30]...), otherLines[30:]...)
 		writeLines(t, base, spliced)
-		rep := verify(t, base, chain.VerifyOptions{PublicKey: k.vkey})
+		rep := verify(t, base, chain.VerifyOptions{PublicKeys: []string{k.vkey}})
 		if rep.Damage == nil || rep.Damage.Kind != chain.Spliced || rep.Damage.Line != 31 {
 			t.Fatalf("damage %v, want spliced at line 31", rep.Damage)
 		}
@@ -269,7 +269,7 @@ func TestSegmentsAndHead(t *testing.T) {
 	if len(files) < 5 {
 		t.Fatalf("%d segments, want at least 5", len(files))
 	}
-	rep := verify(t, base, chain.VerifyOptions{PublicKey: k.vkey})
+	rep := verify(t, base, chain.VerifyOptions{PublicKeys: []string{k.vkey}})
 	if rep.Damage != nil {
 		t.Fatal(rep.Damage)
 	}
@@ -294,7 +294,7 @@ func TestSegmentsAndHead(t *testing.T) {
 			data, _ := os.ReadFile(f)
 			os.WriteFile(filepath.Join(d, filepath.Base(f)), data, 0o600)
 		}
-		rep := verify(t, filepath.Join(d, "audit.jsonl"), chain.VerifyOptions{PublicKey: k.vkey})
+		rep := verify(t, filepath.Join(d, "audit.jsonl"), chain.VerifyOptions{PublicKeys: []string{k.vkey}})
 		if rep.Damage == nil || rep.Damage.Kind != chain.MissingSegment {
 			t.Fatalf("damage %v, want missing segment", rep.Damage)
 		}
@@ -309,14 +309,14 @@ func TestSegmentsAndHead(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if rep := verify(t, b, chain.VerifyOptions{PublicKey: k.vkey, Head: seq}); rep.Damage != nil {
+		if rep := verify(t, b, chain.VerifyOptions{PublicKeys: []string{k.vkey}, Head: seq}); rep.Damage != nil {
 			t.Fatalf("intact: %v", rep.Damage)
 		}
 		os.Remove(logfile.SegmentPath(b, 2))
-		if rep := verify(t, b, chain.VerifyOptions{PublicKey: k.vkey}); rep.Damage != nil {
+		if rep := verify(t, b, chain.VerifyOptions{PublicKeys: []string{k.vkey}}); rep.Damage != nil {
 			t.Fatalf("without --head the shortened log looks complete, got %v", rep.Damage)
 		}
-		rep := verify(t, b, chain.VerifyOptions{PublicKey: k.vkey, Head: seq})
+		rep := verify(t, b, chain.VerifyOptions{PublicKeys: []string{k.vkey}, Head: seq})
 		if rep.Damage == nil || rep.Damage.Kind != chain.Truncated {
 			t.Fatalf("damage %v, want truncated", rep.Damage)
 		}
@@ -357,7 +357,7 @@ func TestTornTailRecovery(t *testing.T) {
 	if !bytes.Equal(before, after) {
 		t.Fatal("the torn segment was modified")
 	}
-	rep := verify(t, base, chain.VerifyOptions{PublicKey: k.vkey})
+	rep := verify(t, base, chain.VerifyOptions{PublicKeys: []string{k.vkey}})
 	if rep.Damage != nil || len(rep.Recovered) != 1 {
 		t.Fatalf("damage %v, recovered %v", rep.Damage, rep.Recovered)
 	}
@@ -375,7 +375,49 @@ func BenchmarkVerify(b *testing.B) {
 	b.SetBytes(info.Size())
 	b.ResetTimer()
 	for b.Loop() {
-		verify(b, base, chain.VerifyOptions{PublicKey: k.vkey})
+		verify(b, base, chain.VerifyOptions{PublicKeys: []string{k.vkey}})
+	}
+}
+
+// TestSeveralKeys: a log continued by a second run with its own key verifies
+// against both keys, given one by one or in one file; either key alone
+// names the other run's segment as signed by the wrong key.
+func TestSeveralKeys(t *testing.T) {
+	dir := t.TempDir()
+	base := filepath.Join(dir, "audit.jsonl")
+	k1, k2 := newKey(t), newKey(t)
+	writeLog(t, base, k1, 20, sink.Options{})
+	writeLog(t, base, k2, 20, sink.Options{})
+	if rep := verify(t, base, chain.VerifyOptions{PublicKeys: []string{k1.vkey, k2.vkey}}); rep.Damage != nil {
+		t.Fatalf("both keys: %v", rep.Damage)
+	}
+	for _, tc := range []struct {
+		key     key
+		segment string
+		line    int
+	}{{k1, logfile.SegmentPath(base, 2), 1}, {k2, base, 1}} {
+		rep := verify(t, base, chain.VerifyOptions{PublicKeys: []string{tc.key.vkey}})
+		if rep.Damage == nil || rep.Damage.Kind != chain.WrongKey || rep.Damage.Segment != tc.segment || rep.Damage.Line != tc.line {
+			t.Errorf("one key: damage %+v, want wrong key at %s line %d", rep.Damage, tc.segment, tc.line)
+		}
+	}
+
+	file := filepath.Join(dir, "keys.pub")
+	if err := os.WriteFile(file, []byte("# the runs of audit.jsonl\n"+k1.vkey+"\n\n"+k2.vkey+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := chain.ReadVerifierKeys(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 2 || keys[0] != k1.vkey || keys[1] != k2.vkey {
+		t.Fatalf("ReadVerifierKeys = %q, want the two keys in order", keys)
+	}
+	if err := os.WriteFile(file, []byte(k1.vkey+"\nnot a key\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chain.ReadVerifierKeys(file); err == nil || !strings.Contains(err.Error(), "line 2") {
+		t.Fatalf("a bad second line: error %v, want one naming line 2", err)
 	}
 }
 
@@ -411,7 +453,7 @@ func TestDuplicateKeyIsModified(t *testing.T) {
 			lines[last-1] = bytes.Replace(lines[last-1], []byte(tc.old), []byte(tc.new), 1)
 			base := filepath.Join(t.TempDir(), "audit.jsonl")
 			writeLines(t, base, lines)
-			rep := verify(t, base, chain.VerifyOptions{PublicKey: k.vkey, Open: true})
+			rep := verify(t, base, chain.VerifyOptions{PublicKeys: []string{k.vkey}, Open: true})
 			if tc.kind == "" {
 				if rep.Damage != nil {
 					t.Fatalf("damage %v", rep.Damage)
@@ -428,7 +470,7 @@ func TestDuplicateKeyIsModified(t *testing.T) {
 	lines[4] = bytes.Replace(lines[4], []byte(`"ret":3}`), []byte(`"ret":3,"ret":-1}`), 1)
 	base := filepath.Join(t.TempDir(), "audit.jsonl")
 	writeLines(t, base, lines)
-	if rep := verify(t, base, chain.VerifyOptions{PublicKey: k.vkey}); rep.Damage == nil || rep.Damage.Kind != chain.Modified || rep.Damage.Line != 5 {
+	if rep := verify(t, base, chain.VerifyOptions{PublicKeys: []string{k.vkey}}); rep.Damage == nil || rep.Damage.Kind != chain.Modified || rep.Damage.Line != 5 {
 		t.Fatalf("damage %v, want modified on line 5", rep.Damage)
 	}
 }
@@ -526,7 +568,7 @@ func TestVisitEveryLine(t *testing.T) {
 			}
 		}
 	}
-	rep, got := visit(chain.VerifyOptions{PublicKey: k.vkey})
+	rep, got := visit(chain.VerifyOptions{PublicKeys: []string{k.vkey}})
 	if rep.Damage != nil || rep.Records != uint64(len(all)) {
 		t.Fatalf("intact: %v, %d records of %d lines", rep.Damage, rep.Records, len(all))
 	}
@@ -557,7 +599,7 @@ func TestVisitEveryLine(t *testing.T) {
 				all = append(all, readLines(t, f)...)
 			}
 			defer func() { all = want }()
-			rep, got := visit(chain.VerifyOptions{PublicKey: k.vkey})
+			rep, got := visit(chain.VerifyOptions{PublicKeys: []string{k.vkey}})
 			if rep.Damage == nil {
 				t.Fatal("damage not found")
 			}

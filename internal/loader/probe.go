@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
 )
@@ -11,6 +12,14 @@ import (
 // HaveRingBuf reports whether the kernel has BPF ring buffers (5.8+).
 func HaveRingBuf() error {
 	return features.HaveMapType(ebpf.RingBuf)
+}
+
+// HaveBPFLoop reports whether the kernel has the bpf_loop helper (5.17+),
+// which the daemon's in-kernel glob matcher (handle_cgroup_mkdir) calls.
+// The helper is in the base set every program type gets, so a socket
+// filter probes it without needing a tracing attach target.
+func HaveBPFLoop() error {
+	return features.HaveProgramHelper(ebpf.SocketFilter, asm.FnLoop)
 }
 
 // ProbeHooks loads the object and attaches each hook on its own, with no

@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -65,6 +66,26 @@ func Segments(base string) (files []string, numbers []int) {
 		files, numbers = append(files, m), append(numbers, k)
 	}
 	return files, numbers
+}
+
+// laterSegment matches the file name of a segment after the first
+// (audit.000002.jsonl).
+var laterSegment = regexp.MustCompile(`\.[0-9]{6}(\.[^./]*)?$`)
+
+// Logs lists the logs in dir: the first segment of each, every *.jsonl file
+// that is not a later segment of another.
+func Logs(dir string) ([]string, error) {
+	matches, err := filepath.Glob(filepath.Join(dir, "*.jsonl"))
+	if err != nil {
+		return nil, err
+	}
+	var bases []string
+	for _, m := range matches {
+		if !laterSegment.MatchString(m) {
+			bases = append(bases, m)
+		}
+	}
+	return bases, nil
 }
 
 // Reader reads the complete lines of one segment file, in order.
@@ -197,6 +218,34 @@ func FirstLine(path string) ([]byte, int64, error) {
 		return nil, size, err
 	}
 	return append([]byte(nil), line...), size, nil
+}
+
+// EndOfLines is the offset just after the last complete line of the
+// segment at path (0 if it has none): where a reader that follows the
+// segment from now on starts. It reads the file backwards from its end.
+func EndOfLines(path string) (int64, error) {
+	rd, err := Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer rd.Close()
+	size, err := rd.Size()
+	if err != nil {
+		return 0, err
+	}
+	buf := make([]byte, 64<<10)
+	for end := size; end > 0 && size-end <= MaxLine; {
+		start := max(0, end-int64(len(buf)))
+		n, err := rd.f.ReadAt(buf[:end-start], start)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return 0, fmt.Errorf("reading %s: %w", path, err)
+		}
+		if i := bytes.LastIndexByte(buf[:n], '\n'); i >= 0 {
+			return start + int64(i) + 1, nil
+		}
+		end = start
+	}
+	return 0, nil
 }
 
 // Pending returns the bytes after the last complete line (at most MaxLine

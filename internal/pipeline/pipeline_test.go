@@ -109,7 +109,7 @@ func TestAccountingIdentity(t *testing.T) {
 
 	// The log says the same, in gap records that name stage, reason and CPU.
 	files, numbers := logfile.Segments(base)
-	rep, err := chain.Verify(files, numbers, chain.VerifyOptions{PublicKey: vkey})
+	rep, err := chain.Verify(files, numbers, chain.VerifyOptions{PublicKeys: []string{vkey}})
 	if err != nil || rep.Damage != nil {
 		t.Fatalf("verify: %v %v", err, rep.Damage)
 	}

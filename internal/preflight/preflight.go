@@ -19,11 +19,13 @@ import (
 
 // Result of one check.
 type Result struct {
-	Name     string
-	OK       bool
-	Required bool
-	Detail   string // what was found
-	Fix      string // what to do, when not OK
+	Name      string
+	Modes     Mode // the modes that need it
+	OK        bool
+	Required  bool   // by some mode
+	NotProbed bool   // not OK because an earlier check failed
+	Detail    string // what was found
+	Fix       string // what to do, when not OK
 }
 
 // Capabilities agenttrace needs: BPF and PERFMON to load and attach the
@@ -109,87 +111,218 @@ func Required() error {
 	return nil
 }
 
-// All runs every check, for `agenttrace check`.
-func All() []Result {
-	var results []Result
-	add := func(r Result) { results = append(results, r) }
+// Mode is a way of running agenttrace; a requirement names the modes that
+// cannot work without it.
+type Mode uint8
 
-	privErr := Privileges()
-	add(Result{Name: "privileges", Required: true, OK: privErr == nil,
-		Detail: okOr(privErr, "effective CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN"),
-		Fix:    "run as root (sudo) or grant CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN"})
+// The modes.
+const (
+	ModeRun    Mode = 1 << iota // agenttrace run
+	ModeDaemon                  // agenttrace daemon
+	ModeAll    = ModeRun | ModeDaemon
+)
 
-	release, major, minor := KernelVersion()
-	add(Result{Name: "kernel", Required: true, OK: atLeast(major, minor, 5, 8),
-		Detail: release + " (5.8 or later required)",
-		Fix:    "upgrade to Linux 5.8 or later (ring buffer, BTF tracing programs)"})
+// Modes lists every mode with its name, in the order check reports them.
+var Modes = []struct {
+	Mode Mode
+	Name string
+}{{ModeRun, "run"}, {ModeDaemon, "daemon"}}
 
-	btfErr := BTF()
-	add(Result{Name: "BTF", Required: true, OK: btfErr == nil, Detail: okOr(btfErr, BTFPath),
-		Fix: "use a kernel built with CONFIG_DEBUG_INFO_BTF=y"})
-
-	mount, cgErr := cgroup.Mount()
-	add(Result{Name: "cgroup2", Required: true, OK: cgErr == nil, Detail: okOr(cgErr, "mounted at "+mount),
-		Fix: "mount cgroup2 (mount -t cgroup2 none /sys/fs/cgroup/unified)"})
-	if cgErr == nil {
-		wErr := unix.Access(mount, unix.W_OK)
-		add(Result{Name: "cgroup2 writable", Required: true, OK: wErr == nil,
-			Detail: okOr(wErr, "can create session cgroups under "+mount),
-			Fix:    "run as root, or delegate a writable cgroup2 subtree"})
-		_, kErr := os.Stat(mount + "/cgroup.kill")
-		if os.IsNotExist(kErr) {
-			// cgroup.kill is absent in the root cgroup; look one level down.
-			entries, _ := os.ReadDir(mount)
-			for _, e := range entries {
-				if e.IsDir() {
-					_, kErr = os.Stat(mount + "/" + e.Name() + "/cgroup.kill")
-					break
-				}
-			}
+// String names the modes in m ("run, daemon"), or "optional" for none.
+func (m Mode) String() string {
+	var names []string
+	for _, x := range Modes {
+		if m&x.Mode != 0 {
+			names = append(names, x.Name)
 		}
-		add(Result{Name: "cgroup.kill", OK: kErr == nil || atLeast(major, minor, 5, 14),
-			Detail: "kill a session's leftover processes at once (5.14+); otherwise freeze and signal each",
-			Fix:    "optional: Linux 5.14 or later"})
 	}
-	add(Result{Name: "clone3 into cgroup", Required: true, OK: atLeast(major, minor, 5, 7),
-		Detail: "start the command inside its cgroup from its first instruction (CLONE_INTO_CGROUP, 5.7+)",
-		Fix:    "upgrade to Linux 5.7 or later"})
-
-	if privErr == nil {
-		rbErr := loader.HaveRingBuf()
-		add(Result{Name: "ring buffer", Required: true, OK: rbErr == nil, Detail: okOr(rbErr, "BPF_MAP_TYPE_RINGBUF"),
-			Fix: "upgrade to Linux 5.8 or later"})
+	if len(names) == 0 {
+		return "optional"
 	}
-
-	add(Result{Name: "tracefs", OK: true,
-		Detail: "not needed: agenttrace uses BTF tracepoints (tp_btf), which do not go through tracefs"})
-
-	if privErr == nil && btfErr == nil {
-		hookErrs, loadErr := loader.ProbeHooks()
-		if loadErr != nil {
-			add(Result{Name: "load eBPF programs", Required: true, Detail: loadErr.Error(),
-				Fix: "see the verifier message above; report it with `agenttrace check` output"})
-		} else {
-			for i, h := range loader.Hooks {
-				add(Result{Name: "hook " + h.Name, Required: true, OK: hookErrs[i] == nil,
-					Detail: okOr(hookErrs[i], "attaches"),
-					Fix:    "needs BTF-enabled raw tracepoints (tp_btf, Linux 5.5+)"})
-			}
-		}
-	} else {
-		add(Result{Name: "ring buffer and hooks", Required: true, Detail: "not probed: needs privileges and BTF",
-			Fix: "fix the checks above, then run agenttrace check again"})
-	}
-
-	_, ia32Err := os.Stat("/proc/sys/abi/vsyscall32")
-	add(Result{Name: "i386 syscall ABI", OK: true,
-		Detail: map[bool]string{true: "enabled: i386 syscalls (int 0x80) are recorded too", false: "not present"}[ia32Err == nil]})
-	return results
+	return strings.Join(names, ", ")
 }
 
-func okOr(err error, ok string) string {
-	if err != nil {
-		return err.Error()
+// Requirement is one thing a mode needs from the host: how to check it and
+// what to do when it is missing. Check returns what was found, or why the
+// requirement is not met (ErrNotProbed when an earlier one blocks the probe).
+type Requirement struct {
+	Name  string
+	Modes Mode // the modes that need it; 0: optional, reported for information
+	Check func(h *Host) (found string, err error)
+	Fix   string
+}
+
+// ErrNotProbed marks a requirement that could not be checked because one it
+// depends on is missing.
+var ErrNotProbed = errors.New("not probed")
+
+// Requirements is every requirement agenttrace check reports, in order.
+// Add a row when agenttrace starts to use a kernel feature; each hook of
+// loader.Hooks is a row of its own (hookRequirements), so a new hook is
+// checked as soon as it is in that list.
+func Requirements() []Requirement {
+	rows := []Requirement{
+		{"privileges", ModeAll, func(h *Host) (string, error) {
+			return "effective CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN", h.privErr
+		}, "run as root (sudo) or grant CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN"},
+		{"kernel", ModeAll, func(h *Host) (string, error) {
+			found := h.release + " (5.8 or later required)"
+			if !atLeast(h.major, h.minor, 5, 8) {
+				return "", errors.New(found)
+			}
+			return found, nil
+		}, "upgrade to Linux 5.8 or later (ring buffer, BTF tracing programs)"},
+		{"BTF", ModeAll, func(h *Host) (string, error) { return BTFPath, h.btfErr },
+			"use a kernel built with CONFIG_DEBUG_INFO_BTF=y"},
+		{"cgroup2", ModeAll, func(h *Host) (string, error) { return "mounted at " + h.mount, h.cgErr },
+			"mount cgroup2 (mount -t cgroup2 none /sys/fs/cgroup/unified)"},
+		{"cgroup2 writable", ModeRun, checkCgroupWritable, "run as root, or delegate a writable cgroup2 subtree"},
+		{"cgroup.kill", 0, checkCgroupKill, "optional: Linux 5.14 or later"},
+		{"clone3 into cgroup", ModeRun, func(h *Host) (string, error) {
+			found := "start the command inside its cgroup from its first instruction (CLONE_INTO_CGROUP, 5.7+)"
+			if !atLeast(h.major, h.minor, 5, 7) {
+				return "", errors.New(found)
+			}
+			return found, nil
+		}, "upgrade to Linux 5.7 or later"},
+		{"ring buffer", ModeAll, func(h *Host) (string, error) {
+			if h.privErr != nil {
+				return "", fmt.Errorf("%w: needs privileges", ErrNotProbed)
+			}
+			return "BPF_MAP_TYPE_RINGBUF", loader.HaveRingBuf()
+		}, "upgrade to Linux 5.8 or later"},
+		{"bpf_loop", ModeDaemon, func(h *Host) (string, error) {
+			if h.privErr != nil {
+				return "", fmt.Errorf("%w: needs privileges", ErrNotProbed)
+			}
+			found := "the daemon matches target globs in the kernel with the bpf_loop helper (5.17+)"
+			if err := loader.HaveBPFLoop(); err != nil {
+				if loader.IsNotSupported(err) {
+					return "", errors.New("the kernel has no bpf_loop helper: the daemon cannot match target globs (agenttrace run does not need it)")
+				}
+				return "", fmt.Errorf("probing bpf_loop: %w", err)
+			}
+			return found, nil
+		}, "upgrade to Linux 5.17 or later for agenttrace daemon"},
+		{"load eBPF programs", ModeAll, func(h *Host) (string, error) {
+			if _, err := h.probeHooks(); err != nil {
+				return "", err
+			}
+			return "the object loads and passes the verifier", nil
+		}, "see the verifier message above; report it with `agenttrace check` output"},
 	}
-	return ok
+	rows = append(rows, hookRequirements()...)
+	return append(rows,
+		Requirement{"tracefs", 0, func(*Host) (string, error) {
+			return "not needed: agenttrace uses BTF tracepoints (tp_btf), which do not go through tracefs", nil
+		}, ""},
+		Requirement{"i386 syscall ABI", 0, func(*Host) (string, error) {
+			if _, err := os.Stat("/proc/sys/abi/vsyscall32"); err != nil {
+				return "not present", nil
+			}
+			return "enabled: i386 syscalls (int 0x80) are recorded too", nil
+		}, ""},
+	)
+}
+
+// hookRequirements is one row per hook agenttrace attaches.
+func hookRequirements() []Requirement {
+	rows := make([]Requirement, len(loader.Hooks))
+	for i, hook := range loader.Hooks {
+		rows[i] = Requirement{Name: "hook " + hook.Name, Modes: ModeAll, Check: func(h *Host) (string, error) {
+			errs, err := h.probeHooks()
+			if err != nil {
+				return "", fmt.Errorf("%w: the eBPF object did not load", ErrNotProbed)
+			}
+			return "attaches", errs[i]
+		}, Fix: "needs BTF-enabled raw tracepoints (tp_btf, Linux 5.5+)"}
+	}
+	return rows
+}
+
+// Host is what is known about this host, probed once and shared by the
+// checks.
+type Host struct {
+	privErr      error
+	btfErr       error
+	release      string
+	major, minor int
+	mount        string
+	cgErr        error
+
+	hooksProbed bool
+	hookErrs    []error
+	loadErr     error
+}
+
+// NewHost probes what every check needs.
+func NewHost() *Host {
+	h := &Host{privErr: Privileges(), btfErr: BTF()}
+	h.release, h.major, h.minor = KernelVersion()
+	h.mount, h.cgErr = cgroup.Mount()
+	return h
+}
+
+// probeHooks loads the object and attaches each hook, once.
+func (h *Host) probeHooks() ([]error, error) {
+	if !h.hooksProbed {
+		h.hooksProbed = true
+		switch {
+		case h.privErr != nil:
+			h.loadErr = fmt.Errorf("%w: needs privileges", ErrNotProbed)
+		case h.btfErr != nil:
+			h.loadErr = fmt.Errorf("%w: needs BTF", ErrNotProbed)
+		default:
+			h.hookErrs, h.loadErr = loader.ProbeHooks()
+		}
+	}
+	return h.hookErrs, h.loadErr
+}
+
+func checkCgroupWritable(h *Host) (string, error) {
+	if h.cgErr != nil {
+		return "", fmt.Errorf("%w: no cgroup2 mount", ErrNotProbed)
+	}
+	return "can create session cgroups under " + h.mount, unix.Access(h.mount, unix.W_OK)
+}
+
+func checkCgroupKill(h *Host) (string, error) {
+	found := "kill a session's leftover processes at once (5.14+); otherwise freeze and signal each"
+	if h.cgErr != nil {
+		return "", fmt.Errorf("%w: no cgroup2 mount", ErrNotProbed)
+	}
+	_, err := os.Stat(h.mount + "/cgroup.kill")
+	if os.IsNotExist(err) {
+		// cgroup.kill is absent in the root cgroup; look one level down.
+		entries, _ := os.ReadDir(h.mount)
+		for _, e := range entries {
+			if e.IsDir() {
+				_, err = os.Stat(h.mount + "/" + e.Name() + "/cgroup.kill")
+				break
+			}
+		}
+	}
+	if err != nil && !atLeast(h.major, h.minor, 5, 14) {
+		return "", errors.New(found)
+	}
+	return found, nil
+}
+
+// All runs every check, for `agenttrace check`.
+func All() []Result {
+	h := NewHost()
+	var results []Result
+	for _, r := range Requirements() {
+		found, err := r.Check(h)
+		res := Result{Name: r.Name, Modes: r.Modes, Required: r.Modes != 0, OK: err == nil, Detail: found, Fix: r.Fix}
+		if err != nil {
+			res.Detail = err.Error()
+			res.NotProbed = errors.Is(err, ErrNotProbed)
+			if res.NotProbed {
+				res.Fix = "fix the checks above, then run agenttrace check again"
+			}
+		}
+		results = append(results, res)
+	}
+	return results
 }

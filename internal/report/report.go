@@ -122,18 +122,18 @@ type Summary struct {
 
 // Session is one agenttrace run: from its start record to its stop record.
 type Session struct {
-	Seq           uint64            `json:"seq"` // of its start record; 0 for records before any start
-	Time          string            `json:"time"`
-	Host          string            `json:"host"`
-	AgenttracePid uint32            `json:"agenttrace_pid"`
-	Command       string            `json:"command"`
-	Argv          []string          `json:"argv"`
-	Cgroup        string            `json:"cgroup"`
-	DurationNs    int64             `json:"duration_ns"`
-	Ended         bool              `json:"ended"` // a stop record closes it
-	ExitCode      int               `json:"exit_code"`
-	LeftRunning   int               `json:"left_running"`
-	Lost          map[string]uint64 `json:"lost,omitempty"`
+	Seq           uint64        `json:"seq"` // of its start record; 0 for records before any start
+	Time          string        `json:"time"`
+	Host          string        `json:"host"`
+	AgenttracePid uint32        `json:"agenttrace_pid"`
+	Command       string        `json:"command"`
+	Argv          []string      `json:"argv"`
+	Cgroup        string        `json:"cgroup"`
+	DurationNs    int64         `json:"duration_ns"`
+	Ended         bool          `json:"ended"` // a stop record closes it
+	ExitCode      int           `json:"exit_code"`
+	LeftRunning   int           `json:"left_running"`
+	Lost          record.Counts `json:"lost,omitempty"`
 	// Attributed: the log itself carries tool-call attribution (written by
 	// a tracer that has it); otherwise it was computed only here.
 	Attributed bool        `json:"attributed"`
@@ -283,7 +283,7 @@ func loadLog(base string, opts Options) (*Log, error) {
 	}
 	l.Verify = Verify{
 		Intact: vr.Damage == nil, Records: vr.Records, LastSeq: vr.LastSeq, Checkpoints: vr.Checkpoints,
-		LastSignedSeq: vr.LastSignedSeq, Unsigned: vr.Unsigned, Keys: vr.Keys, KeyChecked: opts.Verify.PublicKey != "",
+		LastSignedSeq: vr.LastSignedSeq, Unsigned: vr.Unsigned, Keys: vr.Keys, KeyChecked: len(opts.Verify.PublicKeys) > 0,
 		Recovered: vr.Recovered,
 	}
 	if vr.Damage != nil {
@@ -385,7 +385,11 @@ func readables(vs []string) []string {
 
 // selects reports whether the filter selects r, whose recomputed tool call is toolCall.
 func (b *builder) selects(r *record.Record, toolCall string) bool {
-	f := b.filter
+	return b.filter.matches(r, toolCall)
+}
+
+// matches reports whether f selects r, whose tool call is toolCall.
+func (f *Filter) matches(r *record.Record, toolCall string) bool {
 	if f.ToolCall != "" && toolCall != f.ToolCall {
 		return false
 	}
@@ -411,9 +415,7 @@ func (b *builder) selects(r *record.Record, toolCall string) bool {
 // leave them out: a loss may hide records of any tool call, process or tag,
 // so every view shows where events were lost.
 func (b *builder) event(r *record.Record) {
-	f := *b.filter
-	f.ToolCall, f.Pid, f.Tag = "", 0, ""
-	if !(&builder{filter: &f}).selects(r, "") {
+	if !b.filter.eventFilter().matches(r, "") {
 		return
 	}
 	b.summary.Records[r.Type]++
@@ -423,17 +425,8 @@ func (b *builder) event(r *record.Record) {
 	e := &Event{Type: r.Type, Seq: r.Seq, Time: r.Time, ktime: r.Ktime}
 	switch body := r.Body.(type) {
 	case *record.Gap:
-		var lost []string
-		for _, kind := range lostOrder(body.Lost) {
-			n := body.Lost[kind]
-			lost = append(lost, fmt.Sprintf("%d %s", n, kind))
-			b.summary.LostEvents += n
-		}
-		where := body.Stage + ": " + body.Reason
-		if body.CPU >= 0 {
-			where += fmt.Sprintf(", cpu %d", body.CPU)
-		}
-		e.Text = fmt.Sprintf("%s events lost (%s)", strings.Join(lost, ", "), where)
+		b.summary.LostEvents += body.Lost.Total()
+		e.Text = gapText(body)
 		e.from, e.to = body.From, body.To
 	case *record.Freeze:
 		e.Text = "processes frozen: " + record.Readable(body.Reason)
@@ -441,6 +434,23 @@ func (b *builder) event(r *record.Record) {
 		e.Text = fmt.Sprintf("processes thawed after %s: %s", seconds(body.FrozenNs), record.Readable(body.Reason))
 	}
 	b.session.Events = append(b.session.Events, e)
+}
+
+// eventFilter is f for gap, freeze and thaw records: only the record types
+// and the time window apply to them (a loss may hide records of any tool
+// call, process or tag, so every view shows where events were lost).
+func (f *Filter) eventFilter() *Filter {
+	return &Filter{Types: f.Types, Since: f.Since, Until: f.Until}
+}
+
+// gapText says what a gap record counts and where: "7 open events lost
+// (kernel: ring buffer full, cpu 1)".
+func gapText(g *record.Gap) string {
+	where := g.Stage + ": " + g.Reason
+	if g.CPU >= 0 {
+		where += fmt.Sprintf(", cpu %d", g.CPU)
+	}
+	return fmt.Sprintf("%s events lost (%s)", lostText(g.Lost), where)
 }
 
 // lostOrder lists the kinds of a loss count that lost something, kernel
@@ -610,19 +620,7 @@ func (b *builder) open(p *Process, r *record.Record, o *record.Open) {
 }
 
 func (b *builder) connect(p *Process, r *record.Record, c *record.Connect) {
-	addr := c.Addr.String()
-	if c.AddrUnreadable && !c.Addr.HasFamily {
-		addr = "(address unreadable)"
-	}
-	result := record.Errno(c.Ret)
-	switch {
-	case c.Ret == 0:
-		result = "ok"
-	case result == "EINPROGRESS":
-		result = "in progress"
-	case result == "":
-		result = fmt.Sprintf("ret %d", c.Ret)
-	}
+	addr, result := connectAddress(c), connectResult(c)
 	if p.connects == nil {
 		p.connects = map[string]*Connect{}
 	}
@@ -634,6 +632,28 @@ func (b *builder) connect(p *Process, r *record.Record, c *record.Connect) {
 		p.Connects = append(p.Connects, x)
 	}
 	x.Count++
+}
+
+// connectAddress is where a connect went, as one string.
+func connectAddress(c *record.Connect) string {
+	if c.AddrUnreadable && !c.Addr.HasFamily {
+		return "(address unreadable)"
+	}
+	return c.Addr.String()
+}
+
+// connectResult is what connect returned: "ok", "in progress" or the errno.
+func connectResult(c *record.Connect) string {
+	switch errno := record.Errno(c.Ret); {
+	case c.Ret == 0:
+		return "ok"
+	case errno == "EINPROGRESS":
+		return "in progress"
+	case errno == "":
+		return fmt.Sprintf("ret %d", c.Ret)
+	default:
+		return errno
+	}
 }
 
 // finish closes the current session: links processes into trees, orders

@@ -215,7 +215,7 @@ session 2025-01-02T03:04:05.000000000Z · host host-1 · agenttrace pid 50 · cg
 
 func loadReport(t *testing.T, path, vkey string, f Filter) *Report {
 	t.Helper()
-	rep, err := Load([]string{path}, Options{Verify: chain.VerifyOptions{PublicKey: vkey}, Filter: f})
+	rep, err := Load([]string{path}, Options{Verify: chain.VerifyOptions{PublicKeys: []string{vkey}}, Filter: f})
 	if err != nil {
 		t.Fatal(err)
 	}

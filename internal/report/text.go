@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+
+	"github.com/agenttrace/agenttrace/internal/record"
 )
 
 // ANSI styles, used only when writing to a terminal.
@@ -152,12 +154,11 @@ func (t *textWriter) session(s *Session) {
 	}
 }
 
-func lostText(lost map[string]uint64) string {
+// lostText lists loss counts: "7 open, 1 exec", kernel kinds first.
+func lostText(lost record.Counts) string {
 	var parts []string
-	for _, kind := range []string{"exec", "open", "connect", "fork", "exit", "unknown"} {
-		if n := lost[kind]; n > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", n, kind))
-		}
+	for _, kind := range lostOrder(lost) {
+		parts = append(parts, fmt.Sprintf("%d %s", lost[kind], kind))
 	}
 	return strings.Join(parts, ", ")
 }

@@ -39,7 +39,7 @@ func openLog(t *testing.T, base string, enc *record.Encoder) (*Writer, string) {
 func verifyLog(t *testing.T, base, vkey string) *chain.Report {
 	t.Helper()
 	files, numbers := logfile.Segments(base)
-	rep, err := chain.Verify(files, numbers, chain.VerifyOptions{PublicKey: vkey})
+	rep, err := chain.Verify(files, numbers, chain.VerifyOptions{PublicKeys: []string{vkey}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,6 +31,7 @@ import (
 
 	"github.com/agenttrace/agenttrace/internal/logfile"
 	"github.com/agenttrace/agenttrace/internal/record"
+	"github.com/agenttrace/agenttrace/tools"
 )
 
 // rsyslog is an rsyslogd the test runs, with its own configuration, work
@@ -47,19 +48,18 @@ type rsyslog struct {
 	exited  chan struct{}
 }
 
-// requireRsyslog returns the rsyslogd binary; without it the test skips,
-// except in CI, where it fails.
+// requireRsyslog returns the rsyslogd binary, failing at once with the
+// command that installs it when it or its TLS module is not installed.
 func requireRsyslog(t testing.TB) string {
 	t.Helper()
+	tools.Require(t, "rsyslog")
+	tools.Require(t, "rsyslog-gnutls")
 	for _, p := range []string{"rsyslogd", "/usr/sbin/rsyslogd"} {
 		if bin, err := exec.LookPath(p); err == nil {
 			return bin
 		}
 	}
-	if inCI() {
-		t.Fatal("rsyslogd not found (apt-get install rsyslog rsyslog-gnutls); CI=true: not skipping")
-	}
-	t.Skip("rsyslogd not found: apt-get install rsyslog rsyslog-gnutls")
+	t.Fatal("rsyslogd is installed but not found on PATH or in /usr/sbin")
 	return ""
 }
 
@@ -141,9 +141,13 @@ func (r *rsyslog) start(t testing.TB) {
 					break
 				}
 			}
+			said, _ := os.ReadFile(filepath.Join(r.dir, "rsyslogd.out"))
+			if bytes.Contains(said, []byte("could not load module")) {
+				// It goes on without the input, which then never listens.
+				t.Fatalf("rsyslogd could not load a module (is rsyslog-gnutls installed? tools/packages):\n%s", said)
+			}
 			select {
 			case <-r.exited:
-				said, _ := os.ReadFile(filepath.Join(r.dir, "rsyslogd.out"))
 				t.Fatalf("rsyslogd exited at start:\n%s", said)
 			case <-time.After(20 * time.Millisecond):
 			}

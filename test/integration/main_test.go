@@ -26,6 +26,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/agenttrace/agenttrace/tools"
 )
 
 // helperEnv names the helper action when this binary runs as a helper.
@@ -149,16 +151,16 @@ func requireRoot(t *testing.T) {
 	t.Skip("integration tests load eBPF programs and create cgroups: run them as root (with CI=true they fail instead of skipping)")
 }
 
-// requireC returns a C helper, skipping (failing in CI) if it could not be built.
+// requireC returns a C helper, failing if it could not be built (with the
+// command that installs the compiler, when that is what is missing).
 func requireC(t *testing.T, bin string) string {
 	t.Helper()
 	if bin != "" {
 		return bin
 	}
-	if inCI() {
-		t.Fatalf("C test helper not built; CI=true: not skipping: %v", cBuildErr)
-	}
-	t.Skipf("C test helper not built: %v", cBuildErr)
+	tools.Require(t, "gcc")
+	tools.Require(t, "libc6-dev")
+	t.Fatalf("C test helper not built: %v", cBuildErr)
 	return ""
 }
 

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/agenttrace/agenttrace/internal/record"
+	"github.com/agenttrace/agenttrace/tools"
 )
 
 var updateGolden = flag.Bool("update", false, "rewrite testdata/show.golden from agenttrace show's output")
@@ -607,19 +608,16 @@ func TestShowSensitivePathsFlag(t *testing.T) {
 	}
 }
 
-// requireChromium returns the chromium binary, skipping (failing in CI)
-// when it is not installed.
+// requireChromium returns the chromium binary, failing at once with the
+// command that installs it when it is not installed.
 func requireChromium(t *testing.T) string {
 	t.Helper()
+	tools.Require(t, "chromium")
 	path, err := exec.LookPath("chromium")
-	if err == nil {
-		return path
+	if err != nil {
+		t.Fatal(err)
 	}
-	if inCI() {
-		t.Fatalf("chromium is needed to render the HTML report (apt-get install chromium); CI=true: not skipping: %v", err)
-	}
-	t.Skipf("chromium is needed to render the HTML report (apt-get install chromium): %v", err)
-	return ""
+	return path
 }
 
 // chromium runs headless Chromium with args and returns its stdout. It
