@@ -78,7 +78,7 @@ Needs root, or CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN (agenttrace check).`,
 	f.StringVar(&o.signingKey, "signing-key", "", "checkpoint signing key `file` (agenttrace keygen); default: an ephemeral key, its public half written beside the log")
 	f.Uint64Var(&o.cpRecords, "checkpoint-records", sink.DefaultCheckpointRecords, "sign a checkpoint after this many records")
 	f.DurationVar(&o.cpInterval, "checkpoint-interval", sink.DefaultCheckpointInterval, "sign a checkpoint after this long, if there are new records")
-	f.Int64Var(&o.rotateSize, "rotate-size", 0, "start a new segment when one reaches this many `bytes` (0: never)")
+	f.Int64Var(&o.rotateSize, "rotate-size", sink.DefaultRotateSize, "start a new segment when one reaches this many `bytes` (0: never)")
 	f.DurationVar(&o.rotateInterval, "rotate-interval", 0, "start a new segment after this long (0: never)")
 	f.BoolVar(&o.failClosed, "fail-closed", false, "freeze the traced processes (cgroup.freeze) while capture cannot be guaranteed: ring buffer above half full, or log not writable")
 	f.DurationVar(&o.heartbeat, "heartbeat", pipeline.DefaultHeartbeat, "write a heartbeat record with running totals this often")

@@ -68,6 +68,9 @@ func (t *Tree) Append(line Hash) {
 	t.size++
 }
 
+// Clone returns an independent copy of t.
+func (t *Tree) Clone() Tree { return Tree{size: t.size, nodes: append([]tlog.Hash(nil), t.nodes...)} }
+
 // Size is the number of leaves.
 func (t *Tree) Size() uint64 { return t.size }
 

@@ -87,21 +87,23 @@ type Report struct {
 	LastSeq       uint64
 	Unsigned      uint64   // records after the last checkpoint
 	Keys          []string // checkpoint keys, in order of first use
-	Recovered     []string // torn tails acknowledged by a recovery record
+	Recovered     []string // how each recovery record says a segment ended (crash, torn bytes, unsigned records)
 	Damage        *Damage  // nil: intact
 }
 
 type verifier struct {
-	opts     VerifyOptions
-	rep      *Report
-	expect   uint64
-	prev     Hash
-	tree     Tree
-	keys     map[string]note.Verifier
-	given    map[string]bool // opts.PublicKeys
-	lastCP   uint64
-	final    bool
-	torn     *tornTail
+	opts   VerifyOptions
+	rep    *Report
+	expect uint64
+	prev   Hash
+	tree   Tree
+	keys   map[string]note.Verifier
+	given  map[string]bool // opts.PublicKeys
+	lastCP uint64
+	final  bool
+	// torns are the torn tails (and segments with no complete record)
+	// the next segment's recovery records must acknowledge, in order.
+	torns    []*tornTail
 	headSeen bool
 }
 
@@ -115,7 +117,10 @@ type tornTail struct {
 // validation is most of the cost of verifying, so it runs on every CPU over
 // a batch of lines while hashing stays sequential. Memory is bounded by it
 // plus the longest line (logfile.MaxLine).
-const batchBytes = 8 << 20
+const (
+	batchBytes = 8 << 20
+	batchLines = 64 << 10
+)
 
 // Verify checks the segments of one log, given in order (segment 1 first).
 // The error is for I/O and for input that is not an agenttrace log at all
@@ -189,7 +194,7 @@ func (v *verifier) segment(path string, number int) (*Damage, int64, error) {
 			// The reader is still at the end of the carried line.
 			store, lens, offsets = append(store, carry...), append(lens, len(carry)), append(offsets, rd.Offset())
 		}
-		for len(store) < batchBytes {
+		for len(store) < batchBytes && len(lens) < batchLines {
 			line, err := rd.Next()
 			if err != nil {
 				readErr = err
@@ -216,7 +221,10 @@ func (v *verifier) segment(path string, number int) (*Damage, int64, error) {
 			if number == 1 {
 				return nil, 0, fmt.Errorf("%s has no complete record: %w", path, ErrNotALog)
 			}
-			return &Damage{Kind: Truncated, Segment: path, Detail: "the segment has no complete record"}, 0, nil
+			// A segment whose start a crash or a full disk cut: its bytes are
+			// torn, and the next segment must say so.
+			v.torns = append(v.torns, &tornTail{file: path, data: append([]byte(nil), rd.Pending()...)})
+			return nil, 0, nil
 		}
 		// Verify every line but the last, which needs the next batch's
 		// first line (does it link back?), unless the segment has ended.
@@ -243,9 +251,10 @@ func (v *verifier) segment(path string, number int) (*Damage, int64, error) {
 			if v.opts.Visit != nil {
 				v.opts.Visit(batch[i])
 			}
-			if lineNo == 1 && v.torn != nil {
-				// The line after a continuing header must acknowledge the torn tail.
-				if d := v.recovered(path, next); d != nil {
+			if lineNo == 1 && len(v.torns) > 0 {
+				// The lines after a continuing header must acknowledge the
+				// torn tails before it.
+				if d := v.recovered(path, offsets[i]); d != nil {
 					return d, offsets[i] + 1, nil
 				}
 			}
@@ -254,7 +263,7 @@ func (v *verifier) segment(path string, number int) (*Damage, int64, error) {
 		carry = append(carry[:0], store[len(store)-lenAfter(lens, upto):]...)
 	}
 	if pending := rd.Pending(); len(pending) > 0 {
-		v.torn = &tornTail{file: path, offset: rd.Offset(), data: append([]byte(nil), pending...)}
+		v.torns = append(v.torns, &tornTail{file: path, offset: rd.Offset(), data: append([]byte(nil), pending...)})
 	}
 	return nil, 0, nil
 }
@@ -383,26 +392,36 @@ func (v *verifier) header(path string, number int, line []byte) (*Damage, error)
 	return nil, nil
 }
 
-// recovered checks that the record after a header (next) acknowledges the
-// torn tail left at the end of the previous segment.
-func (v *verifier) recovered(path string, next []byte) *Damage {
-	t := v.torn
-	v.torn = nil
-	bad := &Damage{Kind: Truncated, Segment: t.file, Detail: fmt.Sprintf("%d bytes after the last complete record are not acknowledged by a recovery record in %s", len(t.data), filepath.Base(path))}
-	if next == nil {
-		return bad
+// recovered checks that the records right after a header (the lines of
+// the segment after offset) acknowledge, with recovery records, every torn
+// tail before it.
+func (v *verifier) recovered(path string, offset int64) *Damage {
+	torns := v.torns
+	v.torns = nil
+	recs := map[string]*record.Recovery{} // by segment file
+	for line := range restOf(path, offset) {
+		env, err := record.ParseEnvelope(line)
+		if err != nil || env.Type != "recovery" {
+			break
+		}
+		rec, err := decodeBody[record.Recovery](line)
+		if err != nil {
+			break
+		}
+		recs[rec.SegmentFile] = rec
 	}
-	env, err := record.ParseEnvelope(next)
-	if err != nil || env.Type != "recovery" {
-		return bad
+	for _, t := range torns {
+		bad := &Damage{Kind: Truncated, Segment: t.file}
+		rec := recs[filepath.Base(t.file)]
+		switch {
+		case rec == nil:
+			bad.Detail = fmt.Sprintf("%d bytes after the last complete record are not acknowledged by a recovery record in %s", len(t.data), filepath.Base(path))
+			return bad
+		case rec.TornOffset != t.offset || rec.TornBytes != int64(len(t.data)) || len(t.data) > 0 && rec.TornSHA256 != HashLine(t.data).String():
+			bad.Detail = "the recovery record does not describe the torn tail as found"
+			return bad
+		}
 	}
-	rec, err := decodeBody[record.Recovery](next)
-	if err != nil || rec.SegmentFile != filepath.Base(t.file) || rec.TornOffset != t.offset ||
-		rec.TornBytes != int64(len(t.data)) || rec.TornSHA256 != HashLine(t.data).String() {
-		bad.Detail = "the recovery record does not describe the torn tail as found"
-		return bad
-	}
-	v.rep.Recovered = append(v.rep.Recovered, fmt.Sprintf("%s: %d torn bytes at offset %d after seq %d", t.file, len(t.data), t.offset, rec.AfterSeq))
 	return nil
 }
 
@@ -467,6 +486,11 @@ func (v *verifier) line(path string, n int, line []byte, invalid bool, next []by
 			return d
 		}
 	}
+	if env.Type == "recovery" {
+		if rec, err := decodeBody[record.Recovery](line); err == nil {
+			v.rep.Recovered = append(v.rep.Recovered, recoveryText(rec))
+		}
+	}
 	v.prev = h
 	v.tree.Append(v.prev)
 	v.expect++
@@ -476,6 +500,17 @@ func (v *verifier) line(path string, n int, line []byte, invalid bool, next []by
 		v.final = false
 	}
 	return nil
+}
+
+// recoveryText says how a recovery record says a segment ended.
+func recoveryText(r *record.Recovery) string {
+	switch {
+	case r.TornBytes > 0 && r.TornOffset == 0:
+		return fmt.Sprintf("%s: a segment with no complete record (%d bytes; its start was cut), after seq %d", r.SegmentFile, r.TornBytes, r.AfterSeq)
+	case r.TornBytes > 0:
+		return fmt.Sprintf("%s: ended without a final checkpoint after seq %d (%d unsigned records) and %d torn bytes at offset %d (a crash)", r.SegmentFile, r.AfterSeq, r.Unsigned, r.TornBytes, r.TornOffset)
+	}
+	return fmt.Sprintf("%s: ended without a final checkpoint after seq %d (%d unsigned records: a crash)", r.SegmentFile, r.AfterSeq, r.Unsigned)
 }
 
 func linksTo(line []byte, h Hash) bool {
@@ -560,9 +595,10 @@ func (v *verifier) end(lastFile string) *Damage {
 	if v.opts.Open {
 		return nil
 	}
-	if v.torn != nil {
-		return &Damage{Kind: Truncated, Segment: v.torn.file, Seq: v.rep.LastSeq,
-			Detail: fmt.Sprintf("the segment ends in %d bytes of an incomplete record (a crash not yet recovered)", len(v.torn.data))}
+	if len(v.torns) > 0 {
+		t := v.torns[0]
+		return &Damage{Kind: Truncated, Segment: t.file, Seq: v.rep.LastSeq,
+			Detail: fmt.Sprintf("the segment ends in %d bytes of an incomplete record (a crash not yet recovered)", len(t.data))}
 	}
 	if !v.final {
 		return &Damage{Kind: Truncated, Segment: lastFile, Seq: v.rep.LastSeq,

@@ -361,7 +361,7 @@ func TestTornTailRecovery(t *testing.T) {
 	if rep.Damage != nil || len(rep.Recovered) != 1 {
 		t.Fatalf("damage %v, recovered %v", rep.Damage, rep.Recovered)
 	}
-	want := fmt.Sprintf("%s: %d torn bytes at offset %d after seq 18", base, len(torn), len(before)-len(torn))
+	want := fmt.Sprintf("%s: ended without a final checkpoint after seq 18 (0 unsigned records) and %d torn bytes at offset %d (a crash)", filepath.Base(base), len(torn), len(before)-len(torn))
 	if rep.Recovered[0] != want {
 		t.Fatalf("recovered %q, want %q", rep.Recovered[0], want)
 	}

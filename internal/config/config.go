@@ -69,14 +69,15 @@ type Config struct {
 
 	// lines maps a dotted key ("log.dir", "targets[1]") to its line in
 	// the file, for errors found after Load (CheckDaemon).
-	lines map[string]int
+	lines        map[string]int
+	targetsGiven int // entries under targets:, valid or not
 }
 
 // LogConfig is `log:`, the audit log files.
 type LogConfig struct {
 	Dir            string
 	Name           string // base name of segment 1
-	RotateSize     int64  // bytes; 0: never
+	RotateSize     int64  // bytes; 0: never (default sink.DefaultRotateSize)
 	RotateInterval time.Duration
 	Fsync          string // checkpoint | always (sink.ParseSyncPolicy)
 	GroupRead      bool   // files 0640 and directories 0750 instead of 0600 and 0700
@@ -139,17 +140,31 @@ type fileMetrics struct {
 // only. Every error starts with "path:line: " (or "path: " when it is about
 // the whole file).
 func Load(path string) (*Config, error) {
+	return load(path, false)
+}
+
+// LoadDaemon is Load with what the daemon needs beyond it (CheckDaemon),
+// every problem of the file reported at once.
+func LoadDaemon(path string) (*Config, error) {
+	return load(path, true)
+}
+
+func load(path string, daemon bool) (*Config, error) {
 	data, err := readFile(path)
 	if err != nil {
 		return nil, err
 	}
-	c, err := parse(path, data)
+	c, p, err := parse(path, data)
 	if err != nil {
 		return nil, err
 	}
-	p := &problems{path: c.Path, lines: c.lines}
-	for _, msg := range c.signingKeyProblems(false) {
-		p.add("signing_key", "%s", msg)
+	if c != nil {
+		for _, msg := range c.signingKeyProblems(false) {
+			p.add("signing_key", "%s", msg)
+		}
+		if daemon {
+			c.checkDaemon(p)
+		}
 	}
 	if err := p.err(); err != nil {
 		return nil, err
@@ -162,7 +177,13 @@ func Load(path string) (*Config, error) {
 // read.
 func (c *Config) CheckDaemon() error {
 	p := &problems{path: c.Path, lines: c.lines}
-	if len(c.Targets) == 0 {
+	c.checkDaemon(p)
+	return p.err()
+}
+
+func (c *Config) checkDaemon(p *problems) {
+	// Targets the file gives but that are wrong are reported as such.
+	if len(c.Targets) == 0 && c.targetsGiven == 0 {
 		p.add("targets", "targets: the daemon needs at least one target (a cgroup glob such as agents.slice/*)")
 	}
 	if c.SigningKey == "" {
@@ -171,50 +192,52 @@ func (c *Config) CheckDaemon() error {
 	for _, msg := range c.signingKeyProblems(true) {
 		p.add("signing_key", "%s", msg)
 	}
-	return p.err()
 }
 
-// parse turns the file's bytes into a Config.
-func parse(path string, data []byte) (*Config, error) {
+// parse turns the file's bytes into a Config, collecting every problem it
+// finds in p: of the shape (unknown or repeated keys, wrong kinds of
+// value) and of the values. The error is for a file that is not YAML; the
+// Config is nil when its shape is too wrong to read values from.
+func parse(path string, data []byte) (*Config, *problems, error) {
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&root); err != nil && err != io.EOF {
-		return nil, yamlError(path, err)
+		return nil, nil, yamlError(path, err)
 	}
 	var next yaml.Node
 	switch err := dec.Decode(&next); {
 	case err == nil:
-		return nil, fmt.Errorf("%s:%d: a second YAML document: the file must hold one", path, next.Line)
+		return nil, nil, fmt.Errorf("%s:%d: a second YAML document: the file must hold one", path, next.Line)
 	case err != io.EOF:
-		return nil, yamlError(path, err)
+		return nil, nil, yamlError(path, err)
 	}
 
 	p := &problems{path: path, lines: map[string]int{}}
 	checkShape(p, &root)
-	if err := p.err(); err != nil {
-		return nil, err
-	}
+	shapeOK := len(p.list) == 0
 
-	// The shape is known to be right; decoding with KnownFields is the
-	// backstop should the walker and the decoder ever disagree.
+	// With the shape right, decoding with KnownFields is the backstop
+	// should the walker and the decoder ever disagree; with unknown keys
+	// (already reported) the values of the known ones are still checked.
 	var raw fileConfig
-	strict := yaml.NewDecoder(bytes.NewReader(data))
-	strict.KnownFields(true)
-	if err := strict.Decode(&raw); err != nil && err != io.EOF {
-		return nil, yamlError(path, err)
+	d := yaml.NewDecoder(bytes.NewReader(data))
+	d.KnownFields(shapeOK)
+	if err := d.Decode(&raw); err != nil && err != io.EOF {
+		if shapeOK {
+			return nil, nil, yamlError(path, err)
+		}
+		return nil, p, nil // wrong kinds of values: the shape problems say which
 	}
 
 	c := &Config{Path: path, Hash: sha256Hex(data), lines: p.lines}
 	c.fill(p, &raw)
-	if err := p.err(); err != nil {
-		return nil, err
-	}
-	return c, nil
+	return c, p, nil
 }
 
 // fill validates raw into c, applying defaults.
 func (c *Config) fill(p *problems, raw *fileConfig) {
 	c.Targets = targets(p, raw.Targets)
+	c.targetsGiven = len(raw.Targets)
 
 	c.Log.Dir = absPath(p, "log.dir", raw.Log.Dir, DefaultLogDir)
 	c.Log.Name = raw.Log.Name
@@ -225,6 +248,7 @@ func (c *Config) fill(p *problems, raw *fileConfig) {
 		// Later segments are found by globbing beside the first.
 		p.add("log.name", "log.name %q: must be a file name, without / or glob characters (* ? [ \\)", c.Log.Name)
 	}
+	c.Log.RotateSize = sink.DefaultRotateSize
 	if n, ok := size(p, "log.rotate_size", &raw.Log.RotateSize); ok {
 		c.Log.RotateSize = n
 	}

@@ -123,8 +123,9 @@ func TestLoadFull(t *testing.T) {
 			{Name: "siem", Type: "syslog", Format: "ocsf", Syslog: &export.SyslogConfig{Address: "siem.example:6514"}},
 			{Name: "splunk", Type: "hec", HEC: &export.HECConfig{URL: "https://splunk.example:8088", Token: "00000000-0000-0000-0000-000000000000"}},
 		},
-		Path: path,
-		Hash: sha256Hex(data),
+		Path:         path,
+		Hash:         sha256Hex(data),
+		targetsGiven: 2,
 	}
 	got.lines = nil
 	if !reflect.DeepEqual(got, want) {
@@ -139,9 +140,10 @@ func TestLoadFull(t *testing.T) {
 func defaults(path string, data []byte) *Config {
 	return &Config{
 		Log: LogConfig{
-			Dir:   "/var/log/agenttrace",
-			Name:  "audit.jsonl",
-			Fsync: "checkpoint",
+			Dir:        "/var/log/agenttrace",
+			Name:       "audit.jsonl",
+			RotateSize: 256 << 20,
+			Fsync:      "checkpoint",
 		},
 		Checkpoint:   CheckpointConfig{Records: sink.DefaultCheckpointRecords, Interval: sink.DefaultCheckpointInterval},
 		Heartbeat:    pipeline.DefaultHeartbeat,
@@ -152,6 +154,21 @@ func defaults(path string, data []byte) *Config {
 		DrainTimeout: 10 * time.Second,
 		Path:         path,
 		Hash:         sha256Hex(data),
+	}
+}
+
+// TestLoadDaemonReportsAll: the problems of the file and what the daemon
+// needs beyond it come in one error, one line each.
+func TestLoadDaemonReportsAll(t *testing.T) {
+	path, _ := setup(t, "ring: 16MiB\nheartbeat: soon\n")
+	_, err := LoadDaemon(path)
+	if err == nil {
+		t.Fatal("LoadDaemon accepted a file with three problems")
+	}
+	msg := err.Error()
+	if n := strings.Count(msg, "\n"); n != 3 || !strings.Contains(msg, `:1: unknown key "ring"`) || !strings.Contains(msg, `:2: heartbeat "soon"`) ||
+		!strings.Contains(msg, "targets: the daemon needs at least one target") || !strings.Contains(msg, "signing_key: required by the daemon") {
+		t.Fatalf("LoadDaemon error, want four lines (unknown key, bad value, no targets, no signing key):\n%v", err)
 	}
 }
 
@@ -202,7 +219,11 @@ func TestLoadErrors(t *testing.T) {
 		{"unknown nested key", "log:\n  dir: /x\n  rotate: 1h\n",
 			`FILE:3: unknown key "log.rotate" (the keys of log are: dir, name, rotate_size, rotate_interval, fsync, group_read)`},
 		{"unknown exporter key", "exporters:\n  - name: a\n    type: syslog\n    syslog:\n      adress: x:1\n",
-			`FILE:5: unknown key "exporters[0].syslog.adress" (the keys of exporters[0].syslog are: address, tls, facility, severity, severity_by_type, batch_size, flush_interval, dial_timeout, write_timeout, confirm_after, max_unconfirmed)`},
+			"FILE:4: exporters[0].syslog.address: required (host:port of the receiver, e.g. siem.example:6514)\n" +
+				`FILE:5: unknown key "exporters[0].syslog.adress" (the keys of exporters[0].syslog are: address, tls, facility, severity, severity_by_type, batch_size, flush_interval, dial_timeout, write_timeout, confirm_after, max_unconfirmed)`},
+		// Every problem at once, whatever its kind.
+		{"an unknown key and a bad value", "heartbeat: soon\nring: 16MiB\n",
+			"FILE:1: heartbeat \"soon\": not a duration (write it as 10s, 1m30s or 24h)\n" + `FILE:2: unknown key "ring" (the keys are: targets, log, signing_key, checkpoint, heartbeat, ring_size, max_arg_bytes, fail_closed, sensitive_paths, metrics, state_dir, drain_timeout, exporters)`},
 		{"repeated key", "heartbeat: 1s\nlog: {}\nheartbeat: 2s\n",
 			`FILE:3: heartbeat: repeated (first at line 1)`},
 		{"merge key", "log: {dir: /x}\n<<: {heartbeat: 1s}\n",

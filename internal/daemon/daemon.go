@@ -43,10 +43,11 @@ type Daemon struct {
 	logger  zerolog.Logger
 	started time.Time
 
-	mount string
-	rt    *tracer.Tracer
-	res   *cgroup.Resolver
-	met   *metrics
+	mount     string
+	rt        *tracer.Tracer
+	stateLock *os.File // held for the daemon's life
+	res       *cgroup.Resolver
+	met       *metrics
 
 	// self is the daemon's own cgroup (below the mount) and its id: never
 	// traced, or its own reads of /proc and the log would feed themselves.
@@ -65,11 +66,8 @@ type Daemon struct {
 // or it receives SIGTERM or SIGINT; SIGHUP reloads. It returns nil after a
 // clean stop (drained, final checkpoint written).
 func Run(ctx context.Context, cfgPath string, logger zerolog.Logger) error {
-	cfg, err := config.Load(cfgPath)
+	cfg, err := config.LoadDaemon(cfgPath)
 	if err != nil {
-		return err
-	}
-	if err := cfg.CheckDaemon(); err != nil {
 		return err
 	}
 	if err := preflight.Required(); err != nil {
@@ -82,7 +80,7 @@ func Run(ctx context.Context, cfgPath string, logger zerolog.Logger) error {
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
 
-	if err := d.start(); err != nil {
+	if err := d.start(sigs); err != nil {
 		d.abort()
 		return err
 	}
@@ -104,8 +102,10 @@ func Run(ctx context.Context, cfgPath string, logger zerolog.Logger) error {
 	return d.stop(reason)
 }
 
-// start brings the daemon up: log, tracer, start record, targets.
-func (d *Daemon) start() error {
+// start brings the daemon up: log, tracer, start record, targets. Every
+// check that can fail comes before the log is touched. A termination
+// signal in sigs ends a wait for disk space.
+func (d *Daemon) start(sigs <-chan os.Signal) error {
 	cfg := d.cfg
 	mount, err := cgroup.Mount()
 	if err != nil {
@@ -135,6 +135,11 @@ func (d *Daemon) start() error {
 		if st.Mode().Perm()&0o022 != 0 {
 			return fmt.Errorf("%s is writable by group or others (mode %04o): chmod %04o %s", dir, st.Mode().Perm(), dirMode, dir)
 		}
+	}
+	// One daemon per state directory (cursors, counts): a second one, run
+	// by hand while the service is up, stops here.
+	if d.stateLock, err = sink.LockFile(filepath.Join(cfg.StateDir, "daemon.lock"), "the state directory "+cfg.StateDir); err != nil {
+		return err
 	}
 	signer, vkey, err := chain.ReadSigningKey(cfg.SigningKey)
 	if err != nil {
@@ -173,12 +178,22 @@ func (d *Daemon) start() error {
 			RotateSize: cfg.Log.RotateSize, RotateInterval: cfg.Log.RotateInterval, Sync: sync, Mode: fileMode,
 			Observe: d.met.observeWrite,
 		},
-		Pipeline: pipeline.Options{Heartbeat: cfg.Heartbeat},
+		Pipeline: pipeline.Options{Heartbeat: cfg.Heartbeat, OnBlocked: func(err error) {
+			if err != nil {
+				d.logger.Error().Err(err).Msg("the audit log refuses writes: events are counted, not recorded, until it takes writes again")
+			} else {
+				d.logger.Info().Msg("the audit log takes writes again; what was lost meanwhile is counted in a gap record")
+			}
+		}},
 	}
 	if cfg.FailClosed {
 		tcfg.Freezer = d
 	}
-	if d.rt, err = tracer.Start(tcfg); err != nil {
+	// Exporters take their cursors' locks now, before the log is touched.
+	if err := d.newExporters(); err != nil {
+		return err
+	}
+	if d.rt, err = d.startTracer(tcfg, sigs); err != nil {
 		return err
 	}
 	if err := d.rt.Log.Append(d.startBody()); err != nil {
@@ -188,7 +203,35 @@ func (d *Daemon) start() error {
 		return err
 	}
 	d.met.serve()
-	return d.startExporters()
+	d.runExporters()
+	return nil
+}
+
+// startTracer starts the tracer; while the log's file system is full it
+// retries, with a growing wait, saying so, until it has room or a
+// termination signal comes: a full disk never needs a hand-deleted file.
+func (d *Daemon) startTracer(cfg tracer.Config, sigs <-chan os.Signal) (*tracer.Tracer, error) {
+	wait := time.Second
+	for {
+		rt, err := tracer.Start(cfg)
+		if err == nil || !diskFull(err) {
+			return rt, err
+		}
+		d.logger.Error().Err(err).Dur("retry_in", wait).Msg("the log's file system is full: nothing can be written, so nothing is traced; retrying")
+		select {
+		case sig := <-sigs:
+			if sig != syscall.SIGHUP {
+				return nil, fmt.Errorf("stopped by %s while waiting for room for the log: %w", unixSignalName(sig), err)
+			}
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 30*time.Second)
+	}
+}
+
+// diskFull reports whether err says the file system has no room.
+func diskFull(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, syscall.EFBIG)
 }
 
 // abort undoes a start that failed part way; what was logged stays.
@@ -200,6 +243,9 @@ func (d *Daemon) abort() {
 	}
 	if d.met != nil {
 		d.met.close()
+	}
+	if d.stateLock != nil {
+		d.stateLock.Close()
 	}
 }
 
@@ -224,6 +270,7 @@ func (d *Daemon) stop(reason string) error {
 	closeErr := d.rt.Close()
 	d.stopExporters(deadline)
 	d.met.close()
+	d.stateLock.Close()
 	if err = errors.Join(pipeErr, err, closeErr); err != nil {
 		d.logger.Error().Err(err).Msg("stopped with errors")
 		return err
@@ -386,10 +433,7 @@ func (d *Daemon) startBody() *record.Start {
 // rejected (recorded, logged) and the running configuration stays.
 func (d *Daemon) reload() {
 	var sensitive *record.PathSet
-	newCfg, err := config.Load(d.cfgPath)
-	if err == nil {
-		err = newCfg.CheckDaemon()
-	}
+	newCfg, err := config.LoadDaemon(d.cfgPath)
 	if err == nil {
 		sensitive, err = sensitiveSet(newCfg.SensitivePaths)
 	}

@@ -21,19 +21,51 @@ type exporter struct {
 	done   chan error
 }
 
-// startExporters starts one Runner per configured exporter. A Runner that
-// cannot start (a cursor of another log, a bad TLS file) fails the start:
-// the operator must know before the first event.
-func (d *Daemon) startExporters() error {
+// newExporters makes one Runner per configured exporter, taking its
+// cursor's lock. A Runner that cannot start (a cursor of another log or in
+// use, a bad TLS file) fails the start before the log is touched: the
+// operator must know before the first event.
+func (d *Daemon) newExporters() error {
 	for _, cfg := range d.cfg.Exporters {
-		if err := d.startExporter(cfg); err != nil {
+		e, err := d.newExporter(cfg)
+		if err != nil {
 			return err
 		}
+		d.expMu.Lock()
+		d.exporters = append(d.exporters, e)
+		d.expMu.Unlock()
 	}
 	return nil
 }
 
+// runExporters starts the Runners newExporters made.
+func (d *Daemon) runExporters() {
+	d.expMu.Lock()
+	defer d.expMu.Unlock()
+	for _, e := range d.exporters {
+		e.run()
+	}
+}
+
 func (d *Daemon) startExporter(cfg export.Config) error {
+	e, err := d.newExporter(cfg)
+	if err != nil {
+		return err
+	}
+	e.run()
+	d.expMu.Lock()
+	d.exporters = append(d.exporters, e)
+	d.expMu.Unlock()
+	return nil
+}
+
+func (e *exporter) run() {
+	ctx, cancel := context.WithCancel(context.Background())
+	e.cancel = cancel
+	go func() { e.done <- e.r.Run(ctx) }()
+}
+
+func (d *Daemon) newExporter(cfg export.Config) (*exporter, error) {
 	// The Runner adds the exporter's name to its log lines itself.
 	r, err := export.NewRunner(cfg, export.RunnerOptions{
 		Log: filepath.Join(d.cfg.Log.Dir, d.cfg.Log.Name), StateDir: d.cfg.StateDir,
@@ -41,15 +73,9 @@ func (d *Daemon) startExporter(cfg export.Config) error {
 		DrainTimeout: d.cfg.DrainTimeout, Version: session.Version,
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	e := &exporter{r: r, cancel: cancel, done: make(chan error, 1)}
-	go func() { e.done <- r.Run(ctx) }()
-	d.expMu.Lock()
-	d.exporters = append(d.exporters, e)
-	d.expMu.Unlock()
-	return nil
+	return &exporter{r: r, done: make(chan error, 1)}, nil
 }
 
 // stopExporters lets each exporter deliver what the log holds (its drain
@@ -60,9 +86,16 @@ func (d *Daemon) stopExporters(deadline time.Time) {
 	d.exporters = nil
 	d.expMu.Unlock()
 	for _, e := range list {
+		if e.cancel == nil { // made, never run
+			e.r.Close()
+			continue
+		}
 		e.cancel()
 	}
 	for _, e := range list {
+		if e.cancel == nil {
+			continue
+		}
 		select {
 		case err := <-e.done:
 			if err != nil {

@@ -98,7 +98,7 @@ var (
 	descWritten = prometheus.NewDesc("agenttrace_records_written_total",
 		"Kernel event records written to the audit log, by kind.", []string{"kind"}, nil)
 	descLost = prometheus.NewDesc("agenttrace_events_lost_total",
-		"Events lost, by kind and stage: ringbuf and pairing_map as the kernel counts them; recorded: every loss counted in a gap record of the log (all stages).",
+		"Events lost, by kind and stage: ringbuf and pairing_map as the kernel counts them; recorded: every loss counted in a gap record of the log (all stages); counted: every loss counted so far, also those waiting for the log to take writes again.",
 		[]string{"kind", "stage"}, nil)
 	descRingUsed = prometheus.NewDesc("agenttrace_ring_buffer_used_bytes", "Bytes waiting in the ring buffer.", nil, nil)
 	descRingSize = prometheus.NewDesc("agenttrace_ring_buffer_size_bytes", "Ring buffer size.", nil, nil)
@@ -106,14 +106,16 @@ var (
 		"Time since the last signed checkpoint (since start if none yet).", nil, nil)
 	descLogRecords = prometheus.NewDesc("agenttrace_log_records_total",
 		"Lines this daemon appended to the audit log, its own records included.", nil, nil)
-	descUp = prometheus.NewDesc("agenttrace_start_time_seconds", "When the daemon started (Unix time).", nil, nil)
+	descUp      = prometheus.NewDesc("agenttrace_start_time_seconds", "When the daemon started (Unix time).", nil, nil)
+	descBlocked = prometheus.NewDesc("agenttrace_log_blocked",
+		"1 while the audit log refuses writes (disk full, I/O error): events are then counted, not recorded.", nil, nil)
 )
 
 // collector reads the live counters at scrape time.
 type collector struct{ m *metrics }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descMatched, descWritten, descLost, descRingUsed, descRingSize, descCPAge, descLogRecords, descUp} {
+	for _, d := range []*prometheus.Desc{descMatched, descWritten, descLost, descRingUsed, descRingSize, descCPAge, descLogRecords, descUp, descBlocked} {
 		ch <- d
 	}
 	c.m.describeExporters(ch)
@@ -126,6 +128,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	counters, _ := d.rt.Kernel.Counters()
 	written, gapped := d.rt.Pipe.Live()
+	counted := d.rt.Pipe.Counted()
 	for kind := loader.KindExec; kind < loader.KindMax; kind++ {
 		name := record.KindName(kind)
 		ch <- prometheus.MustNewConstMetric(descMatched, prometheus.CounterValue, float64(counters[kind].Matched), name)
@@ -133,6 +136,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descLost, prometheus.CounterValue, float64(counters[kind].LostRingbuf), name, "ringbuf")
 		ch <- prometheus.MustNewConstMetric(descLost, prometheus.CounterValue, float64(counters[kind].LostInflight), name, "pairing_map")
 		ch <- prometheus.MustNewConstMetric(descLost, prometheus.CounterValue, float64(gapped[kind]), name, "recorded")
+		ch <- prometheus.MustNewConstMetric(descLost, prometheus.CounterValue, float64(counted[kind]), name, "counted")
 	}
 	ch <- prometheus.MustNewConstMetric(descRingUsed, prometheus.GaugeValue, float64(d.rt.Kernel.Pending()))
 	ch <- prometheus.MustNewConstMetric(descRingSize, prometheus.GaugeValue, float64(d.rt.Kernel.RingSize()))
@@ -146,5 +150,10 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descLogRecords, prometheus.CounterValue, float64(cnt.Records+cnt.Headers+cnt.Checkpoints+cnt.Recoveries))
 	}
 	ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, float64(d.started.UnixNano())/1e9)
+	blocked := 0.0
+	if b, _ := d.rt.Log.Blocked(); b {
+		blocked = 1
+	}
+	ch <- prometheus.MustNewConstMetric(descBlocked, prometheus.GaugeValue, blocked)
 	c.m.collectExporters(ch)
 }

@@ -26,8 +26,11 @@ import (
 
 const (
 	// flushInterval bounds how long a record may sit in the writer's
-	// buffer while the ring keeps the pipeline busy.
-	flushInterval = 200 * time.Millisecond
+	// buffer while the ring keeps the pipeline busy; when the ring runs
+	// dry, what is buffered is written within flushIdle. A record in the
+	// file survives a kill of agenttrace; one in its buffer does not.
+	flushInterval = 20 * time.Millisecond
+	flushIdle     = 2 * time.Millisecond
 	// accountInterval: kernel loss counters are read this often, so a
 	// gap record follows a loss within a second.
 	accountInterval = 200 * time.Millisecond
@@ -49,6 +52,11 @@ type Options struct {
 	Heartbeat time.Duration // 0: DefaultHeartbeat
 	// WriteDelay slows every record down (tests: a writer that cannot keep up).
 	WriteDelay time.Duration
+	// OnBlocked, if set, is told when the log starts refusing writes (err
+	// says why) and when it takes them again (err nil), from the
+	// pipeline's goroutine: the operator must hear of a full disk at once,
+	// not when it is over.
+	OnBlocked func(err error)
 }
 
 // Stats are the pipeline's counts, by record kind.
@@ -67,6 +75,18 @@ func (s *Stats) WrittenCounts() record.Counts {
 	c := record.Counts{}
 	for kind := record.KindExec; kind < loader.KindMax; kind++ {
 		c[record.KindName(kind)] = s.Written[kind]
+	}
+	return c
+}
+
+// UnwrittenCounts are the lost events that not even a gap record counts
+// (the log refused writes to the end), by type.
+func (s *Stats) UnwrittenCounts() record.Counts {
+	c := record.Counts{}
+	for kind, n := range s.Unwritten {
+		if n > 0 {
+			c[record.KindName(uint32(kind))] = n
+		}
 	}
 	return c
 }
@@ -114,7 +134,9 @@ type Pipeline struct {
 	// records (Stats.Written, Stats.Gapped), readable while Run runs.
 	live struct {
 		written, gapped [loader.KindMax]atomic.Uint64
+		counted         [loader.KindMax]atomic.Uint64 // every loss counted, in the log or not yet
 	}
+	wasBlocked     bool
 	heartbeatEvery atomic.Int64 // opts.Heartbeat, changeable while running
 
 	gaps          map[gapKey]*gap // counted, not yet in the log
@@ -153,6 +175,15 @@ func (p *Pipeline) Live() (written, gapped [loader.KindMax]uint64) {
 		gapped[k] = p.live.gapped[k].Load()
 	}
 	return written, gapped
+}
+
+// Counted returns, by kind, every loss counted so far: in gap records, or
+// waiting for the log to take writes again; safe while Run runs.
+func (p *Pipeline) Counted() (counted [loader.KindMax]uint64) {
+	for k := range counted {
+		counted[k] = p.live.counted[k].Load()
+	}
+	return counted
 }
 
 // Stats returns the counts; call it after Run has returned.
@@ -209,6 +240,18 @@ func (p *Pipeline) Run() error {
 		default:
 			return err
 		}
+		if p.src.Pending() == 0 {
+			// The ring is dry: write out now, or, just after a write, as
+			// soon as the reader's deadline says the ring stayed dry.
+			if now := time.Now(); now.Sub(lastFlush) >= flushIdle {
+				if err := p.flush(); err != nil {
+					return err
+				}
+				lastFlush = now
+			} else {
+				p.src.SetDeadline(lastFlush.Add(flushIdle))
+			}
+		}
 		// Look at the clock every 64 records, not every record: at full
 		// rate that is still many times per millisecond.
 		if n++; n%64 != 0 {
@@ -251,15 +294,23 @@ func (p *Pipeline) housekeeping(flush bool) error {
 		p.accountKernel()
 	}
 	p.accountRefused()
+	p.watchBlocked()
 	p.writeGaps()
 	if time.Since(p.lastHeartbeat) >= time.Duration(p.heartbeatEvery.Load()) {
 		p.heartbeat()
 	}
 	if flush {
-		if err := p.log.Flush(); err != nil && !errors.Is(err, sink.ErrBlocked) {
-			if blocked, _ := p.log.Blocked(); !blocked {
-				return err
-			}
+		return p.flush()
+	}
+	return nil
+}
+
+// flush writes what the log buffers; a log that refuses writes is not an
+// error here (the sink keeps the records and retries).
+func (p *Pipeline) flush() error {
+	if err := p.log.Flush(); err != nil && !errors.Is(err, sink.ErrBlocked) {
+		if blocked, _ := p.log.Blocked(); !blocked {
+			return err
 		}
 	}
 	return nil
@@ -292,6 +343,27 @@ func (p *Pipeline) accountKernel() {
 	p.lastAccount = now
 }
 
+// watchBlocked says when the log starts and stops refusing writes; when
+// it takes them again, a heartbeat (after the gap records of what was lost)
+// tells a reader of the log that the writer is back.
+func (p *Pipeline) watchBlocked() {
+	blocked, err := p.log.Blocked()
+	switch {
+	case blocked && !p.wasBlocked:
+		p.wasBlocked = true
+		if p.opts.OnBlocked != nil {
+			p.opts.OnBlocked(err)
+		}
+	case !blocked && p.wasBlocked:
+		p.wasBlocked = false
+		p.writeGaps()
+		p.heartbeat()
+		if p.opts.OnBlocked != nil {
+			p.opts.OnBlocked(nil)
+		}
+	}
+}
+
 // accountRefused counts agenttrace's own records (heartbeats, freezes,
 // the daemon's records…) that the log refused, as a write gap.
 func (p *Pipeline) accountRefused() {
@@ -317,6 +389,7 @@ func (p *Pipeline) loseWindow(k gapKey, kind uint32, n uint64, from, to time.Tim
 		p.gaps[k] = g
 	}
 	g.lost[kind] += n
+	p.live.counted[kind].Add(n)
 	g.to = to
 }
 

@@ -210,7 +210,13 @@ func Run(opts Options) (*Result, error) {
 			CheckpointRecords: opts.CheckpointRecords, CheckpointInterval: opts.CheckpointInterval,
 			RotateSize: opts.RotateSize, RotateInterval: opts.RotateInterval, Sync: opts.Sync,
 		},
-		Pipeline: pipeline.Options{Heartbeat: opts.Heartbeat, WriteDelay: opts.WriteDelay},
+		Pipeline: pipeline.Options{Heartbeat: opts.Heartbeat, WriteDelay: opts.WriteDelay, OnBlocked: func(err error) {
+			if err != nil {
+				fmt.Fprintf(opts.Stderr, "agenttrace: THE LOG REFUSES WRITES (%v): events are counted in the log once it takes writes again, not recorded\n", err)
+			} else {
+				fmt.Fprintln(opts.Stderr, "agenttrace: the log takes writes again; what was lost meanwhile is counted in a gap record")
+			}
+		}},
 	}
 	if opts.FailClosed {
 		cfg.Freezer = cg

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
-	"golang.org/x/sys/unix"
 
 	"github.com/agenttrace/agenttrace/internal/chain"
 	"github.com/agenttrace/agenttrace/internal/logfile"
@@ -29,8 +28,11 @@ import (
 // flushes on its own tick so a record reaches the file within a second.
 const flushBytes = 256 << 10
 
-// Defaults for checkpoints.
+// Defaults for checkpoints and rotation.
 const (
+	// DefaultRotateSize keeps a segment small enough to copy, ship and
+	// verify piecewise; a log is any number of segments.
+	DefaultRotateSize         = 256 << 20
 	DefaultCheckpointRecords  = 10000
 	DefaultCheckpointInterval = 10 * time.Second
 	tick                      = 250 * time.Millisecond
@@ -115,10 +117,15 @@ type Writer struct {
 	// (disk full, I/O error). Lines already chained stay in buf and are
 	// retried every tick; new records are refused with ErrBlocked so the
 	// caller can count them, until a retry succeeds.
-	blocked   error
-	isBlocked atomic.Bool
-	lastRetry time.Time
-	refused   record.Counts // own records refused while blocked, by type
+	blocked      error
+	isBlocked    atomic.Bool
+	blockedSince time.Time
+	lastRetry    time.Time
+	refused      record.Counts // own records refused while blocked, by type
+
+	lock       *os.File      // the log's lock, held until Close
+	unwritten  *os.File      // where Close counts what it could not write
+	notWritten record.Counts // counted by the caller (AddUnwritten), for the same file
 
 	stop chan struct{}
 	done chan struct{}
@@ -138,34 +145,23 @@ func Open(opts Options) (*Writer, error) {
 	if opts.Signer == nil || opts.Encoder == nil {
 		return nil, errors.New("sink: a signer and an encoder are required")
 	}
-	w := &Writer{opts: opts, buf: make([]byte, 0, 2*flushBytes), refused: record.Counts{}, stop: make(chan struct{}), done: make(chan struct{})}
+	w := &Writer{opts: opts, buf: make([]byte, 0, 2*flushBytes), refused: record.Counts{}, notWritten: record.Counts{},
+		stop: make(chan struct{}), done: make(chan struct{})}
 
-	files, numbers := logfile.Segments(opts.Base)
-	var tail *chain.Tail
-	if len(files) == 0 {
-		w.logID = chain.NewLogID()
-		w.segNum = 1
-	} else {
-		last := len(files) - 1
-		var err error
-		if tail, err = chain.ReadTail(files[last], numbers[last]); err != nil {
-			return nil, fmt.Errorf("cannot continue log %s: %w", opts.Base, err)
-		}
-		w.logID, w.seq, w.prev, w.tree, w.segNum = tail.LogID, tail.LastSeq, tail.LastHash, *tail.Tree, tail.Number+1
-	}
-	if err := w.openSegment(tail); err != nil {
+	// One writer per log: nothing is read or written before the lock.
+	lockFile, created, err := lock(opts.Base)
+	if err != nil {
 		return nil, err
 	}
-	if tail != nil && (!tail.EndedFinal || len(tail.Torn) > 0) {
-		w.appendRecovery(tail)
-	}
-	// The start of a segment is durable before anything else is written:
-	// a power loss must not take the recovery record that explains the
-	// previous segment's end.
-	if err := w.flushLocked(); err != nil || w.syncLocked() != nil {
-		w.f.Close()
-		if err == nil {
-			err = w.blocked
+	w.lock = lockFile
+	if err := w.open(); err != nil {
+		if created {
+			// This writer changed nothing: not even a lock file stays.
+			os.Remove(LockPath(opts.Base))
+		}
+		w.lock.Close()
+		if w.unwritten != nil {
+			w.unwritten.Close()
 		}
 		return nil, err
 	}
@@ -173,51 +169,84 @@ func Open(opts Options) (*Writer, error) {
 	return w, nil
 }
 
-// openSegment creates segment w.segNum and writes its header; prevTail
-// describes the segment it continues (nil for a new log).
-func (w *Writer) openSegment(prevTail *chain.Tail) error {
-	path := logfile.SegmentPath(w.opts.Base, w.segNum)
+// open continues the log, or creates it, and writes the start of a new
+// segment: header, recovery records, and a gap for what the previous
+// writer counted but could not write.
+func (w *Writer) open() error {
 	mode := w.opts.Mode
 	if mode == 0 {
 		mode = 0o600
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND|unix.O_CLOEXEC, mode)
+	left, err := readUnwritten(w.opts.Base)
 	if err != nil {
-		if errors.Is(err, os.ErrExist) {
-			return fmt.Errorf("log segment %s already exists: agenttrace never overwrites a file", path)
-		}
-		return fmt.Errorf("creating log: %w", err)
+		return err
 	}
-	w.f, w.segPath, w.segBytes, w.segOpened = f, path, 0, time.Now()
-	w.paths = append(w.paths, path)
-
-	hdr := record.Header{
-		Schema: record.SchemaVersion, AgenttraceVersion: w.opts.Version, LogID: w.logID,
-		Segment: w.segNum, Key: w.opts.VerifierKey,
+	files, numbers := logfile.Segments(w.opts.Base)
+	next := 1
+	if len(numbers) > 0 {
+		next = numbers[len(numbers)-1] + 1
 	}
-	if w.segNum > 1 {
-		prevFile := logfile.SegmentPath(w.opts.Base, w.segNum-1)
-		if prevTail != nil {
-			prevFile = prevTail.Path
+	files, numbers, leftovers, err := findLeftovers(files, numbers)
+	if err != nil {
+		return err
+	}
+	var tail *chain.Tail
+	var starts []record.Body
+	switch {
+	case len(files) == 0 && len(leftovers) > 0:
+		return fmt.Errorf("%s has no complete record (a start cut by a crash or a full disk): the log never began; move it away to start the log", leftovers[0].path)
+	case len(files) == 0:
+		w.logID = chain.NewLogID()
+	default:
+		last := len(files) - 1
+		if tail, err = chain.ReadTail(files[last], numbers[last]); err != nil {
+			return fmt.Errorf("cannot continue log %s: %w", w.opts.Base, err)
 		}
-		hdr.Continues = &record.Continues{
-			SegmentFile: filepath.Base(prevFile), LastSeq: w.seq, LastHash: w.prev.String(), Tree: w.tree.State(),
+		w.logID, w.seq, w.prev, w.tree = tail.LogID, tail.LastSeq, tail.LastHash, *tail.Tree
+		if !tail.EndedFinal || len(tail.Torn) > 0 {
+			starts = append(starts, recoveryOf(tail.Path, tail.LastSeq, tail.Unsigned, tail.TornOffset, tail.Torn))
+		}
+		for _, l := range leftovers {
+			starts = append(starts, recoveryOf(l.path, tail.LastSeq, 0, 0, l.data))
 		}
 	}
-	w.appendLocked(record.BootTime(), &hdr)
-	w.counts.Headers++
-	w.lastCP = time.Now()
+	if left != nil {
+		starts = append(starts, &record.Gap{Stage: left.Stage, CPU: -1, Lost: left.Lost, From: left.From, To: left.To,
+			Reason: "the previous writer stopped while the log refused writes: these were never written"})
+	}
+	// The log is one agenttrace can write: from here on files are made.
+	_, statErr := os.Lstat(UnwrittenPath(w.opts.Base))
+	if w.unwritten, err = openUnwritten(w.opts.Base, mode); err != nil {
+		return err
+	}
+	w.segNum = next
+	// The start of a segment is durable before anything else is written:
+	// a power loss must not take the recovery record that explains the
+	// previous segment's end.
+	if err := w.startSegment(tail, starts); err != nil {
+		if os.IsNotExist(statErr) && len(files) == 0 {
+			os.Remove(UnwrittenPath(w.opts.Base)) // a log that never began
+		}
+		return err
+	}
+	if left != nil {
+		// In the log now: the file is for the next stop.
+		if err := writeUnwritten(w.unwritten, nil); err != nil {
+			return fmt.Errorf("clearing %s: %w", UnwrittenPath(w.opts.Base), err)
+		}
+	}
 	return nil
 }
 
-func (w *Writer) appendRecovery(t *chain.Tail) {
-	rec := record.Recovery{SegmentFile: filepath.Base(t.Path), AfterSeq: t.LastSeq, Unsigned: t.Unsigned, TornBytes: int64(len(t.Torn))}
-	if len(t.Torn) > 0 {
-		h := chain.HashLine(t.Torn)
-		rec.TornOffset, rec.TornSHA256 = t.TornOffset, h.String()
+// recoveryOf describes how a segment ended: after seq, with unsigned
+// records after its last checkpoint, and torn bytes at offset.
+func recoveryOf(path string, after, unsigned uint64, offset int64, torn []byte) *record.Recovery {
+	rec := &record.Recovery{SegmentFile: filepath.Base(path), AfterSeq: after, Unsigned: unsigned, TornBytes: int64(len(torn))}
+	if len(torn) > 0 {
+		h := chain.HashLine(torn)
+		rec.TornOffset, rec.TornSHA256 = offset, h.String()
 	}
-	w.appendLocked(record.BootTime(), &rec)
-	w.counts.Recoveries++
+	return rec
 }
 
 // Path is the current segment's file.
@@ -341,6 +370,9 @@ func (w *Writer) Blocked() (bool, error) {
 }
 
 func (w *Writer) block(err error) error {
+	if err != nil && w.blocked == nil {
+		w.blockedSince = time.Now()
+	}
 	w.blocked = err
 	w.isBlocked.Store(err != nil)
 	return err
@@ -397,16 +429,14 @@ func (w *Writer) rotateLocked() {
 	if w.err != nil || w.blocked != nil {
 		return
 	}
-	if err := w.f.Close(); err != nil {
-		w.err = fmt.Errorf("closing log segment: %w", err)
-		return
-	}
 	w.segNum++
-	if err := w.openSegment(nil); err != nil {
-		w.err = err
+	if err := w.startSegment(nil, nil); err != nil {
+		// Retried at the next record (a full disk), the chain as it was:
+		// the current segment goes on.
+		w.segNum--
+		w.block(err)
 		return
 	}
-	w.flushLocked()
 }
 
 // LastCheckpoint is when the last checkpoint was appended (zero: none yet).
@@ -527,15 +557,50 @@ func (w *Writer) Close() error {
 		time.Sleep(100 * time.Millisecond)
 		w.flushLocked()
 	}
+	// Losses counted by the caller or refused here after its last gap
+	// record (its stop record, say) are in the log before the final
+	// checkpoint, or counted for the next writer.
+	for typ, n := range w.refused {
+		w.notWritten[typ] += n
+	}
+	if w.blocked == nil && w.err == nil && len(w.notWritten) > 0 {
+		now := time.Now()
+		w.appendLocked(record.BootTime(), &record.Gap{Stage: "write", Reason: "the log file refused writes", CPU: -1,
+			Lost: w.notWritten, From: w.blockedSince, To: now})
+	}
 	if w.blocked == nil {
 		w.checkpointLocked(true)
 	}
 	err := w.err
 	if err == nil && w.blocked != nil {
-		err = fmt.Errorf("%d bytes of records could not be written: %w", len(w.buf), w.blocked)
+		// Count what is lost, for the next writer's gap record.
+		lost := record.Counts{}
+		countLines(w.buf, lost)
+		for typ, n := range w.notWritten {
+			lost[typ] += n
+		}
+		err = fmt.Errorf("%d records could not be written (%v): %w", lost.Total(), lost, w.blocked)
+		if werr := writeUnwritten(w.unwritten, &unwrittenCounts{Lost: lost, Stage: "write", From: w.blockedSince, To: time.Now()}); werr != nil {
+			err = fmt.Errorf("%w; and they could not be counted in %s: %v", err, UnwrittenPath(w.opts.Base), werr)
+		} else {
+			err = fmt.Errorf("%w; counted in %s for the log's next writer", err, UnwrittenPath(w.opts.Base))
+		}
 	}
 	if cerr := w.f.Close(); cerr != nil && err == nil {
 		err = fmt.Errorf("closing log %s: %w", w.segPath, cerr)
 	}
+	w.unwritten.Close()
+	w.lock.Close()
 	return err
+}
+
+// AddUnwritten counts events the caller could not even count in a gap
+// record (the log refused writes to the end): if Close cannot write them
+// either, they go to the next writer with the writer's own unwritten records.
+func (w *Writer) AddUnwritten(c record.Counts) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for typ, n := range c {
+		w.notWritten[typ] += n
+	}
 }

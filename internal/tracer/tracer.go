@@ -138,6 +138,9 @@ func (t *Tracer) Stop(timeout time.Duration) (pipeline.Stats, error) {
 	}
 	stats := t.Pipe.Stats()
 	stats.Freezes = freezes
+	// Losses the log refused even as a gap record: if it still refuses
+	// writes at Close, they are counted for its next writer.
+	t.Log.AddUnwritten(stats.UnwrittenCounts())
 	return stats, t.pipeErr
 }
 
