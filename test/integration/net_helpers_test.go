@@ -43,6 +43,9 @@ func addrString(sa unix.Sockaddr) string {
 	case *unix.SockaddrInet6:
 		return netip.AddrPortFrom(netip.AddrFrom16(a.Addr), uint16(a.Port)).String()
 	case *unix.SockaddrUnix:
+		if a.Name == "@" {
+			return "unix:" // unnamed: Go reports it as an empty abstract name
+		}
 		if len(a.Name) > 0 && a.Name[0] == '@' {
 			return "unix:@" + a.Name[1:]
 		}
