@@ -34,6 +34,10 @@ enum limit {
 	MAX_PATTERNS = 16,
 	MAX_PATTERN_DEPTH = 8,
 	GLOB_BYTES = 64,
+	/* A socket's name as the kernel holds it: up to sizeof(struct sockaddr_un) = 110, padded. */
+	SOCK_NAME_BYTES = 112,
+	/* DNS payload bytes copied from a packet. */
+	DNS_BYTES = 512,
 };
 
 enum record_kind {
@@ -43,7 +47,13 @@ enum record_kind {
 	KIND_FORK = 4,
 	KIND_EXIT = 5,
 	KIND_CGROUP = 6,
-	KIND_MAX = 7,
+	KIND_SEND = 7,
+	KIND_BIND = 8,
+	KIND_LISTEN = 9,
+	KIND_ACCEPT = 10,
+	KIND_SOCK_STATE = 11,
+	KIND_DNS = 12,
+	KIND_MAX = 13,
 };
 
 /*
@@ -60,6 +70,21 @@ enum syscall_id {
 	SC_OPENAT2 = 6,
 	SC_CONNECT = 7,
 	SC_SOCKETCALL = 8,
+	SC_SENDTO = 40,
+	SC_SENDMSG = 41,
+	SC_SENDMMSG = 42,
+	SC_BIND = 43,
+	SC_LISTEN = 44,
+	SC_ACCEPT = 45,
+	SC_ACCEPT4 = 46,
+	SC_IO_URING_CONNECT = 47,
+	SC_IO_URING_SEND = 48,
+	SC_IO_URING_SENDMSG = 49,
+	SC_IO_URING_SEND_ZC = 50,
+	SC_IO_URING_SENDMSG_ZC = 51,
+	SC_IO_URING_ACCEPT = 52,
+	SC_IO_URING_BIND = 53,
+	SC_IO_URING_LISTEN = 54,
 };
 
 enum event_flag {
@@ -145,14 +170,111 @@ struct open_event {
 	char path[PATH_BYTES];
 };
 
-struct connect_event {
+/* A socket address as the kernel holds it: a sockaddr_in, sockaddr_in6 or sockaddr_un. */
+struct sock_name {
+	__u32 len;           /* bytes of name; 0: none */
+	__u8 name[SOCK_NAME_BYTES];
+};
+
+/* A socket, read from the kernel's struct sock (never from user memory). */
+struct sock_info {
+	__u64 cookie;        /* 0: the kernel has not assigned one yet */
+	__u16 family;
+	__u16 type;
+	__u16 protocol;
+	__u16 state;         /* sk_state: TCP_* numbers, also for UDP and unix */
+	struct sock_name local;
+	struct sock_name remote;
+};
+
+enum net_flag {
+	/* addr is the kernel's own copy (a cgroup sock_addr hook, or io_uring's request). */
+	NF_ADDR_KERNEL = 1 << 0,
+	/* addr was read once from the caller's memory at syscall entry. */
+	NF_ADDR_USER = 1 << 1,
+	/* A send that connected the socket (TCP Fast Open). */
+	NF_FASTOPEN = 1 << 2,
+	/* Made through io_uring: user_data and sqe_flags are set. */
+	NF_IO_URING = 1 << 3,
+	/* fd is a registered (fixed) file slot of the ring, not a descriptor. */
+	NF_FIXED_FILE = 1 << 4,
+	/* size is the length the caller passed (sendto, io_uring send). */
+	NF_SIZE = 1 << 5,
+	/* msg_index is set (sendmmsg). */
+	NF_MSG_INDEX = 1 << 6,
+	/* sock holds the socket (the fd resolved to one). */
+	NF_SOCK = 1 << 7,
+	/* The accepted socket went into a fixed file slot (ret is the slot). */
+	NF_FIXED_NEW = 1 << 8,
+	/*
+	 * io_uring with IOSQE_CQE_SKIP_SUCCESS: recorded at submission, since a
+	 * success posts no completion; there is no result.
+	 */
+	NF_NO_RESULT = 1 << 9,
+};
+
+/*
+ * The socket records: connect, send (one per message that names a
+ * destination), bind, listen and accept, from a syscall or io_uring. hdr.kind
+ * says which; members a kind does not use are zero.
+ */
+struct net_event {
 	struct event_header hdr;
 	__s64 ret;
+	__u64 user_data;     /* io_uring */
+	__u64 size;          /* send: bytes passed (NF_SIZE) */
 	__s32 fd;
 	__u32 syscall;
+	__u32 flags;         /* send: MSG_*; accept4: SOCK_* */
+	__s32 backlog;       /* listen */
+	__u32 msg_index;     /* sendmmsg (NF_MSG_INDEX) */
 	__u32 addrlen;       /* as passed by the caller */
 	__u32 addr_len;      /* bytes of addr captured */
-	__u8 addr[SOCKADDR_BYTES];
+	__u32 nflags;        /* enum net_flag */
+	__u32 sqe_flags;     /* io_uring: IOSQE_* */
+	__u32 _pad;
+	__u8 addr[SOCKADDR_BYTES]; /* connect, bind: the address; send: the destination */
+	struct sock_info sock;     /* accept: the new socket */
+};
+
+/*
+ * sock_state: a TCP socket whose connect was recorded left SYN_SENT
+ * (tp_btf/inet_sock_set_state). hdr is the process that connected, as of
+ * the connect: the state change runs in softirq, on behalf of no process.
+ */
+struct sock_state_event {
+	struct event_header hdr;
+	__u32 oldstate;
+	__u32 newstate;
+	__s32 error;         /* sk_err at the change (ECONNREFUSED...), 0 for none */
+	__u32 _pad;
+	struct sock_info sock;
+};
+
+enum dns_direction {
+	DNS_EGRESS = 1,
+	DNS_INGRESS = 2,
+};
+
+/*
+ * dns: a DNS packet of a traced socket (cgroup_skb egress/ingress), its
+ * payload after the UDP or TCP header copied from the kernel's buffer.
+ * hdr is the process that owns the socket, as of its last recorded use.
+ */
+struct dns_event {
+	struct event_header hdr;
+	__u64 cookie;
+	__u32 direction;     /* enum dns_direction */
+	__u32 protocol;      /* IPPROTO_UDP or IPPROTO_TCP */
+	__u32 payload_len;   /* payload bytes in the packet */
+	__u32 cap_len;       /* bytes of payload captured */
+	__u16 family;        /* AF_INET or AF_INET6 */
+	__u16 sport;         /* host order */
+	__u16 dport;
+	__u16 _pad;
+	__u8 saddr[16];      /* IPv4 in the first 4 bytes */
+	__u8 daddr[16];
+	__u8 payload[DNS_BYTES];
 };
 
 /* fork: hdr is the parent; a new process, never a thread. */

@@ -37,7 +37,14 @@ int BPF_PROG(handle_sys_enter, struct pt_regs *regs, long id)
 		break;
 	case SC_CONNECT:
 	case SC_SOCKETCALL:
-		enter_connect(tid, sc, abi, &args);
+	case SC_SENDTO:
+	case SC_SENDMSG:
+	case SC_SENDMMSG:
+	case SC_BIND:
+	case SC_LISTEN:
+	case SC_ACCEPT:
+	case SC_ACCEPT4:
+		enter_net(tid, sc, abi, &args);
 		break;
 	default:
 		enter_exec(tid, sc, abi, &args);
@@ -64,7 +71,11 @@ int BPF_PROG(handle_sys_exit, struct pt_regs *regs, long ret)
 		exit_open(rec, ret);
 		break;
 	case KIND_CONNECT:
-		exit_connect(rec, ret);
+	case KIND_SEND:
+	case KIND_BIND:
+	case KIND_LISTEN:
+	case KIND_ACCEPT:
+		exit_net(rec, ret);
 		break;
 	case KIND_EXEC:
 		/* Still in flight after the syscall: the exec failed. */

@@ -12,6 +12,13 @@
 /* x86_64 syscall numbers. */
 #define NR_OPEN 2
 #define NR_CONNECT 42
+#define NR_ACCEPT 43
+#define NR_SENDTO 44
+#define NR_SENDMSG 46
+#define NR_BIND 49
+#define NR_LISTEN 50
+#define NR_ACCEPT4 288
+#define NR_SENDMMSG 307
 #define NR_EXECVE 59
 #define NR_CREAT 85
 #define NR_OPENAT 257
@@ -26,6 +33,12 @@
 #define NR32_EXECVEAT 358
 #define NR32_CONNECT 362
 #define NR32_OPENAT2 437
+#define NR32_SENDMMSG 345
+#define NR32_BIND 361
+#define NR32_LISTEN 363
+#define NR32_ACCEPT4 364
+#define NR32_SENDTO 369
+#define NR32_SENDMSG 370
 
 /*
  * x32 ABI (kernels with CONFIG_X86_X32_ABI): x86_64 numbers with this bit
@@ -34,8 +47,18 @@
 #define X32_BIT 0x40000000
 #define NRX32_EXECVE (X32_BIT | 520)
 #define NRX32_EXECVEAT (X32_BIT | 545)
+#define NRX32_SENDMSG (X32_BIT | 518)
+#define NRX32_SENDMMSG (X32_BIT | 538)
 
-#define SYS_CONNECT 3 /* socketcall(2) call number */
+/* socketcall(2) call numbers. */
+#define SYS_BIND 2
+#define SYS_CONNECT 3
+#define SYS_LISTEN 4
+#define SYS_ACCEPT 5
+#define SYS_SENDTO 11
+#define SYS_SENDMSG 16
+#define SYS_ACCEPT4 18
+#define SYS_SENDMMSG 20
 #define TS_COMPAT 0x0002
 
 /* What an exec's syscall entry passed; the record is built at commit or failure. */
@@ -64,6 +87,10 @@ struct inflight_rec {
 	__u32 how_fault; /* openat2: open_how could not be read at entry */
 	__u64 uptr;      /* the path, file name or socket address */
 	__u64 uptr2;     /* openat2's open_how; socketcall's unread argument array */
+	__u32 call;      /* network: the call (enum syscall_id), also under socketcall */
+	__u32 msgs;      /* send: messages the socket layer has seen in this syscall */
+	__u32 emitted;   /* send: records emitted in this syscall */
+	__u32 _pad;
 	/*
 	 * What the header left in open/connect's hdr by this thread's previous
 	 * syscall depends on: while these are unchanged, only the fields that
@@ -75,7 +102,7 @@ struct inflight_rec {
 	__u64 hdr_valid;
 	union {
 		struct open_event open;
-		struct connect_event connect;
+		struct net_event net;
 		struct exec_enter exec;
 	};
 };
@@ -175,12 +202,20 @@ static __always_inline __u32 syscall_id(long nr, bool compat)
 		case NR32_EXECVEAT: return SC_EXECVEAT;
 		case NR32_CONNECT: return SC_CONNECT;
 		case NR32_SOCKETCALL: return SC_SOCKETCALL;
+		case NR32_SENDTO: return SC_SENDTO;
+		case NR32_SENDMSG: return SC_SENDMSG;
+		case NR32_SENDMMSG: return SC_SENDMMSG;
+		case NR32_BIND: return SC_BIND;
+		case NR32_LISTEN: return SC_LISTEN;
+		case NR32_ACCEPT4: return SC_ACCEPT4;
 		}
 		return SC_UNKNOWN;
 	}
 	switch (nr) {
 	case NRX32_EXECVE: return SC_EXECVE;
 	case NRX32_EXECVEAT: return SC_EXECVEAT;
+	case NRX32_SENDMSG: return SC_SENDMSG;
+	case NRX32_SENDMMSG: return SC_SENDMMSG;
 	}
 	switch (nr & ~X32_BIT) {
 	case NR_OPEN: return SC_OPEN;
@@ -190,6 +225,13 @@ static __always_inline __u32 syscall_id(long nr, bool compat)
 	case NR_EXECVE: return nr & X32_BIT ? SC_UNKNOWN : SC_EXECVE;
 	case NR_EXECVEAT: return nr & X32_BIT ? SC_UNKNOWN : SC_EXECVEAT;
 	case NR_CONNECT: return SC_CONNECT;
+	case NR_SENDTO: return SC_SENDTO;
+	case NR_SENDMSG: return nr & X32_BIT ? SC_UNKNOWN : SC_SENDMSG;
+	case NR_SENDMMSG: return nr & X32_BIT ? SC_UNKNOWN : SC_SENDMMSG;
+	case NR_BIND: return SC_BIND;
+	case NR_LISTEN: return SC_LISTEN;
+	case NR_ACCEPT: return SC_ACCEPT;
+	case NR_ACCEPT4: return SC_ACCEPT4;
 	}
 	return SC_UNKNOWN;
 }
@@ -205,6 +247,13 @@ static __always_inline bool interesting_nr(long nr)
 	case X32_BIT | NR_OPEN: case X32_BIT | NR_CONNECT: case X32_BIT | NR_CREAT:
 	case X32_BIT | NR_OPENAT: case X32_BIT | NR_OPENAT2:
 	case NRX32_EXECVE: case NRX32_EXECVEAT:
+	case NR_ACCEPT: case NR_SENDTO: case NR_SENDMSG: case NR_BIND: case NR_LISTEN:
+	case NR_ACCEPT4: case NR_SENDMMSG:
+	case NR32_SENDMMSG: case NR32_BIND: case NR32_LISTEN: case NR32_ACCEPT4:
+	case NR32_SENDTO: case NR32_SENDMSG:
+	case X32_BIT | NR_ACCEPT: case X32_BIT | NR_SENDTO: case X32_BIT | NR_BIND:
+	case X32_BIT | NR_LISTEN: case X32_BIT | NR_ACCEPT4:
+	case NRX32_SENDMSG: case NRX32_SENDMMSG:
 		return true;
 	}
 	return false;

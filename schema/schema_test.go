@@ -55,7 +55,8 @@ func TestValidLines(t *testing.T) {
 		json.Unmarshal(line, &env)
 		types[env.Type] = true
 	}
-	for _, typ := range []string{"header", "start", "exec", "open", "connect", "fork", "exit", "stop", "checkpoint", "recovery"} {
+	for _, typ := range []string{"header", "start", "exec", "open", "connect", "fork", "exit", "stop", "checkpoint", "recovery",
+		"send", "bind", "listen", "accept", "sock_state", "dns"} {
 		if !types[typ] {
 			t.Errorf("testdata has no %s record", typ)
 		}
@@ -358,7 +359,8 @@ func TestDocExamples(t *testing.T) {
 		json.Unmarshal([]byte(example), &env)
 		types[env.Type] = true
 	}
-	for _, typ := range []string{"header", "start", "exec", "open", "connect", "fork", "exit", "stop", "checkpoint", "recovery"} {
+	for _, typ := range []string{"header", "start", "exec", "open", "connect", "fork", "exit", "stop", "checkpoint", "recovery",
+		"send", "bind", "listen", "accept", "sock_state", "dns"} {
 		if !types[typ] {
 			t.Errorf("docs/schema.md has no example of a %s record", typ)
 		}

@@ -17,7 +17,7 @@ import (
 )
 
 // showTypes are the record types show displays (and --type selects).
-var showTypes = []string{"exec", "open", "connect", "fork", "exit", "gap", "freeze", "thaw"}
+var showTypes = []string{"exec", "open", "connect", "send", "bind", "listen", "accept", "sock_state", "dns", "fork", "exit", "gap", "freeze", "thaw"}
 
 // showFlags are the flags of agenttrace show.
 type showFlags struct {

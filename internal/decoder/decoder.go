@@ -21,14 +21,16 @@ import (
 
 // Sizes of the fixed parts of each record, from the generated types.
 const (
-	HeaderSize  = int(unsafe.Sizeof(loader.EventHeader{}))
-	ExecSize    = int(unsafe.Sizeof(loader.ExecEvent{}))
-	OpenSize    = int(unsafe.Offsetof(loader.OpenEvent{}.Path))
-	ConnectSize = int(unsafe.Sizeof(loader.ConnectEvent{}))
-	ForkSize    = int(unsafe.Sizeof(loader.ForkEvent{}))
-	ExitSize    = int(unsafe.Sizeof(loader.ExitEvent{}))
-	CgroupSize  = int(unsafe.Offsetof(loader.CgroupEvent{}.Path))
-	pathBytes   = loader.PathBytes
+	HeaderSize    = int(unsafe.Sizeof(loader.EventHeader{}))
+	ExecSize      = int(unsafe.Sizeof(loader.ExecEvent{}))
+	OpenSize      = int(unsafe.Offsetof(loader.OpenEvent{}.Path))
+	NetSize       = int(unsafe.Sizeof(loader.NetEvent{}))
+	SockStateSize = int(unsafe.Sizeof(loader.SockStateEvent{}))
+	DNSSize       = int(unsafe.Sizeof(loader.DNSEvent{}))
+	ForkSize      = int(unsafe.Sizeof(loader.ForkEvent{}))
+	ExitSize      = int(unsafe.Sizeof(loader.ExitEvent{}))
+	CgroupSize    = int(unsafe.Offsetof(loader.CgroupEvent{}.Path))
+	pathBytes     = loader.PathBytes
 )
 
 // ErrMalformed wraps every decoding error.
@@ -50,6 +52,22 @@ var syscallNames = [...]string{
 	loader.SyscallOpenat2:    "openat2",
 	loader.SyscallConnect:    "connect",
 	loader.SyscallSocketcall: "socketcall",
+	loader.SyscallSendto:     "sendto",
+	loader.SyscallSendmsg:    "sendmsg",
+	loader.SyscallSendmmsg:   "sendmmsg",
+	loader.SyscallBind:       "bind",
+	loader.SyscallListen:     "listen",
+	loader.SyscallAccept:     "accept",
+	loader.SyscallAccept4:    "accept4",
+
+	loader.SyscallIOUringConnect:   "io_uring_connect",
+	loader.SyscallIOUringSend:      "io_uring_send",
+	loader.SyscallIOUringSendmsg:   "io_uring_sendmsg",
+	loader.SyscallIOUringSendZC:    "io_uring_send_zc",
+	loader.SyscallIOUringSendmsgZC: "io_uring_sendmsg_zc",
+	loader.SyscallIOUringAccept:    "io_uring_accept",
+	loader.SyscallIOUringBind:      "io_uring_bind",
+	loader.SyscallIOUringListen:    "io_uring_listen",
 }
 
 func syscallName(id uint32) string {
@@ -93,8 +111,12 @@ func Decode(raw []byte, ev *record.Event) error {
 		return decodeExec(raw, flags, &ev.Exec)
 	case loader.KindOpen:
 		return decodeOpen(raw, flags, &ev.Open)
-	case loader.KindConnect:
-		return decodeConnect(raw, flags, &ev.Connect)
+	case loader.KindConnect, loader.KindSend, loader.KindBind, loader.KindListen, loader.KindAccept:
+		return decodeNet(raw, flags, ev)
+	case loader.KindSockState:
+		return decodeSockState(raw, &ev.SockState)
+	case loader.KindDNS:
+		return decodeDNS(raw, &ev.DNS)
 	case loader.KindFork:
 		if len(raw) < ForkSize {
 			return malformed("fork record of %d bytes", len(raw))
@@ -186,26 +208,6 @@ func decodeOpen(raw []byte, flags uint32, o *record.Open) error {
 		Path:           unsafeString(raw[OpenSize : OpenSize+int(pathLen)]),
 		PathTruncated:  flags&loader.FlagPathTruncated != 0,
 		PathUnreadable: flags&loader.FlagPathFault != 0,
-	}
-	return nil
-}
-
-func decodeConnect(raw []byte, flags uint32, c *record.Connect) error {
-	if len(raw) < ConnectSize {
-		return malformed("connect record of %d bytes", len(raw))
-	}
-	r := (*loader.ConnectEvent)(unsafe.Pointer(&raw[0]))
-	if r.AddrLen > uint32(len(r.Addr)) {
-		return malformed("connect address length %d", r.AddrLen)
-	}
-	start := int(unsafe.Offsetof(r.Addr))
-	*c = record.Connect{
-		Ret:            r.Ret,
-		Syscall:        syscallName(r.Syscall),
-		Fd:             r.Fd,
-		Addrlen:        r.Addrlen,
-		Addr:           record.ParseSockaddr(raw[start : start+int(r.AddrLen)]),
-		AddrUnreadable: flags&loader.FlagAddrFault != 0,
 	}
 	return nil
 }

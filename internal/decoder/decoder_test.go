@@ -20,8 +20,17 @@ import (
 //	exec_event:   hdr 120, ret 120, exe_ino 128, 12 x u32 136..183      = 184
 //	open_event:   hdr 120, ret/flags/mode/resolve 120..151, dirfd 152,
 //	              syscall 156, path_len 160, _pad 164, path 168 + 4096    = 4264
-//	connect_event: hdr 120, ret 120, fd 128, syscall 132, addrlen 136,
-//	              addr_len 140, addr[128] 144..271                          = 272
+//	net_event:    hdr 120, ret 120, user_data 128, size 136, fd 144,
+//	              syscall 148, flags 152, backlog 156, msg_index 160,
+//	              addrlen 164, addr_len 168, nflags 172, sqe_flags 176,
+//	              _pad 180, addr[128] 184..311, sock 312..559                = 560
+//	sock_info:    cookie 0, family 8, type 10, protocol 12, state 14,
+//	              local 16 (len 16, name[112] 20..131), remote 132..247    = 248
+//	sock_state_event: hdr 120, oldstate 120, newstate 124, error 128,
+//	              _pad 132, sock 136..383                                  = 384
+//	dns_event:    hdr 120, cookie 120, direction 128, protocol 132,
+//	              payload_len 136, cap_len 140, family 144, sport 146,
+//	              dport 148, _pad 150, saddr 152, daddr 168, payload 184   = 696
 //	fork_event:   hdr 120, child_start_time 120, child_pid 128, _pad 132  = 136
 //	exit_event:   hdr 120, exit_code 120, _pad 124                         = 128
 //	cgroup_event: hdr 120, id 120, parent_id 128, 6 x u32 136..159, path 160
@@ -34,7 +43,10 @@ func TestLayout(t *testing.T) {
 		h  loader.EventHeader
 		x  loader.ExecEvent
 		o  loader.OpenEvent
-		c  loader.ConnectEvent
+		c  loader.NetEvent
+		si loader.SockInfo
+		ss loader.SockStateEvent
+		d  loader.DNSEvent
 		f  loader.ForkEvent
 		e  loader.ExitEvent
 		kc loader.KindCounters
@@ -94,14 +106,52 @@ func TestLayout(t *testing.T) {
 		{"open_event.path", unsafe.Offsetof(o.Path), 168},
 		{"sizeof(open_event.path)", unsafe.Sizeof(o.Path), uintptr(loader.PathBytes)},
 
-		{"sizeof(connect_event)", unsafe.Sizeof(c), 272},
-		{"connect_event.ret", unsafe.Offsetof(c.Ret), 120},
-		{"connect_event.fd", unsafe.Offsetof(c.Fd), 128},
-		{"connect_event.syscall", unsafe.Offsetof(c.Syscall), 132},
-		{"connect_event.addrlen", unsafe.Offsetof(c.Addrlen), 136},
-		{"connect_event.addr_len", unsafe.Offsetof(c.AddrLen), 140},
-		{"connect_event.addr", unsafe.Offsetof(c.Addr), 144},
-		{"sizeof(connect_event.addr)", unsafe.Sizeof(c.Addr), 128},
+		{"sizeof(net_event)", unsafe.Sizeof(c), 560},
+		{"net_event.ret", unsafe.Offsetof(c.Ret), 120},
+		{"net_event.user_data", unsafe.Offsetof(c.UserData), 128},
+		{"net_event.size", unsafe.Offsetof(c.Size), 136},
+		{"net_event.fd", unsafe.Offsetof(c.Fd), 144},
+		{"net_event.syscall", unsafe.Offsetof(c.Syscall), 148},
+		{"net_event.flags", unsafe.Offsetof(c.Flags), 152},
+		{"net_event.backlog", unsafe.Offsetof(c.Backlog), 156},
+		{"net_event.msg_index", unsafe.Offsetof(c.MsgIndex), 160},
+		{"net_event.addrlen", unsafe.Offsetof(c.Addrlen), 164},
+		{"net_event.addr_len", unsafe.Offsetof(c.AddrLen), 168},
+		{"net_event.nflags", unsafe.Offsetof(c.Nflags), 172},
+		{"net_event.sqe_flags", unsafe.Offsetof(c.SqeFlags), 176},
+		{"net_event.addr", unsafe.Offsetof(c.Addr), 184},
+		{"sizeof(net_event.addr)", unsafe.Sizeof(c.Addr), 128},
+		{"net_event.sock", unsafe.Offsetof(c.Sock), 312},
+
+		{"sizeof(sock_info)", unsafe.Sizeof(si), 248},
+		{"sock_info.family", unsafe.Offsetof(si.Family), 8},
+		{"sock_info.type", unsafe.Offsetof(si.Type), 10},
+		{"sock_info.protocol", unsafe.Offsetof(si.Protocol), 12},
+		{"sock_info.state", unsafe.Offsetof(si.State), 14},
+		{"sock_info.local", unsafe.Offsetof(si.Local), 16},
+		{"sock_info.local.name", unsafe.Offsetof(si.Local.Name), 4},
+		{"sizeof(sock_name)", unsafe.Sizeof(si.Local), 116},
+		{"sock_info.remote", unsafe.Offsetof(si.Remote), 132},
+
+		{"sizeof(sock_state_event)", unsafe.Sizeof(ss), 384},
+		{"sock_state_event.oldstate", unsafe.Offsetof(ss.Oldstate), 120},
+		{"sock_state_event.newstate", unsafe.Offsetof(ss.Newstate), 124},
+		{"sock_state_event.error", unsafe.Offsetof(ss.Error), 128},
+		{"sock_state_event.sock", unsafe.Offsetof(ss.Sock), 136},
+
+		{"sizeof(dns_event)", unsafe.Sizeof(d), 696},
+		{"dns_event.cookie", unsafe.Offsetof(d.Cookie), 120},
+		{"dns_event.direction", unsafe.Offsetof(d.Direction), 128},
+		{"dns_event.protocol", unsafe.Offsetof(d.Protocol), 132},
+		{"dns_event.payload_len", unsafe.Offsetof(d.PayloadLen), 136},
+		{"dns_event.cap_len", unsafe.Offsetof(d.CapLen), 140},
+		{"dns_event.family", unsafe.Offsetof(d.Family), 144},
+		{"dns_event.sport", unsafe.Offsetof(d.Sport), 146},
+		{"dns_event.dport", unsafe.Offsetof(d.Dport), 148},
+		{"dns_event.saddr", unsafe.Offsetof(d.Saddr), 152},
+		{"dns_event.daddr", unsafe.Offsetof(d.Daddr), 168},
+		{"dns_event.payload", unsafe.Offsetof(d.Payload), 184},
+		{"sizeof(dns_event.payload)", unsafe.Sizeof(d.Payload), uintptr(loader.DNSBytes)},
 
 		{"sizeof(fork_event)", unsafe.Sizeof(f), 136},
 		{"fork_event.child_start_time", unsafe.Offsetof(f.ChildStartTime), 120},
@@ -128,7 +178,9 @@ func TestLayout(t *testing.T) {
 		{"HeaderSize", uintptr(HeaderSize), 120},
 		{"ExecSize", uintptr(ExecSize), 184},
 		{"OpenSize (offset of path)", uintptr(OpenSize), 168},
-		{"ConnectSize", uintptr(ConnectSize), 272},
+		{"NetSize", uintptr(NetSize), 560},
+		{"SockStateSize", uintptr(SockStateSize), 384},
+		{"DNSSize", uintptr(DNSSize), 696},
 		{"ForkSize", uintptr(ForkSize), 136},
 		{"ExitSize", uintptr(ExitSize), 128},
 		{"CgroupSize (offset of path)", uintptr(CgroupSize), 160},
@@ -140,7 +192,8 @@ func TestLayout(t *testing.T) {
 	// Every member's alignment is at most 8, as in C on x86_64 and arm64.
 	for name, align := range map[string]uintptr{
 		"event_header": unsafe.Alignof(h), "exec_event": unsafe.Alignof(x), "open_event": unsafe.Alignof(o),
-		"connect_event": unsafe.Alignof(c), "fork_event": unsafe.Alignof(f), "exit_event": unsafe.Alignof(e),
+		"net_event": unsafe.Alignof(c), "fork_event": unsafe.Alignof(f), "exit_event": unsafe.Alignof(e),
+		"sock_state_event": unsafe.Alignof(ss), "dns_event": unsafe.Alignof(d), "sock_info": unsafe.Alignof(si),
 		"cgroup_event": unsafe.Alignof(g),
 	} {
 		if align != 8 {
@@ -189,9 +242,45 @@ func rawOpen(path string, pathLen uint32) []byte {
 }
 
 func rawConnect(addr []byte, addrLen uint32) []byte {
-	r := loader.ConnectEvent{Hdr: header(loader.KindConnect), Ret: -111, Fd: 3, Syscall: loader.SyscallConnect, Addrlen: 16, AddrLen: addrLen}
+	r := loader.NetEvent{Hdr: header(loader.KindConnect), Ret: -111, Fd: 3, Syscall: loader.SyscallConnect, Addrlen: 16, AddrLen: addrLen}
 	copy(r.Addr[:], addr)
-	return bytesOf(&r, ConnectSize, 0)
+	return bytesOf(&r, NetSize, 0)
+}
+
+// testSock is a TCP socket 127.0.0.1:40000 -> 127.0.0.1:443.
+func testSock() loader.SockInfo {
+	si := loader.SockInfo{Cookie: 4096, Family: 2, Type: 1, Protocol: 6, State: 1}
+	si.Local.Len, si.Remote.Len = 16, 16
+	copy(si.Local.Name[:], []byte{2, 0, 0x9c, 0x40, 127, 0, 0, 1})
+	copy(si.Remote.Name[:], []byte{2, 0, 0x01, 0xbb, 127, 0, 0, 1})
+	return si
+}
+
+// rawSend is a sendmmsg message record with a kernel destination and a socket.
+func rawSend(localLen uint32) []byte {
+	r := loader.NetEvent{Hdr: header(loader.KindSend), Ret: 5, UserData: 9, Size: 5, Fd: 4, Syscall: loader.SyscallSendmmsg, Flags: 0x4000,
+		MsgIndex: 2, Addrlen: 16, AddrLen: 16, Nflags: loader.NetAddrKernel | loader.NetMsgIndex | loader.NetSize | loader.NetSock, Sock: testSock()}
+	copy(r.Addr[:], []byte{2, 0, 0, 53, 10, 0, 0, 1})
+	r.Sock.Local.Len = localLen
+	return bytesOf(&r, NetSize, 0)
+}
+
+func rawSockState(remoteLen uint32) []byte {
+	r := loader.SockStateEvent{Hdr: header(loader.KindSockState), Oldstate: 2, Newstate: 7, Error: 111, Sock: testSock()}
+	r.Sock.Remote.Len = remoteLen
+	return bytesOf(&r, SockStateSize, 0)
+}
+
+// dnsQuery is a query for example.test A.
+var dnsQuery = []byte("\x41\x00\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x07example\x04test\x00\x00\x01\x00\x01")
+
+func rawDNS(family uint16, payload []byte, payloadLen uint32) []byte {
+	r := loader.DNSEvent{Hdr: header(loader.KindDNS), Cookie: 77, Direction: loader.DNSEgress, Protocol: 17, PayloadLen: payloadLen,
+		CapLen: uint32(len(payload)), Family: family, Sport: 40000, Dport: 53}
+	copy(r.Saddr[:], []byte{10, 0, 0, 2})
+	copy(r.Daddr[:], []byte{10, 0, 0, 1})
+	copy(r.Payload[:], payload)
+	return bytesOf(&r, DNSSize, 0)
 }
 
 func rawFork() []byte {
@@ -364,6 +453,55 @@ func TestDecodeValid(t *testing.T) {
 			t.Errorf("Decode = %v, %+v", err, ev.Connect.Addr)
 		}
 	})
+	t.Run("send with socket", func(t *testing.T) {
+		var ev record.Event
+		if err := Decode(rawSend(16), &ev); err != nil {
+			t.Fatal(err)
+		}
+		n := ev.Send
+		if n.Ret != 5 || !n.HasSize || n.Size != 5 || n.Fd != 4 || n.Syscall != "sendmmsg" || n.Flags != 0x4000 || !n.HasMsgIndex || n.MsgIndex != 2 ||
+			n.Dest.Addr != netip.MustParseAddrPort("10.0.0.1:53") || n.AddrSource != record.AddrKernel || n.HasIOUring || !n.HasSocket {
+			t.Errorf("send = %+v", n)
+		}
+		s := n.Socket
+		if s.Cookie != 4096 || s.Family != 2 || s.SockType != 1 || s.Protocol != 6 || s.State != 1 ||
+			s.Local.Addr != netip.MustParseAddrPort("127.0.0.1:40000") || s.Remote.Addr != netip.MustParseAddrPort("127.0.0.1:443") {
+			t.Errorf("socket = %+v", s)
+		}
+	})
+	t.Run("send without socket ignores its bytes", func(t *testing.T) {
+		raw := rawSend(200)
+		binary.NativeEndian.PutUint32(raw[172:], loader.NetAddrKernel)
+		var ev record.Event
+		if err := Decode(raw, &ev); err != nil || ev.Send.HasSocket || ev.Send.HasMsgIndex {
+			t.Errorf("Decode = %v, %+v", err, ev.Send)
+		}
+	})
+	t.Run("sock_state", func(t *testing.T) {
+		var ev record.Event
+		if err := Decode(rawSockState(16), &ev); err != nil {
+			t.Fatal(err)
+		}
+		st := ev.SockState
+		if st.From != 2 || st.To != 7 || st.Error != "ECONNREFUSED" || st.Cookie != 4096 || st.Local.Addr.Port() != 40000 || st.Remote.Addr.Port() != 443 {
+			t.Errorf("sock_state = %+v", st)
+		}
+	})
+	t.Run("dns", func(t *testing.T) {
+		var ev record.Event
+		if err := Decode(rawDNS(2, dnsQuery, uint32(len(dnsQuery))), &ev); err != nil {
+			t.Fatal(err)
+		}
+		d := &ev.DNS
+		if d.Cookie != 77 || d.Response || d.TCP || !d.HasHeader || d.Truncated || d.Malformed != "" ||
+			d.Client != netip.MustParseAddrPort("10.0.0.2:40000") || d.Server != netip.MustParseAddrPort("10.0.0.1:53") ||
+			d.Message.ID != 0x4100 || len(d.Message.Questions) != 1 || d.Message.String(d.Message.Questions[0].Name) != "example.test" {
+			t.Errorf("dns = %+v", d)
+		}
+		if err := Decode(rawDNS(10, nil, 600), &ev); err != nil || !ev.DNS.Truncated || ev.DNS.HasHeader {
+			t.Errorf("dns IPv6 = %v, %+v", err, ev.DNS)
+		}
+	})
 	t.Run("connect without an address", func(t *testing.T) {
 		var ev record.Event
 		if err := Decode(rawConnect(nil, 0), &ev); err != nil || ev.Connect.Addr != (record.Sockaddr{}) {
@@ -456,7 +594,16 @@ func TestDecodeMalformed(t *testing.T) {
 		{"open path_len beyond the record", rawOpen("/etc", 6)},
 		{"open path_len 4096", setU32(append(rawOpen("x", 1), make([]byte, pathBytes)...), 160, uint32(pathBytes))},
 		{"open path_len 2^32-1", rawOpen("/etc", 1<<32-1)},
-		{"connect short by one", rawConnect(nil, 0)[:ConnectSize-1]},
+		{"connect short by one", rawConnect(nil, 0)[:NetSize-1]},
+		{"send local name 113", rawSend(113)},
+		{"send local name 2^32-1", rawSend(1<<32 - 1)},
+		{"send short by one", rawSend(16)[:NetSize-1]},
+		{"sock_state remote name 113", rawSockState(113)},
+		{"sock_state short by one", rawSockState(16)[:SockStateSize-1]},
+		{"dns short by one", rawDNS(2, nil, 0)[:DNSSize-1]},
+		{"dns cap_len over payload_len", rawDNS(2, []byte("ab"), 1)},
+		{"dns cap_len 513", setU32(rawDNS(2, nil, 600), 140, 513)},
+		{"dns family 1", rawDNS(1, nil, 0)},
 		{"connect addr_len 129", rawConnect(nil, 129)},
 		{"connect addr_len 2^32-1", rawConnect(nil, 1<<32-1)},
 		{"cgroup short by one", rawCgroup(loader.CgroupMkdir, "", 0, 0)[:CgroupSize-1]},
@@ -489,6 +636,12 @@ func TestKindsMatchHeader(t *testing.T) {
 		{"fork", record.KindFork, loader.KindFork},
 		{"exit", record.KindExit, loader.KindExit},
 		{"cgroup", record.KindCgroup, loader.KindCgroup},
+		{"send", record.KindSend, loader.KindSend},
+		{"bind", record.KindBind, loader.KindBind},
+		{"listen", record.KindListen, loader.KindListen},
+		{"accept", record.KindAccept, loader.KindAccept},
+		{"sock_state", record.KindSockState, loader.KindSockState},
+		{"dns", record.KindDNS, loader.KindDNS},
 		{"max", record.KindMax, loader.KindMax},
 	} {
 		if tc.record != tc.kernel {
@@ -505,6 +658,7 @@ func TestSyscallName(t *testing.T) {
 		loader.SyscallUnknown: "", loader.SyscallExecve: "execve", loader.SyscallExecveat: "execveat",
 		loader.SyscallOpen: "open", loader.SyscallCreat: "creat", loader.SyscallOpenat: "openat",
 		loader.SyscallOpenat2: "openat2", loader.SyscallConnect: "connect", loader.SyscallSocketcall: "socketcall",
+		loader.SyscallSendmmsg: "sendmmsg", loader.SyscallAccept4: "accept4", loader.SyscallIOUringSendmsgZC: "io_uring_sendmsg_zc",
 		99: "", 1<<32 - 1: "",
 	} {
 		if got := syscallName(id); got != want {
@@ -517,7 +671,7 @@ func TestSyscallName(t *testing.T) {
 func TestDecodeAllocs(t *testing.T) {
 	raws := [][]byte{rawExec("/bin/x", "/usr/bin/x", "a\x00b\x00", 4, 0), rawOpen("/etc/hostname", 13),
 		rawConnect(append(binary.NativeEndian.AppendUint16(nil, 1), "/run/x.sock"...), 13), rawFork(), rawExit(),
-		rawCgroup(loader.CgroupMkdir, "/a", 2, 0)}
+		rawCgroup(loader.CgroupMkdir, "/a", 2, 0), rawSend(16), rawSockState(16), rawDNS(2, dnsQuery, uint32(len(dnsQuery)))}
 	var ev record.Event
 	allocs := testing.AllocsPerRun(100, func() {
 		for _, raw := range raws {
@@ -538,6 +692,9 @@ func FuzzDecode(f *testing.F) {
 	f.Add(rawFork())
 	f.Add(rawExit())
 	f.Add(rawCgroup(loader.CgroupMkdir, "/a", 2, 0))
+	f.Add(rawSend(16))
+	f.Add(rawSockState(16))
+	f.Add(rawDNS(2, dnsQuery, uint32(len(dnsQuery))))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		var ev record.Event
@@ -562,6 +719,20 @@ func FuzzDecode(f *testing.F) {
 			_ = ev.Connect.Addr.String()
 		case loader.KindCgroup:
 			strs = map[string]string{"Path": ev.Cgroup.Path}
+		case loader.KindSend:
+			strs = map[string]string{"Dest": ev.Send.Dest.UnixName, "Local": ev.Send.Socket.Local.UnixName, "Remote": ev.Send.Socket.Remote.UnixName}
+		case loader.KindBind:
+			strs = map[string]string{"UnixName": ev.Bind.Addr.UnixName, "Local": ev.Bind.Socket.Local.UnixName}
+		case loader.KindListen:
+			strs = map[string]string{"Local": ev.Listen.Socket.Local.UnixName}
+		case loader.KindAccept:
+			strs = map[string]string{"Local": ev.Accept.Socket.Local.UnixName, "Remote": ev.Accept.Socket.Remote.UnixName}
+		case loader.KindSockState:
+			strs = map[string]string{"Local": ev.SockState.Local.UnixName}
+		case loader.KindDNS:
+			if len(ev.DNS.Message.Questions) > 16 || len(ev.DNS.Message.Answers) > 16 {
+				t.Fatal("too many questions or answers kept")
+			}
 		case loader.KindFork, loader.KindExit:
 		default:
 			t.Fatalf("Decode accepted kind %d", ev.Kind)

@@ -48,15 +48,28 @@ type bpfCgroupState struct {
 	Traced  uint32
 }
 
-type bpfConnectEvent struct {
-	_       structs.HostLayout
-	Hdr     bpfEventHeader
-	Ret     int64
-	Fd      int32
-	Syscall uint32
-	Addrlen uint32
-	AddrLen uint32
-	Addr    [128]uint8
+type bpfDnsDirection uint32
+
+const (
+	bpfDnsDirectionDNS_EGRESS  bpfDnsDirection = 1
+	bpfDnsDirectionDNS_INGRESS bpfDnsDirection = 2
+)
+
+type bpfDnsEvent struct {
+	_          structs.HostLayout
+	Hdr        bpfEventHeader
+	Cookie     uint64
+	Direction  uint32
+	Protocol   uint32
+	PayloadLen uint32
+	CapLen     uint32
+	Family     uint16
+	Sport      uint16
+	Dport      uint16
+	Pad        uint16
+	Saddr      [16]uint8
+	Daddr      [16]uint8
+	Payload    [512]uint8
 }
 
 type bpfEventFlag uint32
@@ -156,12 +169,23 @@ type bpfGlobScratch struct {
 	Pad     uint32
 }
 
+type bpfHookAddr struct {
+	_    structs.HostLayout
+	Len  uint32
+	Pad  uint32
+	Addr [128]uint8
+}
+
 type bpfInflightRec struct {
 	_          structs.HostLayout
 	Kind       uint32
 	HowFault   uint32
 	Uptr       uint64
 	Uptr2      uint64
+	Call       uint32
+	Msgs       uint32
+	Emitted    uint32
+	Pad        uint32
 	HdrCred    uint64
 	HdrParent  uint64
 	HdrExecSeq uint64
@@ -185,6 +209,43 @@ const (
 	bpfLimitMAX_PATTERNS      bpfLimit = 16
 	bpfLimitMAX_PATTERN_DEPTH bpfLimit = 8
 	bpfLimitGLOB_BYTES        bpfLimit = 64
+	bpfLimitSOCK_NAME_BYTES   bpfLimit = 112
+	bpfLimitDNS_BYTES         bpfLimit = 512
+)
+
+type bpfNetEvent struct {
+	_        structs.HostLayout
+	Hdr      bpfEventHeader
+	Ret      int64
+	UserData uint64
+	Size     uint64
+	Fd       int32
+	Syscall  uint32
+	Flags    uint32
+	Backlog  int32
+	MsgIndex uint32
+	Addrlen  uint32
+	AddrLen  uint32
+	Nflags   uint32
+	SqeFlags uint32
+	Pad      uint32
+	Addr     [128]uint8
+	Sock     bpfSockInfo
+}
+
+type bpfNetFlag uint32
+
+const (
+	bpfNetFlagNF_ADDR_KERNEL bpfNetFlag = 1
+	bpfNetFlagNF_ADDR_USER   bpfNetFlag = 2
+	bpfNetFlagNF_FASTOPEN    bpfNetFlag = 4
+	bpfNetFlagNF_IO_URING    bpfNetFlag = 8
+	bpfNetFlagNF_FIXED_FILE  bpfNetFlag = 16
+	bpfNetFlagNF_SIZE        bpfNetFlag = 32
+	bpfNetFlagNF_MSG_INDEX   bpfNetFlag = 64
+	bpfNetFlagNF_SOCK        bpfNetFlag = 128
+	bpfNetFlagNF_FIXED_NEW   bpfNetFlag = 256
+	bpfNetFlagNF_NO_RESULT   bpfNetFlag = 512
 )
 
 type bpfOpenEvent struct {
@@ -219,27 +280,84 @@ type bpfPathScratch struct {
 type bpfRecordKind uint32
 
 const (
-	bpfRecordKindKIND_EXEC    bpfRecordKind = 1
-	bpfRecordKindKIND_OPEN    bpfRecordKind = 2
-	bpfRecordKindKIND_CONNECT bpfRecordKind = 3
-	bpfRecordKindKIND_FORK    bpfRecordKind = 4
-	bpfRecordKindKIND_EXIT    bpfRecordKind = 5
-	bpfRecordKindKIND_CGROUP  bpfRecordKind = 6
-	bpfRecordKindKIND_MAX     bpfRecordKind = 7
+	bpfRecordKindKIND_EXEC       bpfRecordKind = 1
+	bpfRecordKindKIND_OPEN       bpfRecordKind = 2
+	bpfRecordKindKIND_CONNECT    bpfRecordKind = 3
+	bpfRecordKindKIND_FORK       bpfRecordKind = 4
+	bpfRecordKindKIND_EXIT       bpfRecordKind = 5
+	bpfRecordKindKIND_CGROUP     bpfRecordKind = 6
+	bpfRecordKindKIND_SEND       bpfRecordKind = 7
+	bpfRecordKindKIND_BIND       bpfRecordKind = 8
+	bpfRecordKindKIND_LISTEN     bpfRecordKind = 9
+	bpfRecordKindKIND_ACCEPT     bpfRecordKind = 10
+	bpfRecordKindKIND_SOCK_STATE bpfRecordKind = 11
+	bpfRecordKindKIND_DNS        bpfRecordKind = 12
+	bpfRecordKindKIND_MAX        bpfRecordKind = 13
 )
+
+type bpfSockInfo struct {
+	_        structs.HostLayout
+	Cookie   uint64
+	Family   uint16
+	Type     uint16
+	Protocol uint16
+	State    uint16
+	Local    bpfSockName
+	Remote   bpfSockName
+}
+
+type bpfSockName struct {
+	_    structs.HostLayout
+	Len  uint32
+	Name [112]uint8
+}
+
+type bpfSockOwner struct {
+	_      structs.HostLayout
+	Hdr    bpfEventHeader
+	Cookie uint64
+	Cred   uint64
+	Track  uint32
+	Pad    uint32
+}
+
+type bpfSockStateEvent struct {
+	_        structs.HostLayout
+	Hdr      bpfEventHeader
+	Oldstate uint32
+	Newstate uint32
+	Error    int32
+	Pad      uint32
+	Sock     bpfSockInfo
+}
 
 type bpfSyscallId uint32
 
 const (
-	bpfSyscallIdSC_UNKNOWN    bpfSyscallId = 0
-	bpfSyscallIdSC_EXECVE     bpfSyscallId = 1
-	bpfSyscallIdSC_EXECVEAT   bpfSyscallId = 2
-	bpfSyscallIdSC_OPEN       bpfSyscallId = 3
-	bpfSyscallIdSC_CREAT      bpfSyscallId = 4
-	bpfSyscallIdSC_OPENAT     bpfSyscallId = 5
-	bpfSyscallIdSC_OPENAT2    bpfSyscallId = 6
-	bpfSyscallIdSC_CONNECT    bpfSyscallId = 7
-	bpfSyscallIdSC_SOCKETCALL bpfSyscallId = 8
+	bpfSyscallIdSC_UNKNOWN             bpfSyscallId = 0
+	bpfSyscallIdSC_EXECVE              bpfSyscallId = 1
+	bpfSyscallIdSC_EXECVEAT            bpfSyscallId = 2
+	bpfSyscallIdSC_OPEN                bpfSyscallId = 3
+	bpfSyscallIdSC_CREAT               bpfSyscallId = 4
+	bpfSyscallIdSC_OPENAT              bpfSyscallId = 5
+	bpfSyscallIdSC_OPENAT2             bpfSyscallId = 6
+	bpfSyscallIdSC_CONNECT             bpfSyscallId = 7
+	bpfSyscallIdSC_SOCKETCALL          bpfSyscallId = 8
+	bpfSyscallIdSC_SENDTO              bpfSyscallId = 40
+	bpfSyscallIdSC_SENDMSG             bpfSyscallId = 41
+	bpfSyscallIdSC_SENDMMSG            bpfSyscallId = 42
+	bpfSyscallIdSC_BIND                bpfSyscallId = 43
+	bpfSyscallIdSC_LISTEN              bpfSyscallId = 44
+	bpfSyscallIdSC_ACCEPT              bpfSyscallId = 45
+	bpfSyscallIdSC_ACCEPT4             bpfSyscallId = 46
+	bpfSyscallIdSC_IO_URING_CONNECT    bpfSyscallId = 47
+	bpfSyscallIdSC_IO_URING_SEND       bpfSyscallId = 48
+	bpfSyscallIdSC_IO_URING_SENDMSG    bpfSyscallId = 49
+	bpfSyscallIdSC_IO_URING_SEND_ZC    bpfSyscallId = 50
+	bpfSyscallIdSC_IO_URING_SENDMSG_ZC bpfSyscallId = 51
+	bpfSyscallIdSC_IO_URING_ACCEPT     bpfSyscallId = 52
+	bpfSyscallIdSC_IO_URING_BIND       bpfSyscallId = 53
+	bpfSyscallIdSC_IO_URING_LISTEN     bpfSyscallId = 54
 )
 
 type bpfTracedCache struct {
@@ -254,45 +372,71 @@ type bpfTracedCache struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	bpfMapCgroupStates            = "cgroup_states"
-	bpfMapCounters                = "counters"
-	bpfMapEvents                  = "events"
-	bpfMapExited                  = "exited"
-	bpfMapGlobbuf                 = "globbuf"
-	bpfMapHeap                    = "heap"
-	bpfMapInflight                = "inflight"
-	bpfMapParents                 = "parents"
-	bpfMapPathbuf                 = "pathbuf"
-	bpfMapPatterns                = "patterns"
-	bpfMapStatesGen               = "states_gen"
-	bpfMapTargets                 = "targets"
-	bpfMapTcache                  = "tcache"
-	bpfProgHandleCgroupMkdir      = "handle_cgroup_mkdir"
-	bpfProgHandleCgroupRmdir      = "handle_cgroup_rmdir"
-	bpfProgHandleSchedProcessExec = "handle_sched_process_exec"
-	bpfProgHandleSchedProcessExit = "handle_sched_process_exit"
-	bpfProgHandleSchedProcessFork = "handle_sched_process_fork"
-	bpfProgHandleSysEnter         = "handle_sys_enter"
-	bpfProgHandleSysExit          = "handle_sys_exit"
-	bpfVarGlobTargets             = "glob_targets"
-	bpfVarMaxArgBytes             = "max_arg_bytes"
-	bpfVarTargetSlots             = "target_slots"
-	bpfVarUnusedCgroupEvent       = "unused_cgroup_event"
-	bpfVarUnusedCgroupFlag        = "unused_cgroup_flag"
-	bpfVarUnusedCgroupOp          = "unused_cgroup_op"
-	bpfVarUnusedCgroupState       = "unused_cgroup_state"
-	bpfVarUnusedConnectEvent      = "unused_connect_event"
-	bpfVarUnusedEventFlag         = "unused_event_flag"
-	bpfVarUnusedExecEvent         = "unused_exec_event"
-	bpfVarUnusedExitEvent         = "unused_exit_event"
-	bpfVarUnusedForkEvent         = "unused_fork_event"
-	bpfVarUnusedGlobPattern       = "unused_glob_pattern"
-	bpfVarUnusedKindCounters      = "unused_kind_counters"
-	bpfVarUnusedLimit             = "unused_limit"
-	bpfVarUnusedOpenEvent         = "unused_open_event"
-	bpfVarUnusedRecordKind        = "unused_record_kind"
-	bpfVarUnusedSyscallId         = "unused_syscall_id"
-	bpfVarWakeupBytes             = "wakeup_bytes"
+	bpfMapCgroupStates              = "cgroup_states"
+	bpfMapCounters                  = "counters"
+	bpfMapEvents                    = "events"
+	bpfMapExited                    = "exited"
+	bpfMapGlobbuf                   = "globbuf"
+	bpfMapHeap                      = "heap"
+	bpfMapHookAddrs                 = "hook_addrs"
+	bpfMapHookScratch               = "hook_scratch"
+	bpfMapInflight                  = "inflight"
+	bpfMapParents                   = "parents"
+	bpfMapPathbuf                   = "pathbuf"
+	bpfMapPatterns                  = "patterns"
+	bpfMapSocks                     = "socks"
+	bpfMapStatesGen                 = "states_gen"
+	bpfMapTargets                   = "targets"
+	bpfMapTcache                    = "tcache"
+	bpfMapUringNet                  = "uring_net"
+	bpfMapUringNetPending           = "uring_net_pending"
+	bpfMapUringScratch              = "uring_scratch"
+	bpfProgHandleBind4              = "handle_bind4"
+	bpfProgHandleBind6              = "handle_bind6"
+	bpfProgHandleCgroupMkdir        = "handle_cgroup_mkdir"
+	bpfProgHandleCgroupRmdir        = "handle_cgroup_rmdir"
+	bpfProgHandleConnect4           = "handle_connect4"
+	bpfProgHandleConnect6           = "handle_connect6"
+	bpfProgHandleConnectUnix        = "handle_connect_unix"
+	bpfProgHandleDnsEgress          = "handle_dns_egress"
+	bpfProgHandleDnsIngress         = "handle_dns_ingress"
+	bpfProgHandleInetSockSetState   = "handle_inet_sock_set_state"
+	bpfProgHandleIoUringCompleteNet = "handle_io_uring_complete_net"
+	bpfProgHandleIoUringSubmitNet   = "handle_io_uring_submit_net"
+	bpfProgHandleSchedProcessExec   = "handle_sched_process_exec"
+	bpfProgHandleSchedProcessExit   = "handle_sched_process_exit"
+	bpfProgHandleSchedProcessFork   = "handle_sched_process_fork"
+	bpfProgHandleSendmsg4           = "handle_sendmsg4"
+	bpfProgHandleSendmsg6           = "handle_sendmsg6"
+	bpfProgHandleSendmsgUnix        = "handle_sendmsg_unix"
+	bpfProgHandleSockCreate         = "handle_sock_create"
+	bpfProgHandleSockSendLength     = "handle_sock_send_length"
+	bpfProgHandleSysEnter           = "handle_sys_enter"
+	bpfProgHandleSysExit            = "handle_sys_exit"
+	bpfVarGlobTargets               = "glob_targets"
+	bpfVarMaxArgBytes               = "max_arg_bytes"
+	bpfVarTargetSlots               = "target_slots"
+	bpfVarUnusedCgroupEvent         = "unused_cgroup_event"
+	bpfVarUnusedCgroupFlag          = "unused_cgroup_flag"
+	bpfVarUnusedCgroupOp            = "unused_cgroup_op"
+	bpfVarUnusedCgroupState         = "unused_cgroup_state"
+	bpfVarUnusedDnsDirection        = "unused_dns_direction"
+	bpfVarUnusedDnsEvent            = "unused_dns_event"
+	bpfVarUnusedEventFlag           = "unused_event_flag"
+	bpfVarUnusedExecEvent           = "unused_exec_event"
+	bpfVarUnusedExitEvent           = "unused_exit_event"
+	bpfVarUnusedForkEvent           = "unused_fork_event"
+	bpfVarUnusedGlobPattern         = "unused_glob_pattern"
+	bpfVarUnusedKindCounters        = "unused_kind_counters"
+	bpfVarUnusedLimit               = "unused_limit"
+	bpfVarUnusedNetEvent            = "unused_net_event"
+	bpfVarUnusedNetFlag             = "unused_net_flag"
+	bpfVarUnusedOpenEvent           = "unused_open_event"
+	bpfVarUnusedRecordKind          = "unused_record_kind"
+	bpfVarUnusedSockInfo            = "unused_sock_info"
+	bpfVarUnusedSockStateEvent      = "unused_sock_state_event"
+	bpfVarUnusedSyscallId           = "unused_syscall_id"
+	bpfVarWakeupBytes               = "wakeup_bytes"
 )
 
 // loadBpf returns the embedded CollectionSpec for bpf.
@@ -337,57 +481,83 @@ type bpfSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type bpfProgramSpecs struct {
-	HandleCgroupMkdir      *ebpf.ProgramSpec `ebpf:"handle_cgroup_mkdir"`
-	HandleCgroupRmdir      *ebpf.ProgramSpec `ebpf:"handle_cgroup_rmdir"`
-	HandleSchedProcessExec *ebpf.ProgramSpec `ebpf:"handle_sched_process_exec"`
-	HandleSchedProcessExit *ebpf.ProgramSpec `ebpf:"handle_sched_process_exit"`
-	HandleSchedProcessFork *ebpf.ProgramSpec `ebpf:"handle_sched_process_fork"`
-	HandleSysEnter         *ebpf.ProgramSpec `ebpf:"handle_sys_enter"`
-	HandleSysExit          *ebpf.ProgramSpec `ebpf:"handle_sys_exit"`
+	HandleBind4              *ebpf.ProgramSpec `ebpf:"handle_bind4"`
+	HandleBind6              *ebpf.ProgramSpec `ebpf:"handle_bind6"`
+	HandleCgroupMkdir        *ebpf.ProgramSpec `ebpf:"handle_cgroup_mkdir"`
+	HandleCgroupRmdir        *ebpf.ProgramSpec `ebpf:"handle_cgroup_rmdir"`
+	HandleConnect4           *ebpf.ProgramSpec `ebpf:"handle_connect4"`
+	HandleConnect6           *ebpf.ProgramSpec `ebpf:"handle_connect6"`
+	HandleConnectUnix        *ebpf.ProgramSpec `ebpf:"handle_connect_unix"`
+	HandleDnsEgress          *ebpf.ProgramSpec `ebpf:"handle_dns_egress"`
+	HandleDnsIngress         *ebpf.ProgramSpec `ebpf:"handle_dns_ingress"`
+	HandleInetSockSetState   *ebpf.ProgramSpec `ebpf:"handle_inet_sock_set_state"`
+	HandleIoUringCompleteNet *ebpf.ProgramSpec `ebpf:"handle_io_uring_complete_net"`
+	HandleIoUringSubmitNet   *ebpf.ProgramSpec `ebpf:"handle_io_uring_submit_net"`
+	HandleSchedProcessExec   *ebpf.ProgramSpec `ebpf:"handle_sched_process_exec"`
+	HandleSchedProcessExit   *ebpf.ProgramSpec `ebpf:"handle_sched_process_exit"`
+	HandleSchedProcessFork   *ebpf.ProgramSpec `ebpf:"handle_sched_process_fork"`
+	HandleSendmsg4           *ebpf.ProgramSpec `ebpf:"handle_sendmsg4"`
+	HandleSendmsg6           *ebpf.ProgramSpec `ebpf:"handle_sendmsg6"`
+	HandleSendmsgUnix        *ebpf.ProgramSpec `ebpf:"handle_sendmsg_unix"`
+	HandleSockCreate         *ebpf.ProgramSpec `ebpf:"handle_sock_create"`
+	HandleSockSendLength     *ebpf.ProgramSpec `ebpf:"handle_sock_send_length"`
+	HandleSysEnter           *ebpf.ProgramSpec `ebpf:"handle_sys_enter"`
+	HandleSysExit            *ebpf.ProgramSpec `ebpf:"handle_sys_exit"`
 }
 
 // bpfMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type bpfMapSpecs struct {
-	CgroupStates *ebpf.MapSpec `ebpf:"cgroup_states"`
-	Counters     *ebpf.MapSpec `ebpf:"counters"`
-	Events       *ebpf.MapSpec `ebpf:"events"`
-	Exited       *ebpf.MapSpec `ebpf:"exited"`
-	Globbuf      *ebpf.MapSpec `ebpf:"globbuf"`
-	Heap         *ebpf.MapSpec `ebpf:"heap"`
-	Inflight     *ebpf.MapSpec `ebpf:"inflight"`
-	Parents      *ebpf.MapSpec `ebpf:"parents"`
-	Pathbuf      *ebpf.MapSpec `ebpf:"pathbuf"`
-	Patterns     *ebpf.MapSpec `ebpf:"patterns"`
-	StatesGen    *ebpf.MapSpec `ebpf:"states_gen"`
-	Targets      *ebpf.MapSpec `ebpf:"targets"`
-	Tcache       *ebpf.MapSpec `ebpf:"tcache"`
+	CgroupStates    *ebpf.MapSpec `ebpf:"cgroup_states"`
+	Counters        *ebpf.MapSpec `ebpf:"counters"`
+	Events          *ebpf.MapSpec `ebpf:"events"`
+	Exited          *ebpf.MapSpec `ebpf:"exited"`
+	Globbuf         *ebpf.MapSpec `ebpf:"globbuf"`
+	Heap            *ebpf.MapSpec `ebpf:"heap"`
+	HookAddrs       *ebpf.MapSpec `ebpf:"hook_addrs"`
+	HookScratch     *ebpf.MapSpec `ebpf:"hook_scratch"`
+	Inflight        *ebpf.MapSpec `ebpf:"inflight"`
+	Parents         *ebpf.MapSpec `ebpf:"parents"`
+	Pathbuf         *ebpf.MapSpec `ebpf:"pathbuf"`
+	Patterns        *ebpf.MapSpec `ebpf:"patterns"`
+	Socks           *ebpf.MapSpec `ebpf:"socks"`
+	StatesGen       *ebpf.MapSpec `ebpf:"states_gen"`
+	Targets         *ebpf.MapSpec `ebpf:"targets"`
+	Tcache          *ebpf.MapSpec `ebpf:"tcache"`
+	UringNet        *ebpf.MapSpec `ebpf:"uring_net"`
+	UringNetPending *ebpf.MapSpec `ebpf:"uring_net_pending"`
+	UringScratch    *ebpf.MapSpec `ebpf:"uring_scratch"`
 }
 
 // bpfVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type bpfVariableSpecs struct {
-	GlobTargets        *ebpf.VariableSpec `ebpf:"glob_targets"`
-	MaxArgBytes        *ebpf.VariableSpec `ebpf:"max_arg_bytes"`
-	TargetSlots        *ebpf.VariableSpec `ebpf:"target_slots"`
-	UnusedCgroupEvent  *ebpf.VariableSpec `ebpf:"unused_cgroup_event"`
-	UnusedCgroupFlag   *ebpf.VariableSpec `ebpf:"unused_cgroup_flag"`
-	UnusedCgroupOp     *ebpf.VariableSpec `ebpf:"unused_cgroup_op"`
-	UnusedCgroupState  *ebpf.VariableSpec `ebpf:"unused_cgroup_state"`
-	UnusedConnectEvent *ebpf.VariableSpec `ebpf:"unused_connect_event"`
-	UnusedEventFlag    *ebpf.VariableSpec `ebpf:"unused_event_flag"`
-	UnusedExecEvent    *ebpf.VariableSpec `ebpf:"unused_exec_event"`
-	UnusedExitEvent    *ebpf.VariableSpec `ebpf:"unused_exit_event"`
-	UnusedForkEvent    *ebpf.VariableSpec `ebpf:"unused_fork_event"`
-	UnusedGlobPattern  *ebpf.VariableSpec `ebpf:"unused_glob_pattern"`
-	UnusedKindCounters *ebpf.VariableSpec `ebpf:"unused_kind_counters"`
-	UnusedLimit        *ebpf.VariableSpec `ebpf:"unused_limit"`
-	UnusedOpenEvent    *ebpf.VariableSpec `ebpf:"unused_open_event"`
-	UnusedRecordKind   *ebpf.VariableSpec `ebpf:"unused_record_kind"`
-	UnusedSyscallId    *ebpf.VariableSpec `ebpf:"unused_syscall_id"`
-	WakeupBytes        *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
+	GlobTargets          *ebpf.VariableSpec `ebpf:"glob_targets"`
+	MaxArgBytes          *ebpf.VariableSpec `ebpf:"max_arg_bytes"`
+	TargetSlots          *ebpf.VariableSpec `ebpf:"target_slots"`
+	UnusedCgroupEvent    *ebpf.VariableSpec `ebpf:"unused_cgroup_event"`
+	UnusedCgroupFlag     *ebpf.VariableSpec `ebpf:"unused_cgroup_flag"`
+	UnusedCgroupOp       *ebpf.VariableSpec `ebpf:"unused_cgroup_op"`
+	UnusedCgroupState    *ebpf.VariableSpec `ebpf:"unused_cgroup_state"`
+	UnusedDnsDirection   *ebpf.VariableSpec `ebpf:"unused_dns_direction"`
+	UnusedDnsEvent       *ebpf.VariableSpec `ebpf:"unused_dns_event"`
+	UnusedEventFlag      *ebpf.VariableSpec `ebpf:"unused_event_flag"`
+	UnusedExecEvent      *ebpf.VariableSpec `ebpf:"unused_exec_event"`
+	UnusedExitEvent      *ebpf.VariableSpec `ebpf:"unused_exit_event"`
+	UnusedForkEvent      *ebpf.VariableSpec `ebpf:"unused_fork_event"`
+	UnusedGlobPattern    *ebpf.VariableSpec `ebpf:"unused_glob_pattern"`
+	UnusedKindCounters   *ebpf.VariableSpec `ebpf:"unused_kind_counters"`
+	UnusedLimit          *ebpf.VariableSpec `ebpf:"unused_limit"`
+	UnusedNetEvent       *ebpf.VariableSpec `ebpf:"unused_net_event"`
+	UnusedNetFlag        *ebpf.VariableSpec `ebpf:"unused_net_flag"`
+	UnusedOpenEvent      *ebpf.VariableSpec `ebpf:"unused_open_event"`
+	UnusedRecordKind     *ebpf.VariableSpec `ebpf:"unused_record_kind"`
+	UnusedSockInfo       *ebpf.VariableSpec `ebpf:"unused_sock_info"`
+	UnusedSockStateEvent *ebpf.VariableSpec `ebpf:"unused_sock_state_event"`
+	UnusedSyscallId      *ebpf.VariableSpec `ebpf:"unused_syscall_id"`
+	WakeupBytes          *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // bpfObjects contains all objects after they have been loaded into the kernel.
@@ -410,19 +580,25 @@ func (o *bpfObjects) Close() error {
 //
 // It can be passed to loadBpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type bpfMaps struct {
-	CgroupStates *ebpf.Map `ebpf:"cgroup_states"`
-	Counters     *ebpf.Map `ebpf:"counters"`
-	Events       *ebpf.Map `ebpf:"events"`
-	Exited       *ebpf.Map `ebpf:"exited"`
-	Globbuf      *ebpf.Map `ebpf:"globbuf"`
-	Heap         *ebpf.Map `ebpf:"heap"`
-	Inflight     *ebpf.Map `ebpf:"inflight"`
-	Parents      *ebpf.Map `ebpf:"parents"`
-	Pathbuf      *ebpf.Map `ebpf:"pathbuf"`
-	Patterns     *ebpf.Map `ebpf:"patterns"`
-	StatesGen    *ebpf.Map `ebpf:"states_gen"`
-	Targets      *ebpf.Map `ebpf:"targets"`
-	Tcache       *ebpf.Map `ebpf:"tcache"`
+	CgroupStates    *ebpf.Map `ebpf:"cgroup_states"`
+	Counters        *ebpf.Map `ebpf:"counters"`
+	Events          *ebpf.Map `ebpf:"events"`
+	Exited          *ebpf.Map `ebpf:"exited"`
+	Globbuf         *ebpf.Map `ebpf:"globbuf"`
+	Heap            *ebpf.Map `ebpf:"heap"`
+	HookAddrs       *ebpf.Map `ebpf:"hook_addrs"`
+	HookScratch     *ebpf.Map `ebpf:"hook_scratch"`
+	Inflight        *ebpf.Map `ebpf:"inflight"`
+	Parents         *ebpf.Map `ebpf:"parents"`
+	Pathbuf         *ebpf.Map `ebpf:"pathbuf"`
+	Patterns        *ebpf.Map `ebpf:"patterns"`
+	Socks           *ebpf.Map `ebpf:"socks"`
+	StatesGen       *ebpf.Map `ebpf:"states_gen"`
+	Targets         *ebpf.Map `ebpf:"targets"`
+	Tcache          *ebpf.Map `ebpf:"tcache"`
+	UringNet        *ebpf.Map `ebpf:"uring_net"`
+	UringNetPending *ebpf.Map `ebpf:"uring_net_pending"`
+	UringScratch    *ebpf.Map `ebpf:"uring_scratch"`
 }
 
 func (m *bpfMaps) Close() error {
@@ -433,13 +609,19 @@ func (m *bpfMaps) Close() error {
 		m.Exited,
 		m.Globbuf,
 		m.Heap,
+		m.HookAddrs,
+		m.HookScratch,
 		m.Inflight,
 		m.Parents,
 		m.Pathbuf,
 		m.Patterns,
+		m.Socks,
 		m.StatesGen,
 		m.Targets,
 		m.Tcache,
+		m.UringNet,
+		m.UringNetPending,
+		m.UringScratch,
 	)
 }
 
@@ -447,47 +629,82 @@ func (m *bpfMaps) Close() error {
 //
 // It can be passed to loadBpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type bpfVariables struct {
-	GlobTargets        *ebpf.Variable `ebpf:"glob_targets"`
-	MaxArgBytes        *ebpf.Variable `ebpf:"max_arg_bytes"`
-	TargetSlots        *ebpf.Variable `ebpf:"target_slots"`
-	UnusedCgroupEvent  *ebpf.Variable `ebpf:"unused_cgroup_event"`
-	UnusedCgroupFlag   *ebpf.Variable `ebpf:"unused_cgroup_flag"`
-	UnusedCgroupOp     *ebpf.Variable `ebpf:"unused_cgroup_op"`
-	UnusedCgroupState  *ebpf.Variable `ebpf:"unused_cgroup_state"`
-	UnusedConnectEvent *ebpf.Variable `ebpf:"unused_connect_event"`
-	UnusedEventFlag    *ebpf.Variable `ebpf:"unused_event_flag"`
-	UnusedExecEvent    *ebpf.Variable `ebpf:"unused_exec_event"`
-	UnusedExitEvent    *ebpf.Variable `ebpf:"unused_exit_event"`
-	UnusedForkEvent    *ebpf.Variable `ebpf:"unused_fork_event"`
-	UnusedGlobPattern  *ebpf.Variable `ebpf:"unused_glob_pattern"`
-	UnusedKindCounters *ebpf.Variable `ebpf:"unused_kind_counters"`
-	UnusedLimit        *ebpf.Variable `ebpf:"unused_limit"`
-	UnusedOpenEvent    *ebpf.Variable `ebpf:"unused_open_event"`
-	UnusedRecordKind   *ebpf.Variable `ebpf:"unused_record_kind"`
-	UnusedSyscallId    *ebpf.Variable `ebpf:"unused_syscall_id"`
-	WakeupBytes        *ebpf.Variable `ebpf:"wakeup_bytes"`
+	GlobTargets          *ebpf.Variable `ebpf:"glob_targets"`
+	MaxArgBytes          *ebpf.Variable `ebpf:"max_arg_bytes"`
+	TargetSlots          *ebpf.Variable `ebpf:"target_slots"`
+	UnusedCgroupEvent    *ebpf.Variable `ebpf:"unused_cgroup_event"`
+	UnusedCgroupFlag     *ebpf.Variable `ebpf:"unused_cgroup_flag"`
+	UnusedCgroupOp       *ebpf.Variable `ebpf:"unused_cgroup_op"`
+	UnusedCgroupState    *ebpf.Variable `ebpf:"unused_cgroup_state"`
+	UnusedDnsDirection   *ebpf.Variable `ebpf:"unused_dns_direction"`
+	UnusedDnsEvent       *ebpf.Variable `ebpf:"unused_dns_event"`
+	UnusedEventFlag      *ebpf.Variable `ebpf:"unused_event_flag"`
+	UnusedExecEvent      *ebpf.Variable `ebpf:"unused_exec_event"`
+	UnusedExitEvent      *ebpf.Variable `ebpf:"unused_exit_event"`
+	UnusedForkEvent      *ebpf.Variable `ebpf:"unused_fork_event"`
+	UnusedGlobPattern    *ebpf.Variable `ebpf:"unused_glob_pattern"`
+	UnusedKindCounters   *ebpf.Variable `ebpf:"unused_kind_counters"`
+	UnusedLimit          *ebpf.Variable `ebpf:"unused_limit"`
+	UnusedNetEvent       *ebpf.Variable `ebpf:"unused_net_event"`
+	UnusedNetFlag        *ebpf.Variable `ebpf:"unused_net_flag"`
+	UnusedOpenEvent      *ebpf.Variable `ebpf:"unused_open_event"`
+	UnusedRecordKind     *ebpf.Variable `ebpf:"unused_record_kind"`
+	UnusedSockInfo       *ebpf.Variable `ebpf:"unused_sock_info"`
+	UnusedSockStateEvent *ebpf.Variable `ebpf:"unused_sock_state_event"`
+	UnusedSyscallId      *ebpf.Variable `ebpf:"unused_syscall_id"`
+	WakeupBytes          *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // bpfPrograms contains all programs after they have been loaded into the kernel.
 //
 // It can be passed to loadBpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type bpfPrograms struct {
-	HandleCgroupMkdir      *ebpf.Program `ebpf:"handle_cgroup_mkdir"`
-	HandleCgroupRmdir      *ebpf.Program `ebpf:"handle_cgroup_rmdir"`
-	HandleSchedProcessExec *ebpf.Program `ebpf:"handle_sched_process_exec"`
-	HandleSchedProcessExit *ebpf.Program `ebpf:"handle_sched_process_exit"`
-	HandleSchedProcessFork *ebpf.Program `ebpf:"handle_sched_process_fork"`
-	HandleSysEnter         *ebpf.Program `ebpf:"handle_sys_enter"`
-	HandleSysExit          *ebpf.Program `ebpf:"handle_sys_exit"`
+	HandleBind4              *ebpf.Program `ebpf:"handle_bind4"`
+	HandleBind6              *ebpf.Program `ebpf:"handle_bind6"`
+	HandleCgroupMkdir        *ebpf.Program `ebpf:"handle_cgroup_mkdir"`
+	HandleCgroupRmdir        *ebpf.Program `ebpf:"handle_cgroup_rmdir"`
+	HandleConnect4           *ebpf.Program `ebpf:"handle_connect4"`
+	HandleConnect6           *ebpf.Program `ebpf:"handle_connect6"`
+	HandleConnectUnix        *ebpf.Program `ebpf:"handle_connect_unix"`
+	HandleDnsEgress          *ebpf.Program `ebpf:"handle_dns_egress"`
+	HandleDnsIngress         *ebpf.Program `ebpf:"handle_dns_ingress"`
+	HandleInetSockSetState   *ebpf.Program `ebpf:"handle_inet_sock_set_state"`
+	HandleIoUringCompleteNet *ebpf.Program `ebpf:"handle_io_uring_complete_net"`
+	HandleIoUringSubmitNet   *ebpf.Program `ebpf:"handle_io_uring_submit_net"`
+	HandleSchedProcessExec   *ebpf.Program `ebpf:"handle_sched_process_exec"`
+	HandleSchedProcessExit   *ebpf.Program `ebpf:"handle_sched_process_exit"`
+	HandleSchedProcessFork   *ebpf.Program `ebpf:"handle_sched_process_fork"`
+	HandleSendmsg4           *ebpf.Program `ebpf:"handle_sendmsg4"`
+	HandleSendmsg6           *ebpf.Program `ebpf:"handle_sendmsg6"`
+	HandleSendmsgUnix        *ebpf.Program `ebpf:"handle_sendmsg_unix"`
+	HandleSockCreate         *ebpf.Program `ebpf:"handle_sock_create"`
+	HandleSockSendLength     *ebpf.Program `ebpf:"handle_sock_send_length"`
+	HandleSysEnter           *ebpf.Program `ebpf:"handle_sys_enter"`
+	HandleSysExit            *ebpf.Program `ebpf:"handle_sys_exit"`
 }
 
 func (p *bpfPrograms) Close() error {
 	return _BpfClose(
+		p.HandleBind4,
+		p.HandleBind6,
 		p.HandleCgroupMkdir,
 		p.HandleCgroupRmdir,
+		p.HandleConnect4,
+		p.HandleConnect6,
+		p.HandleConnectUnix,
+		p.HandleDnsEgress,
+		p.HandleDnsIngress,
+		p.HandleInetSockSetState,
+		p.HandleIoUringCompleteNet,
+		p.HandleIoUringSubmitNet,
 		p.HandleSchedProcessExec,
 		p.HandleSchedProcessExit,
 		p.HandleSchedProcessFork,
+		p.HandleSendmsg4,
+		p.HandleSendmsg6,
+		p.HandleSendmsgUnix,
+		p.HandleSockCreate,
+		p.HandleSockSendLength,
 		p.HandleSysEnter,
 		p.HandleSysExit,
 	)

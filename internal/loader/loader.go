@@ -18,19 +18,25 @@ import (
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
+
+	"github.com/agenttrace/agenttrace/internal/cgroup"
 )
 
 // The record layouts, generated from bpf/agenttrace.h.
 type (
-	EventHeader  = bpfEventHeader
-	ExecEvent    = bpfExecEvent
-	OpenEvent    = bpfOpenEvent
-	ConnectEvent = bpfConnectEvent
-	ForkEvent    = bpfForkEvent
-	ExitEvent    = bpfExitEvent
-	CgroupEvent  = bpfCgroupEvent
-	CgroupState  = bpfCgroupState
-	KindCounters = bpfKindCounters
+	EventHeader    = bpfEventHeader
+	ExecEvent      = bpfExecEvent
+	OpenEvent      = bpfOpenEvent
+	NetEvent       = bpfNetEvent
+	SockStateEvent = bpfSockStateEvent
+	DNSEvent       = bpfDnsEvent
+	SockInfo       = bpfSockInfo
+	SockName       = bpfSockName
+	ForkEvent      = bpfForkEvent
+	ExitEvent      = bpfExitEvent
+	CgroupEvent    = bpfCgroupEvent
+	CgroupState    = bpfCgroupState
+	KindCounters   = bpfKindCounters
 )
 
 // Record kinds, as in enum record_kind.
@@ -41,7 +47,14 @@ const (
 	KindFork    = uint32(bpfRecordKindKIND_FORK)
 	KindExit    = uint32(bpfRecordKindKIND_EXIT)
 	KindCgroup  = uint32(bpfRecordKindKIND_CGROUP)
-	KindMax     = uint32(bpfRecordKindKIND_MAX)
+	KindSend    = uint32(bpfRecordKindKIND_SEND)
+	KindBind    = uint32(bpfRecordKindKIND_BIND)
+	KindListen  = uint32(bpfRecordKindKIND_LISTEN)
+	KindAccept  = uint32(bpfRecordKindKIND_ACCEPT)
+	// KindSockState: how a recorded connect left SYN_SENT.
+	KindSockState = uint32(bpfRecordKindKIND_SOCK_STATE)
+	KindDNS       = uint32(bpfRecordKindKIND_DNS)
+	KindMax       = uint32(bpfRecordKindKIND_MAX)
 )
 
 // Syscall ids on the wire, as in enum syscall_id.
@@ -55,6 +68,39 @@ const (
 	SyscallOpenat2    = uint32(bpfSyscallIdSC_OPENAT2)
 	SyscallConnect    = uint32(bpfSyscallIdSC_CONNECT)
 	SyscallSocketcall = uint32(bpfSyscallIdSC_SOCKETCALL)
+	SyscallSendto     = uint32(bpfSyscallIdSC_SENDTO)
+	SyscallSendmsg    = uint32(bpfSyscallIdSC_SENDMSG)
+	SyscallSendmmsg   = uint32(bpfSyscallIdSC_SENDMMSG)
+	SyscallBind       = uint32(bpfSyscallIdSC_BIND)
+	SyscallListen     = uint32(bpfSyscallIdSC_LISTEN)
+	SyscallAccept     = uint32(bpfSyscallIdSC_ACCEPT)
+	SyscallAccept4    = uint32(bpfSyscallIdSC_ACCEPT4)
+
+	SyscallIOUringConnect   = uint32(bpfSyscallIdSC_IO_URING_CONNECT)
+	SyscallIOUringSend      = uint32(bpfSyscallIdSC_IO_URING_SEND)
+	SyscallIOUringSendmsg   = uint32(bpfSyscallIdSC_IO_URING_SENDMSG)
+	SyscallIOUringSendZC    = uint32(bpfSyscallIdSC_IO_URING_SEND_ZC)
+	SyscallIOUringSendmsgZC = uint32(bpfSyscallIdSC_IO_URING_SENDMSG_ZC)
+	SyscallIOUringAccept    = uint32(bpfSyscallIdSC_IO_URING_ACCEPT)
+	SyscallIOUringBind      = uint32(bpfSyscallIdSC_IO_URING_BIND)
+	SyscallIOUringListen    = uint32(bpfSyscallIdSC_IO_URING_LISTEN)
+)
+
+// Network records, as in enum net_flag and enum dns_direction.
+const (
+	NetAddrKernel = uint32(bpfNetFlagNF_ADDR_KERNEL)
+	NetAddrUser   = uint32(bpfNetFlagNF_ADDR_USER)
+	NetFastOpen   = uint32(bpfNetFlagNF_FASTOPEN)
+	NetIOUring    = uint32(bpfNetFlagNF_IO_URING)
+	NetFixedFile  = uint32(bpfNetFlagNF_FIXED_FILE)
+	NetSize       = uint32(bpfNetFlagNF_SIZE)
+	NetMsgIndex   = uint32(bpfNetFlagNF_MSG_INDEX)
+	NetSock       = uint32(bpfNetFlagNF_SOCK)
+	NetFixedNew   = uint32(bpfNetFlagNF_FIXED_NEW)
+	NetNoResult   = uint32(bpfNetFlagNF_NO_RESULT)
+	DNSEgress     = uint32(bpfDnsDirectionDNS_EGRESS)
+	DNSIngress    = uint32(bpfDnsDirectionDNS_INGRESS)
+	DNSBytes      = int(bpfLimitDNS_BYTES)
 )
 
 // cgroup records, as in enum cgroup_op and enum cgroup_flag.
@@ -126,17 +172,40 @@ const PollInterval = 100 * time.Millisecond
 type Hook struct {
 	Name    string // e.g. "tp_btf/sys_enter"
 	Program string // program name in the object
+	// Cgroup: the program is attached to the cgroup2 root as Attach (in
+	// both modes: it decides with traced() like the tracepoints); otherwise
+	// it is a tracing program.
+	Cgroup bool
+	Attach ebpf.AttachType
 }
 
-// Hooks lists every hook agenttrace attaches, in attach order.
+// Hooks lists every hook agenttrace attaches, in attach order. The network
+// hooks that fill in-flight syscall records (cgroup sock_addr, the send
+// results) come before sys_exit and sys_enter: a syscall entered after
+// sys_enter is attached then always finds them.
 var Hooks = []Hook{
-	{"tp_btf/cgroup_mkdir", "handle_cgroup_mkdir"},
-	{"tp_btf/cgroup_rmdir", "handle_cgroup_rmdir"},
-	{"tp_btf/sched_process_fork", "handle_sched_process_fork"},
-	{"tp_btf/sched_process_exec", "handle_sched_process_exec"},
-	{"tp_btf/sched_process_exit", "handle_sched_process_exit"},
-	{"tp_btf/sys_exit", "handle_sys_exit"},
-	{"tp_btf/sys_enter", "handle_sys_enter"},
+	{Name: "tp_btf/cgroup_mkdir", Program: "handle_cgroup_mkdir"},
+	{Name: "tp_btf/cgroup_rmdir", Program: "handle_cgroup_rmdir"},
+	{Name: "tp_btf/sched_process_fork", Program: "handle_sched_process_fork"},
+	{Name: "tp_btf/sched_process_exec", Program: "handle_sched_process_exec"},
+	{Name: "tp_btf/sched_process_exit", Program: "handle_sched_process_exit"},
+	{Name: "tp_btf/inet_sock_set_state", Program: "handle_inet_sock_set_state"},
+	{Name: "tp_btf/io_uring_complete", Program: "handle_io_uring_complete_net"},
+	{Name: "tp_btf/io_uring_submit_req", Program: "handle_io_uring_submit_net"},
+	{Name: "cgroup/sock_create", Program: "handle_sock_create", Cgroup: true, Attach: ebpf.AttachCGroupInetSockCreate},
+	{Name: "cgroup/connect4", Program: "handle_connect4", Cgroup: true, Attach: ebpf.AttachCGroupInet4Connect},
+	{Name: "cgroup/connect6", Program: "handle_connect6", Cgroup: true, Attach: ebpf.AttachCGroupInet6Connect},
+	{Name: "cgroup/connect_unix", Program: "handle_connect_unix", Cgroup: true, Attach: ebpf.AttachCgroupUnixConnect},
+	{Name: "cgroup/sendmsg4", Program: "handle_sendmsg4", Cgroup: true, Attach: ebpf.AttachCGroupUDP4Sendmsg},
+	{Name: "cgroup/sendmsg6", Program: "handle_sendmsg6", Cgroup: true, Attach: ebpf.AttachCGroupUDP6Sendmsg},
+	{Name: "cgroup/sendmsg_unix", Program: "handle_sendmsg_unix", Cgroup: true, Attach: ebpf.AttachCgroupUnixSendmsg},
+	{Name: "cgroup/bind4", Program: "handle_bind4", Cgroup: true, Attach: ebpf.AttachCGroupInet4Bind},
+	{Name: "cgroup/bind6", Program: "handle_bind6", Cgroup: true, Attach: ebpf.AttachCGroupInet6Bind},
+	{Name: "cgroup_skb/ingress", Program: "handle_dns_ingress", Cgroup: true, Attach: ebpf.AttachCGroupInetIngress},
+	{Name: "cgroup_skb/egress", Program: "handle_dns_egress", Cgroup: true, Attach: ebpf.AttachCGroupInetEgress},
+	{Name: "tp_btf/sock_send_length", Program: "handle_sock_send_length"},
+	{Name: "tp_btf/sys_exit", Program: "handle_sys_exit"},
+	{Name: "tp_btf/sys_enter", Program: "handle_sys_enter"},
 }
 
 // Tracer is the loaded and attached kernel side.
@@ -324,10 +393,14 @@ func (t *Tracer) Attach() error {
 		return fmt.Errorf("opening ring buffer: %w", err)
 	}
 	t.reader = reader
+	root, err := cgroup.Mount()
+	if err != nil {
+		return err
+	}
 	// Exit before enter: a syscall entered after sys_enter is attached
 	// then always finds its exit hook.
 	for _, h := range Hooks {
-		l, err := link.AttachTracing(link.TracingOptions{Program: progs[h.Program]})
+		l, err := attach(h, progs[h.Program], root)
 		if err != nil {
 			t.detach()
 			return classify(fmt.Errorf("attaching %s: %w", h.Name, err))
@@ -337,15 +410,40 @@ func (t *Tracer) Attach() error {
 	return nil
 }
 
+// attach attaches one hook: a tracing program, or a cgroup program at the
+// cgroup2 root (a link, so it adds to whatever else is attached there and
+// goes away with agenttrace).
+func attach(h Hook, prog *ebpf.Program, root string) (link.Link, error) {
+	if !h.Cgroup {
+		return link.AttachTracing(link.TracingOptions{Program: prog})
+	}
+	return link.AttachCgroup(link.CgroupOptions{Path: root, Attach: h.Attach, Program: prog})
+}
+
 func (t *Tracer) programs() map[string]*ebpf.Program {
 	return map[string]*ebpf.Program{
-		"handle_cgroup_mkdir":       t.objs.HandleCgroupMkdir,
-		"handle_cgroup_rmdir":       t.objs.HandleCgroupRmdir,
-		"handle_sched_process_fork": t.objs.HandleSchedProcessFork,
-		"handle_sched_process_exec": t.objs.HandleSchedProcessExec,
-		"handle_sched_process_exit": t.objs.HandleSchedProcessExit,
-		"handle_sys_exit":           t.objs.HandleSysExit,
-		"handle_sys_enter":          t.objs.HandleSysEnter,
+		"handle_cgroup_mkdir":          t.objs.HandleCgroupMkdir,
+		"handle_cgroup_rmdir":          t.objs.HandleCgroupRmdir,
+		"handle_sched_process_fork":    t.objs.HandleSchedProcessFork,
+		"handle_sched_process_exec":    t.objs.HandleSchedProcessExec,
+		"handle_sched_process_exit":    t.objs.HandleSchedProcessExit,
+		"handle_inet_sock_set_state":   t.objs.HandleInetSockSetState,
+		"handle_io_uring_complete_net": t.objs.HandleIoUringCompleteNet,
+		"handle_io_uring_submit_net":   t.objs.HandleIoUringSubmitNet,
+		"handle_sock_create":           t.objs.HandleSockCreate,
+		"handle_connect4":              t.objs.HandleConnect4,
+		"handle_connect6":              t.objs.HandleConnect6,
+		"handle_connect_unix":          t.objs.HandleConnectUnix,
+		"handle_sendmsg4":              t.objs.HandleSendmsg4,
+		"handle_sendmsg6":              t.objs.HandleSendmsg6,
+		"handle_sendmsg_unix":          t.objs.HandleSendmsgUnix,
+		"handle_bind4":                 t.objs.HandleBind4,
+		"handle_bind6":                 t.objs.HandleBind6,
+		"handle_dns_ingress":           t.objs.HandleDnsIngress,
+		"handle_dns_egress":            t.objs.HandleDnsEgress,
+		"handle_sock_send_length":      t.objs.HandleSockSendLength,
+		"handle_sys_exit":              t.objs.HandleSysExit,
+		"handle_sys_enter":             t.objs.HandleSysEnter,
 	}
 }
 

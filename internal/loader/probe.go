@@ -6,7 +6,8 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/features"
-	"github.com/cilium/ebpf/link"
+
+	"github.com/agenttrace/agenttrace/internal/cgroup"
 )
 
 // HaveRingBuf reports whether the kernel has BPF ring buffers (5.8+).
@@ -31,10 +32,14 @@ func ProbeHooks() ([]error, error) {
 		return nil, err
 	}
 	defer t.Close()
+	root, err := cgroup.Mount()
+	if err != nil {
+		return nil, err
+	}
 	progs := t.programs()
 	results := make([]error, len(Hooks))
 	for i, h := range Hooks {
-		l, err := link.AttachTracing(link.TracingOptions{Program: progs[h.Program]})
+		l, err := attach(h, progs[h.Program], root)
 		if err != nil {
 			results[i] = classify(err)
 			continue

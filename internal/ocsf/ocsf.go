@@ -259,6 +259,9 @@ func (e *event) classify() error {
 		}
 		return " (pid " + strconv.FormatUint(uint64(r.Proc.Pid), 10) + ")"
 	}
+	if e.classifyNet() {
+		return nil
+	}
 	switch x := r.Body.(type) {
 	case *record.Exec:
 		e.class, e.activityID = processActivity, processLaunch
@@ -305,9 +308,9 @@ func (e *event) classify() error {
 		e.status = statusOfRet(x.Ret)
 		if errno := record.Errno(x.Ret); errno == "EINPROGRESS" {
 			e.status = status{set: true, id: statusUnknown, code: errno,
-				detail: "non-blocking connect in progress: its outcome is not recorded"}
+				detail: "non-blocking connect in progress: its outcome is the sock_state record of the same connection_info.uid"}
 		}
-		e.message = "connect " + target(x) + outcome(e.status) + pid()
+		e.message = "connect " + addrText(&x.Addr, x.AddrUnreadable) + outcome(e.status) + pid()
 	case *record.Start:
 		e.class, e.activityID = applicationLifecycle, appStart
 		e.status = status{set: true, id: statusSuccess}
@@ -603,8 +606,8 @@ func (e *event) append(b, line []byte) []byte {
 		b = e.appendExit(b, x)
 	case *record.Open:
 		b = e.appendOpen(b, x)
-	case *record.Connect:
-		b = e.appendConnect(b, x)
+	case *record.Connect, *record.Send, *record.Bind, *record.Listen, *record.Accept, *record.SockState, *record.DNS:
+		b = e.appendNet(b)
 	case *record.Snapshot:
 		b = e.appendSnapshot(b, x)
 	case *record.Start, *record.Stop, *record.Reload:
@@ -903,30 +906,6 @@ func (e *event) appendOpen(b []byte, o *record.Open) []byte {
 	return b
 }
 
-func (e *event) appendConnect(b []byte, c *record.Connect) []byte {
-	b = appendActor(b, e.self())
-	b = append(appendKey(b, "dst_endpoint"), '{')
-	ip, ipVersion := ipOf(&c.Addr)
-	if ip.IsValid() {
-		port := strconv.Itoa(int(c.Addr.Addr.Port()))
-		b = appendString(b, "ip", ip.String())
-		b = appendInt(b, "port", int64(c.Addr.Addr.Port()))
-		e.observe("dst_endpoint.ip", observableIP, ip.String())
-		e.observe("dst_endpoint.port", observablePort, port)
-	} else {
-		b = appendString(b, "name", target(c))
-	}
-	b = append(b, '}')
-	b = append(appendKey(b, "connection_info"), '{')
-	b = appendInt(b, "direction_id", 2)
-	b = appendString(b, "direction", "Outbound")
-	if ipVersion != 0 {
-		b = appendInt(b, "protocol_ver_id", int64(ipVersion))
-		b = appendString(b, "protocol_ver", ipVersionNames[ipVersion])
-	}
-	return append(b, '}')
-}
-
 var ipVersionNames = map[int]string{4: "Internet Protocol version 4 (IPv4)", 6: "Internet Protocol version 6 (IPv6)"}
 
 // ipOf is the destination address and its IP version: an IPv4-mapped IPv6
@@ -940,32 +919,6 @@ func ipOf(s *record.Sockaddr) (netip.Addr, int) {
 		return a, 4
 	}
 	return a, 6
-}
-
-// target is how a message (and dst_endpoint.name, for what is not an IP
-// endpoint) names where a connect went.
-func target(c *record.Connect) string {
-	s := &c.Addr
-	port := strconv.Itoa(int(s.Addr.Port()))
-	switch ip, v := ipOf(s); {
-	case v == 6:
-		return "[" + ip.String() + "]:" + port
-	case v == 4:
-		return ip.String() + ":" + port
-	case s.Unix == record.UnixPath:
-		return s.UnixName
-	case s.Unix == record.UnixAbstract:
-		return "@" + s.UnixName // the usual notation of an abstract name
-	case s.Unix == record.UnixUnnamed:
-		return "unnamed AF_UNIX socket"
-	case c.AddrUnreadable:
-		return "unreadable address"
-	case s.HasFamily && s.FamilyName() != "":
-		return s.FamilyName()
-	case s.HasFamily:
-		return "address family " + strconv.Itoa(int(s.Family))
-	}
-	return "no address"
 }
 
 // snapshot: the process is the one read from /proc, and agenttrace, which

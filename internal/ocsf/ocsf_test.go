@@ -33,6 +33,7 @@ var schemaFiles = map[int64]string{
 	1007: "process_activity.schema.json",
 	1008: "event_log.schema.json",
 	4001: "network_activity.schema.json",
+	4003: "dns_activity.schema.json",
 	6002: "application_lifecycle.schema.json",
 }
 

@@ -324,7 +324,7 @@ func TestTypes(t *testing.T) {
 	if (&Event{Kind: KindUnknown}).Body() != nil || (&Event{Kind: KindMax}).Body() != nil {
 		t.Error("an event of an unknown kind has a body")
 	}
-	want := []string{"exec", "open", "connect", "fork", "exit", "cgroup", "unknown"}
+	want := []string{"exec", "open", "connect", "fork", "exit", "cgroup", "send", "bind", "listen", "accept", "sock_state", "dns", "unknown"}
 	if got := LossNames(); strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("LossNames() = %v, want %v", got, want)
 	}

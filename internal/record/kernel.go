@@ -139,12 +139,18 @@ type Event struct {
 	Kseq  uint64
 	Proc  Proc // without Exe, Cgroup and ToolCall, which the encoder adds
 
-	Exec    Exec
-	Open    Open
-	Connect Connect
-	Fork    Fork
-	Exit    Exit
-	Cgroup  Cgroup
+	Exec      Exec
+	Open      Open
+	Connect   Connect
+	Send      Send
+	Bind      Bind
+	Listen    Listen
+	Accept    Accept
+	SockState SockState
+	DNS       DNS
+	Fork      Fork
+	Exit      Exit
+	Cgroup    Cgroup
 }
 
 // Body is the member of e that Kind names; nil for an unknown kind.
@@ -156,6 +162,18 @@ func (e *Event) Body() Body {
 		return &e.Open
 	case KindConnect:
 		return &e.Connect
+	case KindSend:
+		return &e.Send
+	case KindBind:
+		return &e.Bind
+	case KindListen:
+		return &e.Listen
+	case KindAccept:
+		return &e.Accept
+	case KindSockState:
+		return &e.SockState
+	case KindDNS:
+		return &e.DNS
 	case KindFork:
 		return &e.Fork
 	case KindExit:
@@ -424,35 +442,40 @@ func (o *Open) decode(r *reader) {
 	o.Ret = r.int("ret")
 }
 
-// Connect is a connect of a socket.
+// Connect is a connect of a socket (a syscall, or io_uring CONNECT).
 type Connect struct {
-	Syscall        string // "connect" or "socketcall"
+	Syscall        string // "connect", "socketcall" or "io_uring_connect"
 	Fd             int32
+	FileSlot       bool   // io_uring IOSQE_FIXED_FILE: Fd is a registered file slot
 	Addrlen        uint32 // as passed by the caller
 	Addr           Sockaddr
+	AddrSource     string // AddrKernel, AddrUser, or "" when no address was captured
 	AddrUnreadable bool
+	HasIOUring     bool
+	IOUring        IOUring
+	HasSocket      bool
+	Socket         SocketInfo // at the syscall's exit
 	Ret            int64
+	NoResult       bool // io_uring with IOSQE_CQE_SKIP_SUCCESS: no Ret
 }
 
 // Type is "connect".
 func (*Connect) Type() string { return "connect" }
 
 func (c *Connect) appendBody(b []byte) []byte {
-	b = appendSyscall(b, c.Syscall)
-	b = appendInt(b, "fd", int64(c.Fd))
+	b = appendNetHead(b, c.Syscall, c.Fd, c.FileSlot)
 	b = appendUint(b, "addrlen", uint64(c.Addrlen))
 	b = c.Addr.appendMembers(b)
-	if c.AddrUnreadable {
-		b = appendBool(b, "addr_unreadable", true)
-	}
-	return appendResult(b, c.Ret)
+	b = appendAddrSource(b, c.AddrSource, c.AddrUnreadable)
+	return appendNetTail(b, ioPtr(c.HasIOUring, &c.IOUring), sockPtr(c.HasSocket, &c.Socket), c.Ret, c.NoResult)
 }
 
 func (c *Connect) decode(r *reader) {
-	c.Syscall, c.Fd, c.Addrlen = r.string("syscall"), int32(r.int("fd")), r.uint32("addrlen")
+	decodeNetHead(r, &c.Syscall, &c.Fd, &c.FileSlot)
+	c.Addrlen = r.uint32("addrlen")
 	c.Addr.decodeMembers(r)
-	c.AddrUnreadable = r.bool("addr_unreadable")
-	c.Ret = r.int("ret")
+	c.AddrSource, c.AddrUnreadable = r.string("addr_source"), r.bool("addr_unreadable")
+	decodeNetTail(r, &c.HasIOUring, &c.IOUring, &c.HasSocket, &c.Socket, &c.Ret, &c.NoResult)
 }
 
 // UnixKind says which name a unix socket address has.

@@ -12,7 +12,14 @@ const (
 	KindFork    uint32 = 4
 	KindExit    uint32 = 5
 	KindCgroup  uint32 = 6
-	KindMax     uint32 = 7
+	KindSend    uint32 = 7
+	KindBind    uint32 = 8
+	KindListen  uint32 = 9
+	KindAccept  uint32 = 10
+	// KindSockState: how a recorded connect left SYN_SENT.
+	KindSockState uint32 = 11
+	KindDNS       uint32 = 12
+	KindMax       uint32 = 13
 )
 
 // TypeInfo is one record type: the value of a record's "type" member.
@@ -33,6 +40,12 @@ var Types = []TypeInfo{
 	{"exec", KindExec},
 	{"open", KindOpen},
 	{"connect", KindConnect},
+	{"send", KindSend},
+	{"bind", KindBind},
+	{"listen", KindListen},
+	{"accept", KindAccept},
+	{"sock_state", KindSockState},
+	{"dns", KindDNS},
 	{"fork", KindFork},
 	{"exit", KindExit},
 	{"cgroup", KindCgroup},

@@ -347,6 +347,18 @@ func NewBody(name string) Body {
 		return new(Open)
 	case "connect":
 		return new(Connect)
+	case "send":
+		return new(Send)
+	case "bind":
+		return new(Bind)
+	case "listen":
+		return new(Listen)
+	case "accept":
+		return new(Accept)
+	case "sock_state":
+		return new(SockState)
+	case "dns":
+		return new(DNS)
 	case "fork":
 		return new(Fork)
 	case "exit":

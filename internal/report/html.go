@@ -258,6 +258,9 @@ document.querySelectorAll("button[data-open]").forEach(function (b) {
 {{- range .Connects}}
 <div>connect <code>{{display .Address}}</code> <span{{if ne .Result "ok"}} class="failed"{{end}}>{{.Result}}</span>{{count .Count}}</div>
 {{- end}}
+{{- range .Net}}
+<div>{{.Kind}} <code>{{display .Text}}</code> <span{{if ne .Result "ok"}} class="failed"{{end}}>{{display .Result}}</span>{{count .Count}}</div>
+{{- end}}
 {{- if .Files}}
 <table class="files">
 {{- range filerows .Files}}

@@ -141,9 +141,10 @@ type Session struct {
 	ToolCalls  []*ToolCall `json:"tool_calls"`
 	Events     []*Event    `json:"events"` // gap, freeze, thaw
 
-	ktime uint64
-	procs map[string]*Process
-	calls map[string]*ToolCall
+	ktime    uint64
+	procs    map[string]*Process
+	calls    map[string]*ToolCall
+	netState *netState
 }
 
 // ToolCall is everything one process started by the agent did, with its
@@ -178,6 +179,7 @@ type Process struct {
 	Credentials []*File        `json:"credential_access,omitempty"`
 	Files       []*File        `json:"files,omitempty"`
 	Connects    []*Connect     `json:"connects,omitempty"`
+	Net         []*Net         `json:"network,omitempty"` // sends, binds, listens, accepts, DNS questions
 	ExecFailed  []*ExecFailure `json:"exec_failures,omitempty"`
 	Children    []*Process     `json:"children,omitempty"`
 
@@ -186,7 +188,7 @@ type Process struct {
 	first    uint64
 	selected bool
 	files    map[fileKey]*File
-	connects map[string]*Connect
+	net      []netObs
 }
 
 // Image is one program a process ran.
@@ -211,7 +213,7 @@ type fileKey struct{ path, access, errno string }
 // Connect is one (address, result) a process connected to, with how often.
 type Connect struct {
 	Address string `json:"address"`
-	Result  string `json:"result"` // "ok", "in progress" or the errno
+	Result  string `json:"result"` // "ok", the errno, "in progress" or "in progress → " its outcome
 	Count   int    `json:"count"`
 	Seq     uint64 `json:"seq"`
 }
@@ -541,9 +543,15 @@ func (b *builder) kernel(r *record.Record, attr record.Attribution) {
 				call.Credential = true
 			}
 		}
-	case *record.Connect:
+	case *record.Connect, *record.Send, *record.Bind, *record.Listen, *record.Accept:
 		if sel {
-			b.connect(p, r, body)
+			b.network(p, r)
+		}
+	case *record.SockState, *record.DNS:
+		// What they tell about other records counts whatever the filter selects.
+		b.netEvent(r)
+		if sel {
+			b.network(p, r)
 		}
 	case *record.Fork:
 		child := s.process(processKey(body.ChildExecID.String()), r)
@@ -619,21 +627,6 @@ func (b *builder) open(p *Process, r *record.Record, o *record.Open) {
 	}
 }
 
-func (b *builder) connect(p *Process, r *record.Record, c *record.Connect) {
-	addr, result := connectAddress(c), connectResult(c)
-	if p.connects == nil {
-		p.connects = map[string]*Connect{}
-	}
-	key := addr + "\x00" + result
-	x, ok := p.connects[key]
-	if !ok {
-		x = &Connect{Address: addr, Result: result, Seq: r.Seq}
-		p.connects[key] = x
-		p.Connects = append(p.Connects, x)
-	}
-	x.Count++
-}
-
 // connectAddress is where a connect went, as one string.
 func connectAddress(c *record.Connect) string {
 	if c.AddrUnreadable && !c.Addr.HasFamily {
@@ -669,6 +662,9 @@ func (b *builder) finish() {
 		procs = append(procs, p)
 	}
 	slices.SortFunc(procs, func(a, b *Process) int { return cmp.Compare(a.first, b.first) })
+	for _, p := range procs {
+		s.finishNet(p)
+	}
 	// keep: the process or a descendant has a selected record.
 	keep := map[*Process]bool{}
 	for _, p := range procs {

@@ -228,10 +228,17 @@ func (t *textWriter) process(p *Process, indent int) {
 	}
 	for _, c := range p.Connects {
 		res := c.Result
-		if c.Result != "ok" && c.Result != "in progress" {
-			res = t.style(styleYellow, res)
+		if c.Result != "ok" && c.Result != "in progress" && c.Result != "in progress → ok" {
+			res = t.style(styleYellow, display(res))
 		}
 		t.line(indent+1, "connect  ", display(c.Address), " ", res, count(c.Count))
+	}
+	for _, x := range p.Net {
+		res := display(x.Result)
+		if x.Result != "ok" && !strings.HasPrefix(x.Result, "→") {
+			res = t.style(styleYellow, res)
+		}
+		t.line(indent+1, fmt.Sprintf("%-8s ", x.Kind), display(x.Text), " ", res, count(x.Count))
 	}
 	t.files(p.Files, indent+1)
 	for _, x := range p.ExecFailed {

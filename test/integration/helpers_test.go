@@ -82,13 +82,27 @@ func runHelper(action string, args []string) int {
 	case "threads":
 		err = onNonLeaderThread(func() error { return helperThreads(extra) })
 	case "unfaulted":
-		ops, err = helperUnfaulted(args[0], args[1])
+		ops, err = helperUnfaulted(args[0], args[1], extra)
 	case "execveat":
 		err = helperExecveat(extra)
 	case "emptyargv":
 		err = helperEmptyArgv()
 	case "connects":
-		ops, err = helperConnects(args)
+		ops, err = helperConnects(args, extra)
+	case "net-sends":
+		err = helperNetSends(args, extra)
+	case "net-fastopen":
+		err = helperNetFastOpen(args, extra)
+	case "net-nonblock":
+		err = helperNetNonblock(args, extra)
+	case "net-race":
+		err = helperNetRace(args, extra)
+	case "net-inbound":
+		err = helperNetInbound(args, extra)
+	case "net-dns":
+		err = helperNetDNS(args, extra)
+	case "net-daemon":
+		ops = helperNetDaemon(args)
 	case "touch":
 		err = os.WriteFile(args[0], nil, 0o644)
 	default:
@@ -390,7 +404,7 @@ func sockaddrUnix(name string, abstract bool) []byte {
 // helperConnects connects every way the test checks: args are the IPv4
 // listener's port, the IPv6 listener's port, a unix socket path and an
 // abstract socket name.
-func helperConnects(args []string) ([]helperOp, error) {
+func helperConnects(args []string, extra map[string]any) ([]helperOp, error) {
 	port4, _ := strconv.Atoi(args[0])
 	port6, _ := strconv.Atoi(args[1])
 	unixPath, abstract := args[2], args[3]
@@ -408,9 +422,13 @@ func helperConnects(args []string) ([]helperOp, error) {
 		fd, err = unix.Socket(family, typ|unix.SOCK_CLOEXEC, 0)
 		return fd
 	}
+	var seen []netOp
 	connect := func(op string, fd int, sa []byte) {
 		if err == nil {
 			ops = append(ops, helperOp{Op: op, Fd: fd, Ret: sysConnect(fd, sa)})
+			o := netOp{Op: op, Fd: fd, Ret: ops[len(ops)-1].Ret}
+			observe(&o, fd)
+			seen = append(seen, o)
 		}
 	}
 
@@ -443,6 +461,7 @@ func helperConnects(args []string) ([]helperOp, error) {
 		return nil, err
 	}
 	ops = append(ops, helperOp{Op: "closed-port", Ret: closedPort})
+	extra["net"] = seen
 	return ops, nil
 }
 
@@ -506,7 +525,7 @@ func untouched(dir string, data []byte) (uintptr, error) {
 // helperUnfaulted passes every user-memory argument the tracer reads from a
 // page not yet faulted in: an open path, an openat2 how, a connect address,
 // the file name of a failing and then of a successful execve.
-func helperUnfaulted(dir, port string) ([]helperOp, error) {
+func helperUnfaulted(dir, port string, extra map[string]any) ([]helperOp, error) {
 	var ops []helperOp
 	ptr := func(data []byte) uintptr {
 		p, err := untouched(dir, data)
@@ -535,6 +554,9 @@ func helperUnfaulted(dir, port string) ([]helperOp, error) {
 	p, _ := strconv.Atoi(port)
 	r, _, e = unix.Syscall(unix.SYS_CONNECT, uintptr(fd), ptr(sockaddrInet4([4]byte{127, 0, 0, 1}, p)), unix.SizeofSockaddrInet4)
 	ops = append(ops, helperOp{Op: "connect", Ret: ret(r, e), Fd: fd})
+	seen := netOp{Op: "connect", Fd: fd, Ret: ops[len(ops)-1].Ret}
+	observe(&seen, fd)
+	extra["net"] = []netOp{seen}
 
 	env, _ := syscall.SlicePtrFromStrings(helperEnvFor("true"))
 	argv, _ := syscall.SlicePtrFromStrings([]string{"unfaulted-exec"})
@@ -545,7 +567,7 @@ func helperUnfaulted(dir, port string) ([]helperOp, error) {
 	if err != nil {
 		return nil, err
 	}
-	printResult(ops, nil)
+	printResult(ops, extra)
 	_, _, e = unix.Syscall(unix.SYS_EXECVE, ptr(append([]byte(self), 0)), uintptr(unsafe.Pointer(&argv[0])), uintptr(unsafe.Pointer(&env[0])))
 	runtime.KeepAlive(argv)
 	runtime.KeepAlive(env)

@@ -220,7 +220,9 @@ func TestUnfaultedArguments(t *testing.T) {
 	if s.exit != 0 {
 		t.Fatalf("agenttrace exited %d:\n%s", s.exit, s.stderr)
 	}
-	pid, all := ops(t, s.result(t))
+	res := s.result(t)
+	pid, all := ops(t, res)
+	_, seen := netOps(t, res)
 
 	path := filepath.Join(dir, "existing")
 	fd := wantOp(t, all, "open", 0).Ret
@@ -234,8 +236,10 @@ func TestUnfaultedArguments(t *testing.T) {
 			"resolve": []string{"RESOLVE_NO_XDEV", "RESOLVE_NO_SYMLINKS"}, "fd": fd, "ret": fd})
 
 	op := wantOp(t, all, "connect", 0)
+	obs := seen["connect"]
 	wantBody(t, s.one(t, "connect", byPid(pid)), obj{"syscall": "connect", "fd": op.Fd, "addrlen": 16, "family": "AF_INET",
-		"family_num": unix.AF_INET, "addr": "127.0.0.1", "port": port, "ret": 0})
+		"family_num": unix.AF_INET, "addr": "127.0.0.1", "port": port, "addr_source": "kernel",
+		"socket": sockObj(t, "AF_INET", "SOCK_STREAM", "tcp", "ESTABLISHED", obs.Cookie, obs.Local, fmt.Sprintf("127.0.0.1:%d", port)), "ret": 0})
 
 	wantOp(t, all, "execve-enoent", unix.ENOENT)
 	missing := filepath.Join(dir, "missing")

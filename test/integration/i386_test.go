@@ -10,10 +10,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// TestI386 makes open and connect through the i386 ABI (int $0x80) from a
-// 64-bit process: the records say so ("abi":"i386") and carry the exact
-// path and address, read with 32-bit pointers, also when every argument is
-// in a page not yet faulted in.
+// TestI386 makes open, connect and UDP sendto through the i386 ABI (int
+// $0x80) from a 64-bit process: the records say so ("abi":"i386") and carry
+// the exact path and address, read with 32-bit pointers, also when every
+// argument is in a page not yet faulted in.
 func TestI386(t *testing.T) {
 	requireRoot(t)
 	bin := requireC(t, i386Bin)
@@ -60,11 +60,34 @@ func TestI386(t *testing.T) {
 	i386(r)
 	wantBody(t, r, obj{"syscall": "open", "dirfd": -100, "path": missing, "flags": []string{"O_RDONLY"}, "flags_raw": 0, "mode": "0", "ret": enoent, "errno": "ENOENT"})
 
+	sockets, _ := res["sockets"].(map[string]any)
+	observed := func(sock int) (cookie uint64, local string) {
+		o, _ := sockets[fmt.Sprint(sock)].(map[string]any)
+		c, _ := o["cookie"].(float64)
+		p, _ := o["port"].(float64)
+		return uint64(c), fmt.Sprintf("127.0.0.1:%d", int(p))
+	}
+	to := fmt.Sprintf("127.0.0.1:%d", port)
 	for _, c := range []struct{ syscall, sock string }{{"socketcall", "sock1"}, {"connect", "sock2"}, {"socketcall", "sock3"}, {"connect", "sock4"}} {
 		sock := num(t, res, c.sock)
 		r := s.one(t, "connect", func(r *rec) bool { return r.Connect.Fd == sock && r.Proc.Pid == pid })
 		i386(r)
-		wantBody(t, r, obj{"syscall": c.syscall, "fd": sock, "addrlen": 16, "family": "AF_INET", "family_num": unix.AF_INET, "addr": "127.0.0.1", "port": port, "ret": 0})
+		cookie, local := observed(sock)
+		wantBody(t, r, obj{"syscall": c.syscall, "fd": sock, "addrlen": 16, "family": "AF_INET", "family_num": unix.AF_INET, "addr": "127.0.0.1", "port": port,
+			"addr_source": "kernel", "socket": sockObj(t, "AF_INET", "SOCK_STREAM", "tcp", "ESTABLISHED", cookie, local, to), "ret": 0})
+	}
+	// UDP sends through socketcall(SYS_SENDTO) and i386 sendto(2).
+	for _, c := range []struct{ syscall, sock, ret string }{{"socketcall", "sock5", "sc_sendto"}, {"sendto", "sock6", "sendto"}} {
+		sock := num(t, res, c.sock)
+		if num(t, res, c.ret) != 5 {
+			t.Fatalf("the i386 %s returned %d", c.syscall, num(t, res, c.ret))
+		}
+		r := s.one(t, "send", func(r *rec) bool { return r.Send.Fd == sock && r.Proc.Pid == pid })
+		i386(r)
+		cookie, local := observed(sock)
+		local = "0.0.0.0" + local[len("127.0.0.1"):]
+		wantBody(t, r, obj{"syscall": c.syscall, "fd": sock, "size": 5, "flags": []string{}, "dest": dest(t, "AF_INET", unix.AF_INET, to),
+			"addr_source": "kernel", "socket": sockObj(t, "AF_INET", "SOCK_DGRAM", "udp", "CLOSE", cookie, local, ""), "ret": 5})
 	}
 	// Its libc's own opens use the 64-bit ABI and say nothing of i386.
 	for _, r := range s.find("open", byPid(pid)) {

@@ -28,10 +28,17 @@ type rec struct {
 	Exec    *execObj    `json:"exec"`
 	Open    *openObj    `json:"open"`
 	Connect *connectObj `json:"connect"`
+	Send    *netObj     `json:"send"`
+	Bind    *netObj     `json:"bind"`
+	Listen  *netObj     `json:"listen"`
+	Accept  *netObj     `json:"accept"`
 	Fork    *forkObj    `json:"fork"`
 	Exit    *exitObj    `json:"exit"`
 	Start   *startObj   `json:"start"`
 	Stop    *stopObj    `json:"stop"`
+
+	SockState *sockStateObj `json:"sock_state"`
+	DNS       *dnsObj       `json:"dns"`
 
 	Checkpoint *checkpointObj `json:"checkpoint"`
 
@@ -73,10 +80,11 @@ type openObj struct {
 }
 
 type connectObj struct {
-	Syscall string `json:"syscall"`
-	Fd      int    `json:"fd"`
-	Port    int    `json:"port"`
-	Ret     int    `json:"ret"`
+	Syscall string     `json:"syscall"`
+	Fd      int        `json:"fd"`
+	Port    int        `json:"port"`
+	Ret     int        `json:"ret"`
+	Socket  *socketObj `json:"socket"`
 }
 
 type forkObj struct {
@@ -188,7 +196,7 @@ func checkSegment(t *testing.T, data []byte, firstSeq uint64, firstPrev string) 
 	if counts["gap"] != 0 || counts["freeze"] != 0 {
 		t.Errorf("the log reports loss (gap or freeze records): %v", counts)
 	}
-	for _, typ := range []string{"exec", "open", "connect", "fork", "exit"} {
+	for _, typ := range []string{"exec", "open", "connect", "fork", "exit", "send", "bind", "listen", "accept", "sock_state", "dns"} {
 		if got := stop.Stop.Records[typ]; got != counts[typ] {
 			t.Errorf("stop record counts %d %s records, the log has %d", got, typ, counts[typ])
 		}

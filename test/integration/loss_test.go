@@ -83,7 +83,7 @@ func account(t *testing.T, path string) accounting {
 		}
 		a.types[r.Type]++
 		switch r.Type {
-		case "exec", "open", "connect", "fork", "exit":
+		case "exec", "open", "connect", "fork", "exit", "sock_state":
 			// A syscall the freezer interrupted is recorded twice: once with
 			// a kernel-internal restart errno, once when the kernel redoes it.
 			if !restarted(s.Bytes()) {
@@ -108,9 +108,10 @@ func account(t *testing.T, path string) accounting {
 }
 
 // floodExpect is what `flood OPENS EXECS CONNECTS` makes, per record kind,
-// counting the exec of flood itself and its exit.
+// counting the exec of flood itself and its exit. Every connect is refused:
+// its outcome is a sock_state record.
 func floodExpect(opens, execs, connects uint64) map[string]uint64 {
-	return map[string]uint64{"open": opens, "exec": execs + 1, "connect": connects, "fork": execs, "exit": execs + 1}
+	return map[string]uint64{"open": opens, "exec": execs + 1, "connect": connects, "fork": execs, "exit": execs + 1, "sock_state": connects}
 }
 
 // checkIdentity asserts, per kind: records + gap counts == generated, exactly.

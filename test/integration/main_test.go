@@ -83,6 +83,7 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	i386Bin, forkBin, cBuildErr = buildCHelpers(binDir)
+	uringNetBin, uringNetErr = buildNetHelpers(binDir)
 	return m.Run()
 }
 

@@ -31,11 +31,19 @@
 #define NR32_OPEN 5
 #define NR32_SOCKETCALL 102
 #define NR32_CONNECT 362
+#define NR32_SENDTO 369
 #define SOCKETCALL_CONNECT 3
+#define SOCKETCALL_SENDTO 11
+
+#ifndef SO_COOKIE
+#define SO_COOKIE 57
+#endif
 
 static char path[4096];
 static struct sockaddr_in addr;
 static uint32_t callargs[3];
+static uint32_t sendargs[6];
+static char payload[] = "int80";
 
 static int int80(uint32_t nr, uint32_t a, uint32_t b, uint32_t c)
 {
@@ -125,7 +133,39 @@ int main(int argc, char **argv)
 	int sock4 = socket(AF_INET, SOCK_STREAM, 0);
 	int u_connected = int80(NR32_CONNECT, (uint32_t)sock4, untouched(dir, &addr, sizeof(addr)), sizeof(addr));
 
-	printf("RESULT {\"pid\":%d,\"open\":%d,\"missing\":%d,\"sock1\":%d,\"socketcall\":%d,"
+	/* UDP datagrams to the same port: socketcall(SYS_SENDTO), i386 sendto. */
+	int sock5 = socket(AF_INET, SOCK_DGRAM, 0);
+	sendargs[0] = (uint32_t)sock5;
+	sendargs[1] = low32(payload);
+	sendargs[2] = 5;
+	sendargs[3] = 0;
+	sendargs[4] = low32(&addr);
+	sendargs[5] = sizeof(addr);
+	int sc_sendto = int80(NR32_SOCKETCALL, SOCKETCALL_SENDTO, low32(sendargs), 0);
+	int sock6 = socket(AF_INET, SOCK_DGRAM, 0);
+	uint64_t ret;
+	__asm__ volatile("push %%rbp\n\tmov %7, %%rbp\n\tint $0x80\n\tpop %%rbp"
+			 : "=a"(ret)
+			 : "a"((uint64_t)NR32_SENDTO), "b"((uint64_t)sock6), "c"((uint64_t)low32(payload)), "d"((uint64_t)5),
+			   "S"((uint64_t)0), "D"((uint64_t)low32(&addr)), "r"((uint64_t)sizeof(addr))
+			 : "memory", "r8", "r9", "r10", "r11");
+	int i386_sendto = (int)ret;
+
+	printf("RESULT {\"sockets\":{");
+	int socks[] = {sock1, sock2, sock3, sock4, sock5, sock6};
+	for (int i = 0; i < 6; i++) {
+		uint64_t cookie = 0;
+		socklen_t clen = sizeof(cookie);
+		struct sockaddr_in local;
+		socklen_t len = sizeof(local);
+		getsockopt(socks[i], SOL_SOCKET, SO_COOKIE, &cookie, &clen);
+		memset(&local, 0, sizeof(local));
+		getsockname(socks[i], (struct sockaddr *)&local, &len);
+		printf("%s\"%d\":{\"cookie\":%llu,\"port\":%d}", i ? "," : "", socks[i], (unsigned long long)cookie,
+		       ntohs(local.sin_port));
+	}
+	printf("},\"sock5\":%d,\"sc_sendto\":%d,\"sock6\":%d,\"sendto\":%d,", sock5, sc_sendto, sock6, i386_sendto);
+	printf("\"pid\":%d,\"open\":%d,\"missing\":%d,\"sock1\":%d,\"socketcall\":%d,"
 	       "\"sock2\":%d,\"connect\":%d,\"u_open\":%d,\"sock3\":%d,\"u_socketcall\":%d,"
 	       "\"sock4\":%d,\"u_connect\":%d}\n",
 	       getpid(), opened, missing, sock1, socketcall, sock2, connected, u_opened, sock3, u_socketcall,
