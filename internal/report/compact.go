@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/agenttrace/agenttrace/internal/dns"
 	"github.com/agenttrace/agenttrace/internal/record"
 )
 
@@ -115,6 +116,41 @@ func (t *textWriter) compact(r *record.Record, toolCall string) (kind, text stri
 			result = t.style(styleYellow, display(result))
 		}
 		return compactKind("connect"), fmt.Sprintf("%s %s %s%s", who, display(connectAddress(b)), result, suffix)
+	case *record.SockState:
+		// A connect's outcome: what the record of the connect said was "in progress".
+		outcome := record.StateName(b.To)
+		if b.Error != "" {
+			outcome = t.style(styleYellow, b.Error)
+		}
+		return compactKind("connect"), fmt.Sprintf("%s %s %s%s", who, display(b.Remote.String()), outcome, suffix)
+	case *record.Send:
+		if !b.Dest.HasFamily {
+			return "", ""
+		}
+		return compactKind("send"), fmt.Sprintf("%s %s %s%s", who, display(b.Dest.String()), netResult(b.Ret, b.NoResult, "bytes"), suffix)
+	case *record.Bind:
+		return t.style(styleYellow, compactKind("bind")), fmt.Sprintf("%s %s %s%s", who, display(connectAddress(&b.Connect)), netResult(b.Ret, false, ""), suffix)
+	case *record.Listen:
+		return t.style(styleYellow, compactKind("listen")), fmt.Sprintf("%s %s %s%s", who, display(b.Socket.Local.String()), netResult(b.Ret, b.NoResult, ""), suffix)
+	case *record.Accept:
+		return t.style(styleYellow, compactKind("accept")), fmt.Sprintf("%s from %s %s%s", who, display(b.Socket.Remote.String()), netResult(b.Ret, b.NoResult, ""), suffix)
+	case *record.DNS:
+		m := &b.Message
+		if len(m.Questions) == 0 {
+			return "", ""
+		}
+		q := display(m.String(m.Questions[0].Name))
+		if !b.Response {
+			return compactKind("dns"), fmt.Sprintf("%s ? %s%s", who, q, suffix)
+		}
+		var answers []string
+		for _, a := range m.Answers {
+			answers = append(answers, display(m.String(a.Data)))
+		}
+		if len(answers) == 0 {
+			answers = []string{t.style(styleYellow, dns.RcodeName(m.Rcode))}
+		}
+		return compactKind("dns"), fmt.Sprintf("%s %s = %s%s", who, q, strings.Join(answers, ", "), suffix)
 	case *record.Exit:
 		if toolCall != "" && r.Proc.ExecID.Pid == r.Proc.ToolCall.Pid && r.Proc.ExecID.Start == r.Proc.ToolCall.Start {
 			// The top-most process of a tool call: the tool call is over.
@@ -129,6 +165,20 @@ func (t *textWriter) compact(r *record.Record, toolCall string) (kind, text stri
 		}
 	}
 	return "", ""
+}
+
+// netResult is a network syscall's result: "ok" ("N bytes"), the errno, or
+// nothing when io_uring skipped the completion.
+func netResult(ret int64, none bool, unit string) string {
+	switch {
+	case none:
+		return ""
+	case ret < 0:
+		return record.Errno(ret)
+	case unit != "":
+		return fmt.Sprintf("%d %s", ret, unit)
+	}
+	return "ok"
 }
 
 // exeText names the executed file when argv[0] does not.

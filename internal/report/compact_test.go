@@ -81,3 +81,43 @@ func TestCompact(t *testing.T) {
 		})
 	}
 }
+
+// TestCompactNetwork: the live view's lines of the network records, from
+// the schema's examples (records written by the real tracer).
+func TestCompactNetwork(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "..", "schema", "testdata", "valid.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]string{}
+	for _, line := range bytes.Split(bytes.TrimSpace(data), []byte("\n")) {
+		typ := ""
+		for _, k := range []string{"send", "bind", "listen", "accept", "sock_state", "dns"} {
+			if bytes.Contains(line, []byte(`"type":"`+k+`"`)) {
+				typ = k
+			}
+		}
+		if typ == "" {
+			continue
+		}
+		text, err := Compact(line, nil, false)
+		if err != nil {
+			t.Fatalf("%s: %v", typ, err)
+		}
+		got[typ] = append(got[typ], text[len("00:00:00.000 "):])
+	}
+	for typ, prefix := range map[string]string{
+		"send": "send    pid 20284 it.test ", "bind": "bind    pid 20357 uring_net ", "listen": "listen  pid 20357 uring_net ",
+		"accept": "accept  pid 20357 uring_net from ", "sock_state": "connect pid 20322 it.test ", "dns": "dns     pid 20322 it.test ",
+	} {
+		if len(got[typ]) == 0 {
+			t.Errorf("no compact line for a %s record", typ)
+		}
+		for _, line := range got[typ] {
+			if !strings.HasPrefix(line, prefix) {
+				t.Errorf("%s: %q, want it to start %q", typ, line, prefix)
+			}
+		}
+	}
+	t.Logf("%v", got)
+}
