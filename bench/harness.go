@@ -63,8 +63,6 @@ type harness struct {
 	report     *Report
 	conds      map[string]*Condition
 	cleanups   []func() error
-	cpu        time.Duration
-	cpuRecords int64
 }
 
 // Run runs the benchmark and returns its report. It undoes what it changed
@@ -382,18 +380,19 @@ func (h *harness) rounds(ctx context.Context) error {
 	}
 	for round := 0; round <= h.cfg.Rounds; round++ {
 		for _, name := range h.report.Settings.Workloads {
-			w := lookupWorkload(name)
+			run := sliceRun{Round: round, Workload: lookupWorkload(name), Duration: h.cfg.Slice, MaxOps: h.cfg.MaxOps, Record: true}
 			for i := range units {
 				unit := units[(round+i)%len(units)]
 				var err error
 				switch {
 				case unit[0] == CondTraced || unit[0] == CondUntraced:
-					err = h.agenttraceUnit(ctx, round, w, unit)
+					err = h.agenttraceUnit(ctx, run, unit)
 				case !h.ran(unit[0]): // stopped during the run
 				case unit[0] == CondDaemonUntraced:
-					err = h.daemonUnit(ctx, round, w)
+					err = h.daemonUnit(ctx, run)
 				default:
-					_, err = h.slice(ctx, round, w, unit[0], nil, true)
+					run.Cond = unit[0]
+					_, err = h.slice(ctx, run)
 				}
 				if err != nil {
 					return err
@@ -413,22 +412,40 @@ func lookupWorkload(name string) *workload {
 	return nil
 }
 
+// sliceRun says what one slice runs: a workload under a condition, for a
+// phase of the run.
+type sliceRun struct {
+	Phase    string // "" for the interleaved rounds; PhaseSustained, PhaseRealWork
+	Round    int
+	Workload *workload
+	Cond     string
+	Sess     *session // conditions 2 and 3: the agenttrace session
+	Daemon   *daemonRun
+	Duration time.Duration
+	MaxOps   int64
+	// Record puts the slice into the report; the profile's slices are not.
+	Record bool
+	// Env is the workload's environment (default: empty).
+	Env []string
+}
+
 // agenttraceUnit runs conditions 2 and 3 (in an order alternating by
 // round) in one agenttrace session, then reads its log.
-func (h *harness) agenttraceUnit(ctx context.Context, round int, w *workload, conds []string) error {
-	logPath := filepath.Join(h.dir, "sessions", fmt.Sprintf("r%d-%s.jsonl", round, w.Name))
+func (h *harness) agenttraceUnit(ctx context.Context, run sliceRun, conds []string) error {
+	logPath := filepath.Join(h.dir, "sessions", fmt.Sprintf("%sr%d-%s.jsonl", phasePrefix(run.Phase), run.Round, run.Workload.Name))
 	sess, err := startSession(ctx, h.agenttrace, h.mount, logPath)
 	if err != nil {
 		return err
 	}
 	order := slices.Clone(conds)
-	if round%2 == 1 {
+	if run.Round%2 == 1 {
 		slices.Reverse(order)
 	}
 	pids := map[int]string{}
 	ran := map[string]*Slice{}
 	for _, c := range order {
-		s, err := h.slice(ctx, round, w, c, sess, true)
+		run.Cond, run.Sess = c, sess
+		s, err := h.slice(ctx, run)
 		if err != nil {
 			sess.kill()
 			return err
@@ -457,28 +474,36 @@ func (h *harness) agenttraceUnit(ctx context.Context, round int, w *workload, co
 		if c == CondTraced {
 			// Only the traced workload can lose events: nothing else in the session makes any.
 			ev.Lost = l.LostTotal()
-			h.cpu += sess.CPU
-			h.cpuRecords += ev.Written
 		}
 		s.Events = ev
 	}
 	return nil
 }
 
-// slice runs one workload under one condition. record=false is for the
-// profile, whose slices are not part of the comparison.
-func (h *harness) slice(ctx context.Context, round int, w *workload, cond string, sess *session, record bool) (*Slice, error) {
-	spec := runSpec{CgroupFD: h.untraced.FD(), AUID: -1, Duration: h.cfg.Slice, MaxOps: h.cfg.MaxOps, Wait: true}
+func phasePrefix(phase string) string {
+	if phase == "" {
+		return ""
+	}
+	return phase + "-"
+}
+
+// slice runs one workload under one condition and, with a tracer, waits
+// until the tracer has written everything the workload made: the next
+// slice must not run against a tracer still busy with this one's events.
+// The tracer's own CPU time is read from the workload's start to then.
+func (h *harness) slice(ctx context.Context, run sliceRun) (*Slice, error) {
+	w, cond, sess := run.Workload, run.Cond, run.Sess
+	spec := runSpec{CgroupFD: h.untraced.FD(), AUID: -1, Duration: run.Duration, MaxOps: run.MaxOps, Wait: true, Env: run.Env}
 	if cond == CondTraced {
 		spec.CgroupFD = sess.CgroupFD()
 	}
 	if cond == CondAuditd {
 		spec.AUID = h.audit.newAUID()
 	}
-	if cond == CondSnoop && h.snoop.paths[w.Snoop] == "" {
+	if cond == CondSnoop && !h.snoop.canTrace(w) {
 		return nil, nil // reported as not run for this workload
 	}
-	s := &Slice{Round: round, Warmup: round == 0, Workload: w.Name, Condition: cond}
+	s := &Slice{Phase: run.Phase, Round: run.Round, Warmup: run.Round == 0, Workload: w.Name, Condition: cond}
 	s.ForeignTracers = loadedPrograms("handle_sys_enter")
 	if sess != nil || cond == CondDaemonUntraced {
 		s.ForeignTracers-- // the condition's own
@@ -489,10 +514,16 @@ func (h *harness) slice(ctx context.Context, round int, w *workload, cond string
 	}
 	s.Pid = p.Pid
 
-	var auditFrom, auditLost int64
-	var snoop *snoopRun
+	var auditFrom, auditLost, logFrom int64
+	var snoops []*snoopRun
+	var tracer []int // the tracer's processes, whose CPU time is counted
 	switch cond {
+	case CondTraced, CondUntraced:
+		tracer, logFrom = []int{sess.Pid()}, logSize(sess.Log)
+	case CondDaemonUntraced:
+		tracer = []int{run.Daemon.Pid()}
 	case CondAuditd:
+		tracer = h.audit.pids()
 		auditFrom = h.audit.logSize()
 		st, err := h.audit.status(ctx)
 		if err == nil {
@@ -505,12 +536,16 @@ func (h *harness) slice(ctx context.Context, round int, w *workload, cond string
 			return nil, ctx.Err()
 		}
 	case CondSnoop:
-		if snoop, err = h.snoop.start(ctx, w.Snoop, p.Pid, h.untraced.Path(), filepath.Join(h.dir, "snoop")); err != nil {
+		if snoops, err = h.snoop.startFor(ctx, w, p.Pid, h.untraced.Path(), filepath.Join(h.dir, "snoop")); err != nil {
 			p.abort()
 			h.stopCondition(cond, err)
 			return nil, ctx.Err()
 		}
+		for _, r := range snoops {
+			tracer = append(tracer, r.cmd.Process.Pid)
+		}
 	}
+	cpuFrom := processesCPU(tracer)
 	s.Start = time.Now().UTC()
 	err = p.release()
 	var res workloadResult
@@ -523,11 +558,20 @@ func (h *harness) slice(ctx context.Context, round int, w *workload, cond string
 
 	var condErr error
 	switch cond {
+	case CondTraced:
+		if err == nil {
+			var waited time.Duration
+			var found bool
+			waited, found, condErr = awaitExitRecord(ctx, sess.Log, logFrom, p.Pid)
+			s.DrainMs, s.DrainSettled = float64(waited.Microseconds())/1000, !found
+		}
 	case CondAuditd:
 		// Rules off first: the host pays for them while they are loaded.
 		condErr = h.audit.rulesOff(context.WithoutCancel(ctx))
 		if condErr == nil {
+			drainStart := time.Now()
 			condErr = h.audit.drain(ctx)
+			s.DrainMs = float64(time.Since(drainStart).Microseconds()) / 1000
 		}
 		if condErr == nil {
 			var st auditStatus
@@ -537,13 +581,25 @@ func (h *harness) slice(ctx context.Context, round int, w *workload, cond string
 			}
 		}
 	case CondSnoop:
-		written, lost, serr := snoop.stop()
-		s.Events, condErr = &SliceEvents{Written: written, Lost: lost}, serr
+		s.Events = &SliceEvents{}
+		for _, r := range snoops {
+			written, lost, cpu, serr := r.stop()
+			s.Events.Written, s.Events.Lost, s.TracerCPUNs = s.Events.Written+written, s.Events.Lost+lost, s.TracerCPUNs+cpu.Nanoseconds()
+			condErr = cmp.Or(condErr, serr)
+		}
+	}
+	if cond != CondSnoop && len(tracer) > 0 {
+		s.TracerCPUNs = (processesCPU(tracer) - cpuFrom).Nanoseconds()
+	} else if cond == CondSnoop {
+		s.TracerCPUNs -= cpuFrom.Nanoseconds()
 	}
 	if err != nil {
 		return nil, err
 	}
 	if condErr != nil {
+		if cond == CondTraced {
+			return nil, condErr
+		}
 		h.stopCondition(cond, condErr)
 		return nil, ctx.Err()
 	}
@@ -552,13 +608,17 @@ func (h *harness) slice(ctx context.Context, round int, w *workload, cond string
 	if len(s.Extra) == 0 {
 		s.Extra = nil
 	}
-	if record {
+	if run.Record {
 		h.report.Slices = append(h.report.Slices, s)
-		label := fmt.Sprintf("round %d/%d", round, h.cfg.Rounds)
-		if round == 0 {
+		label := fmt.Sprintf("round %d/%d", run.Round, h.cfg.Rounds)
+		switch {
+		case run.Phase != "":
+			label = fmt.Sprintf("%s %d", run.Phase, run.Round)
+		case run.Round == 0:
 			label = "warm-up"
 		}
-		h.logf("%-11s %-16s %-26s %12.1f ns/op %12.1f CPU ns/op %9d ops", label, w.Name, cond, s.NsPerOp, s.CPUNsPerOp, s.Ops)
+		h.logf("%-13s %-16s %-26s %12.1f ns/op %12.1f CPU ns/op %9d ops, tracer %.3f s CPU, drained in %.0f ms",
+			label, w.Name, cond, s.NsPerOp, s.CPUNsPerOp, s.Ops, float64(s.TracerCPUNs)/1e9, s.DrainMs)
 	}
 	return s, nil
 }

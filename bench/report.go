@@ -106,6 +106,9 @@ type Condition struct {
 
 // Slice is one run of one workload under one condition.
 type Slice struct {
+	// Phase is "" for the interleaved rounds' short slices, PhaseSustained
+	// or PhaseRealWork.
+	Phase     string  `json:"phase,omitempty"`
 	Round     int     `json:"round"` // 0 is the warm-up
 	Warmup    bool    `json:"warmup,omitempty"`
 	Workload  string  `json:"workload"`
@@ -125,6 +128,18 @@ type Slice struct {
 	// engineer's tests) had their programs loaded when the slice began.
 	ForeignTracers int          `json:"foreign_tracers"`
 	Events         *SliceEvents `json:"events,omitempty"`
+	// TracerCPUNs is the CPU time (user and system) the tracer's own
+	// processes used from the workload's start until the tracer had written
+	// what the workload made: agenttrace's process; auditd and kauditd;
+	// the libbpf-tools programs. Their eBPF programs run in the workload's
+	// syscalls, so that time is in CPUNsPerOp, not here.
+	TracerCPUNs int64 `json:"tracer_cpu_ns,omitempty"`
+	// DrainMs is how long, after the workload ended, the tracer took to
+	// write what it had made; the next slice starts after it.
+	DrainMs float64 `json:"drain_ms,omitempty"`
+	// DrainSettled: agenttrace's log never showed the workload's exit
+	// record (lost), so the wait ended when the log stopped growing.
+	DrainSettled bool `json:"drain_settled,omitempty"`
 }
 
 // SliceEvents is what the condition's tracer wrote for the slice's workload.

@@ -30,9 +30,14 @@ func (h *harness) summarise() {
 			}
 		}
 	}
-	if h.cpuRecords > 0 {
-		r.AgenttraceCPU = &AgenttraceCPU{Seconds: h.cpu.Seconds(), Records: h.cpuRecords,
-			NsPerRecord: float64(h.cpu.Nanoseconds()) / float64(h.cpuRecords)}
+	var cpu, records int64
+	for _, s := range r.Slices {
+		if s.Phase == "" && !s.Warmup && s.Condition == CondTraced && s.Events != nil {
+			cpu, records = cpu+s.TracerCPUNs, records+s.Events.Written
+		}
+	}
+	if records > 0 {
+		r.AgenttraceCPU = &AgenttraceCPU{Seconds: float64(cpu) / 1e9, Records: records, NsPerRecord: float64(cpu) / float64(records)}
 	}
 	r.Targets = h.targets()
 	if r.ForeignTracers.Slices > 0 {
@@ -52,7 +57,7 @@ func (h *harness) summariseWorkload(w *workload) WorkloadResult {
 	wr := WorkloadResult{Name: w.Name, Title: w.Title}
 	base := map[int]*Slice{} // round → the no-tracer slice
 	for _, s := range r.Slices {
-		if s.Workload == w.Name && s.Condition == CondNone && !s.Warmup {
+		if s.Phase == "" && s.Workload == w.Name && s.Condition == CondNone && !s.Warmup {
 			base[s.Round] = s
 		}
 	}
@@ -60,7 +65,7 @@ func (h *harness) summariseWorkload(w *workload) WorkloadResult {
 		cr := CondResult{Condition: id, Number: conditionNumber(id)}
 		var ns, ratios, cpu, cpuRatios []float64
 		for _, s := range r.Slices {
-			if s.Workload != w.Name || s.Condition != id || s.Warmup {
+			if s.Phase != "" || s.Workload != w.Name || s.Condition != id || s.Warmup {
 				continue
 			}
 			cr.Slices++
@@ -80,8 +85,8 @@ func (h *harness) summariseWorkload(w *workload) WorkloadResult {
 		cr.Ran = cr.Slices > 0
 		c := h.conds[id]
 		switch {
-		case id == CondSnoop && h.snoop != nil && h.snoop.paths[w.Snoop] == "":
-			cr.Reason = h.snoop.missing[w.Snoop]
+		case id == CondSnoop && h.snoop != nil && !h.snoop.canTrace(w):
+			cr.Reason = h.snoop.whyNot(w)
 		case !cr.Ran && c.Reason != "":
 			cr.Reason = c.Reason
 		case !cr.Ran:

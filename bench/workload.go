@@ -30,6 +30,17 @@ type workload struct {
 	Args    []string // operands; targetArg is replaced by the file to open
 	// Snoop is the libbpf-tools program that traces this operation.
 	Snoop string
+	// Tree: the workload is a process tree (a real-work command run by the
+	// runner), traced as a whole.
+	Tree bool
+}
+
+// snoopTools are the libbpf-tools programs that trace w.
+func (w *workload) snoopTools() []string {
+	if w.Tree {
+		return []string{"execsnoop", "opensnoop"}
+	}
+	return []string{w.Snoop}
 }
 
 // targetArg stands for the existing file the openat workload opens.
@@ -106,6 +117,7 @@ type runSpec struct {
 	MaxOps   int64
 	Rate     float64 // target operations per second; 0: full speed
 	Wait     bool    // start idle; run when released
+	Env      []string
 }
 
 func (s runSpec) args(w *workload, target string) []string {
@@ -147,7 +159,7 @@ type workloadProc struct {
 func startWorkload(ctx context.Context, path string, args []string, spec runSpec) (*workloadProc, error) {
 	p := &workloadProc{cmd: exec.CommandContext(ctx, path, args...)}
 	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
-	p.cmd.Env = []string{}
+	p.cmd.Env = append([]string{}, spec.Env...)
 	if spec.CgroupFD >= 0 {
 		// In the cgroup before its first instruction, like agenttrace's own command.
 		p.cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: spec.CgroupFD}
