@@ -33,9 +33,13 @@ type session struct {
 
 // startSession starts agenttrace with default settings and waits until its
 // command runs in its session cgroup: by then the programs are attached.
-func startSession(ctx context.Context, bin, mount, logPath string) (*session, error) {
+// env is added to the harness's environment.
+func startSession(ctx context.Context, bin, mount, logPath string, env ...string) (*session, error) {
 	s := &session{Log: logPath}
 	s.cmd = exec.CommandContext(ctx, bin, "run", "--log", logPath, "--", "sleep", "infinity")
+	if len(env) > 0 {
+		s.cmd.Env = append(os.Environ(), env...)
+	}
 	s.cmd.Stdout, s.cmd.Stderr = io.Discard, &s.stderr
 	// Stopped by SIGTERM, which it forwards to the sleep; if the harness
 	// dies, the session ends the same way instead of tracing on.

@@ -33,18 +33,35 @@ type Config struct {
 	Profile bool
 	// GoBenchCount is -count for the Go benchmarks; 0 skips them.
 	GoBenchCount int
-	Go           string // the go command
-	Agenttrace   string // an agenttrace binary; "" builds ./cmd/agenttrace
-	WorkDir      string // scratch space; "" makes (and removes) one
-	Keep         bool   // keep the scratch space and logs
-	Command      string // the command line the report names
-	Progress     io.Writer
+	// Sustained is how long the openat workload runs without a pause under
+	// each condition, SustainedRounds times; 0 skips the sustained load.
+	Sustained       time.Duration
+	SustainedRounds int
+	// SustainedProfile profiles agenttrace over one more sustained slice:
+	// its eBPF programs' run time and its user space (pprof).
+	SustainedProfile bool
+	// PprofOut keeps the sustained profile's CPU profile of agenttrace
+	// there ("": not kept).
+	PprofOut string
+	// RealWork are the real-work jobs (nil: all), run RealWorkRounds
+	// times after a warm-up round; 0 rounds skips them.
+	RealWork       []string
+	RealWorkRounds int
+	CFiles         int      // source files of the C project
+	SearchDirs     []string // trees the file search reads (nil: GOROOT/src and the module cache)
+	Go             string   // the go command
+	Agenttrace     string   // an agenttrace binary; "" builds ./cmd/agenttrace
+	WorkDir        string   // scratch space; "" makes (and removes) one
+	Keep           bool     // keep the scratch space and logs
+	Command        string   // the command line the report names
+	Progress       io.Writer
 }
 
 // DefaultConfig is what `make bench` runs.
 func DefaultConfig() Config {
 	return Config{Rounds: 19, Slice: 200 * time.Millisecond, Install: true, RateTrial: 2 * time.Second,
-		Profile: true, GoBenchCount: 3, Go: "go", Command: "make bench"}
+		Profile: true, GoBenchCount: 3, Go: "go", Command: "make bench",
+		Sustained: 10 * time.Second, SustainedRounds: 4, SustainedProfile: true, RealWorkRounds: 3, CFiles: 150}
 }
 
 // harness is the state of one run.
@@ -60,9 +77,18 @@ type harness struct {
 	audit      *auditDaemon
 	daemon     *hostDaemon
 	snoop      *snoopTools
-	report     *Report
-	conds      map[string]*Condition
-	cleanups   []func() error
+	// The real-work suite's inputs.
+	goBin       string
+	gomodcache  string
+	gocache     string // the machine's build cache, for the test job
+	ctree       string
+	searchDirs  []string
+	searchFiles int
+	// The agenttrace built with the pprof endpoint, for the profile.
+	agenttracePprof string
+	report          *Report
+	conds           map[string]*Condition
+	cleanups        []func() error
 }
 
 // Run runs the benchmark and returns its report. It undoes what it changed
@@ -83,7 +109,8 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	h := &harness{cfg: cfg, conds: map[string]*Condition{}}
 	h.report = &Report{Schema: 1, Command: cfg.Command, HarnessArgs: append([]string{"benchrun"}, os.Args[1:]...), Started: time.Now().UTC(),
 		Settings: Settings{Rounds: cfg.Rounds, WarmupRounds: 1, SliceMs: cfg.Slice.Milliseconds(), MaxOps: cfg.MaxOps,
-			RateTrialMs: cfg.RateTrial.Milliseconds(), AuditBacklog: auditBacklog}}
+			RateTrialMs: cfg.RateTrial.Milliseconds(), AuditBacklog: auditBacklog,
+			SustainedMs: cfg.Sustained.Milliseconds(), SustainedRounds: cfg.SustainedRounds, RealWorkRounds: cfg.RealWorkRounds, CFiles: cfg.CFiles}}
 	defer func() {
 		// A cancelled run cleans up too: each step with a context of its own.
 		for i := len(h.cleanups) - 1; i >= 0; i-- {
@@ -110,6 +137,25 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		start = time.Now()
 		h.profile(ctx)
 		h.phase("profile", start)
+	}
+	if cfg.Sustained > 0 && cfg.SustainedRounds > 0 {
+		start = time.Now()
+		if err := h.sustained(ctx); err != nil {
+			return nil, cmp.Or(ctx.Err(), err)
+		}
+		h.phase("sustained", start)
+		if cfg.SustainedProfile && h.ran(CondTraced) {
+			start = time.Now()
+			h.sustainedProfile(ctx)
+			h.phase("sustained profile", start)
+		}
+	}
+	if cfg.RealWorkRounds > 0 && len(h.report.Settings.RealWork) > 0 {
+		start = time.Now()
+		if err := h.realWork(ctx); err != nil {
+			return nil, cmp.Or(ctx.Err(), err)
+		}
+		h.phase("real work", start)
 	}
 	if cfg.RateTrial > 0 && slices.Contains(h.report.Settings.Workloads, WorkloadOpenat) {
 		start = time.Now()
@@ -190,6 +236,14 @@ func (h *harness) setup(ctx context.Context) error {
 		}
 		h.report.Settings.Workloads = append(h.report.Settings.Workloads, name)
 	}
+	if cfg := h.cfg; cfg.RealWorkRounds > 0 {
+		for _, name := range orAll(cfg.RealWork, RealWorkNames()) {
+			if lookupJob(name) == nil {
+				return fmt.Errorf("unknown real-work job %q (known: %s)", name, strings.Join(RealWorkNames(), ", "))
+			}
+			h.report.Settings.RealWork = append(h.report.Settings.RealWork, name)
+		}
+	}
 
 	// The Go benchmarks first, before anything of the harness loads the machine.
 	if h.cfg.GoBenchCount > 0 {
@@ -213,6 +267,11 @@ func (h *harness) setup(ctx context.Context) error {
 	h.logf("building the workloads and agenttrace")
 	if h.programs, err = buildWorkloads(ctx, h.dir); err != nil {
 		return err
+	}
+	if len(h.report.Settings.RealWork) > 0 {
+		if err := h.setupRealWork(ctx); err != nil {
+			return err
+		}
 	}
 	if h.agenttrace = h.cfg.Agenttrace; h.agenttrace == "" {
 		h.agenttrace = filepath.Join(h.dir, "bin", "agenttrace")
@@ -427,6 +486,8 @@ type sliceRun struct {
 	Record bool
 	// Env is the workload's environment (default: empty).
 	Env []string
+	// Operands replace the workload's own (a real-work command line).
+	Operands []string
 }
 
 // agenttraceUnit runs conditions 2 and 3 (in an order alternating by
@@ -493,7 +554,7 @@ func phasePrefix(phase string) string {
 // The tracer's own CPU time is read from the workload's start to then.
 func (h *harness) slice(ctx context.Context, run sliceRun) (*Slice, error) {
 	w, cond, sess := run.Workload, run.Cond, run.Sess
-	spec := runSpec{CgroupFD: h.untraced.FD(), AUID: -1, Duration: run.Duration, MaxOps: run.MaxOps, Wait: true, Env: run.Env}
+	spec := runSpec{CgroupFD: h.untraced.FD(), AUID: -1, Duration: run.Duration, MaxOps: run.MaxOps, Wait: true, Env: run.Env, Operands: run.Operands}
 	if cond == CondTraced {
 		spec.CgroupFD = sess.CgroupFD()
 	}

@@ -23,6 +23,19 @@ func (h *harness) summarise() {
 		r.Workloads = append(r.Workloads, h.summariseWorkload(lookupWorkload(name)))
 	}
 	for _, s := range r.Slices {
+		if s.Phase == PhaseSustained {
+			w := *lookupWorkload(WorkloadOpenat)
+			w.Title += fmt.Sprintf(", %.0f s without a pause", float64(r.Settings.SustainedMs)/1000)
+			sr := h.summarisePhase(PhaseSustained, &w)
+			r.Sustained = &sr
+			break
+		}
+	}
+	for _, name := range r.Settings.RealWork {
+		j := lookupJob(name)
+		r.RealWork = append(r.RealWork, h.summarisePhase(PhaseRealWork, &workload{Name: j.Name, Title: h.jobTitle(j), Tree: true}))
+	}
+	for _, s := range r.Slices {
 		if !s.Warmup {
 			r.ForeignTracers.Of++
 			if s.ForeignTracers > 0 {
@@ -291,4 +304,86 @@ func thousands(n float64) string {
 		b.WriteRune(c)
 	}
 	return b.String()
+}
+
+// summarisePhase summarises one workload of a phase (the sustained load, a
+// real-work job) under each of the phase's conditions.
+func (h *harness) summarisePhase(phase string, w *workload) PhaseResult {
+	r := h.report
+	pr := PhaseResult{Name: w.Name, Title: w.Title}
+	var measured []*Slice
+	base := map[int]*Slice{}
+	for _, s := range r.Slices {
+		if s.Phase == phase && s.Workload == w.Name && !s.Warmup {
+			measured = append(measured, s)
+			if s.Condition == CondNone {
+				base[s.Round] = s
+			}
+		}
+	}
+	for _, id := range []string{CondNone, CondTraced, CondAuditd, CondSnoop} {
+		pc := PhaseCondition{Condition: id}
+		var ns, cpu, ratios, cpuRatios, extra, drain []float64
+		var tracerNs int64
+		for _, s := range measured {
+			if s.Condition != id {
+				continue
+			}
+			pc.Slices++
+			pc.Ops += s.Ops
+			ns, cpu, drain = append(ns, s.NsPerOp), append(cpu, s.CPUNsPerOp), append(drain, s.DrainMs)
+			tracerNs += s.TracerCPUNs
+			if b := base[s.Round]; b != nil && b.NsPerOp > 0 && b.CPUNsPerOp > 0 {
+				ratios = append(ratios, s.NsPerOp/b.NsPerOp)
+				cpuRatios = append(cpuRatios, s.CPUNsPerOp/b.CPUNsPerOp)
+				extra = append(extra, s.CPUNsPerOp-b.CPUNsPerOp)
+			}
+			if s.Events != nil {
+				pc.HasEvents = true
+				pc.Written += s.Events.Written
+				pc.Lost += s.Events.Lost
+				pc.Lines += s.Events.Lines
+			}
+		}
+		pc.Ran = pc.Slices > 0
+		c := h.conds[id]
+		switch {
+		case id == CondSnoop && h.snoop != nil && !h.snoop.canTrace(w):
+			pc.Reason = h.snoop.whyNot(w)
+		case !pc.Ran && c.Reason != "":
+			pc.Reason = c.Reason
+		case !pc.Ran:
+			pc.Reason = "no measured slice completed"
+		case c.Reason != "":
+			pc.Reason = "stopped during the run: " + c.Reason
+		}
+		if pc.Ran {
+			pc.NsPerOp, pc.CPUNsPerOp, pc.DrainMs = median(ns), median(cpu), median(drain)
+			if id != CondNone {
+				pc.TracerNsPerOp = float64(tracerNs) / float64(max(pc.Ops, 1))
+				if pc.Written > 0 {
+					pc.TracerNsPerEvent = float64(tracerNs) / float64(pc.Written)
+				}
+			}
+		}
+		if len(ratios) > 0 && id != CondNone {
+			pc.Ratio, pc.RatioMin, pc.RatioMax = median(ratios), slices.Min(ratios), slices.Max(ratios)
+			pc.CPURatio, pc.CPUExtraNsPerOp = median(cpuRatios), median(extra)
+			pc.TotalExtraNsPerOp = pc.CPUExtraNsPerOp + pc.TracerNsPerOp
+		}
+		pr.Conditions = append(pr.Conditions, pc)
+	}
+	return pr
+}
+
+func (pr *PhaseResult) condition(id string) *PhaseCondition {
+	if pr == nil {
+		return nil
+	}
+	for i := range pr.Conditions {
+		if pr.Conditions[i].Condition == id && pr.Conditions[i].Ratio > 0 {
+			return &pr.Conditions[i]
+		}
+	}
+	return nil
 }

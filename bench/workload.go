@@ -70,7 +70,8 @@ func WorkloadNames() []string {
 	return names
 }
 
-// buildWorkloads compiles every workload program into dir/bin. They are
+// buildWorkloads compiles every workload program (and the real-work
+// runner) into dir/bin. They are
 // linked statically: a dynamic loader would add opens of its own to every
 // start, and its symbol binding would add first-call costs to the loop.
 func buildWorkloads(ctx context.Context, dir string) (map[string]string, error) {
@@ -95,16 +96,17 @@ func buildWorkloads(ctx context.Context, dir string) (map[string]string, error) 
 		}
 	}
 	programs := map[string]string{}
-	for _, w := range workloads {
-		if programs[w.Program] != "" {
+	for _, e := range entries {
+		program, ok := strings.CutSuffix(e.Name(), ".c")
+		if !ok {
 			continue
 		}
-		out := filepath.Join(bin, w.Program)
-		cmd := exec.CommandContext(ctx, "gcc", "-O2", "-static", "-Wall", "-Wextra", "-o", out, filepath.Join(src, w.Program+".c"))
+		out := filepath.Join(bin, program)
+		cmd := exec.CommandContext(ctx, "gcc", "-O2", "-static", "-Wall", "-Wextra", "-o", out, filepath.Join(src, e.Name()))
 		if msg, err := cmd.CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("compiling workload %s (needs gcc and libc6-dev): %w\n%s", w.Program, err, msg)
+			return nil, fmt.Errorf("compiling workload %s (needs gcc and libc6-dev): %w\n%s", program, err, msg)
 		}
-		programs[w.Program] = out
+		programs[program] = out
 	}
 	return programs, nil
 }
@@ -118,6 +120,8 @@ type runSpec struct {
 	Rate     float64 // target operations per second; 0: full speed
 	Wait     bool    // start idle; run when released
 	Env      []string
+	// Operands replace the workload's Args (a real-work command line).
+	Operands []string
 }
 
 func (s runSpec) args(w *workload, target string) []string {
@@ -137,7 +141,11 @@ func (s runSpec) args(w *workload, target string) []string {
 	if s.AUID >= 0 {
 		args = append(args, "-a", strconv.FormatInt(s.AUID, 10))
 	}
-	for _, a := range w.Args {
+	operands := w.Args
+	if s.Operands != nil {
+		operands = s.Operands
+	}
+	for _, a := range operands {
 		if a == targetArg {
 			a = target
 		}
