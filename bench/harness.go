@@ -354,7 +354,8 @@ func (h *harness) setup(ctx context.Context) error {
 		} else {
 			h.snoop = t
 			h.onCleanup(t.close)
-			detail := t.Version + "; opensnoop -p PID for openat, execsnoop -c CGROUP for fork-exec, stdout to a file"
+			detail := t.Version + "; opensnoop -p PID for openat, execsnoop -c CGROUP for fork-exec, and for a real-work job " +
+				"execsnoop -c CGROUP with opensnoop for the whole host; stdout to a file"
 			if t.mounted {
 				detail += "; tracefs mounted at " + tracefsPath + " for the run (unmounted after)"
 			}

@@ -300,7 +300,7 @@ func phaseTable(p func(string, ...any), pr PhaseResult, seconds bool) {
 	if seconds {
 		per, unit = "s/run", func(v float64) string { return fmt.Sprintf("%.2f", v/1e9) }
 	}
-	p("| condition | %s, median | ratio to no tracer (min–max) | workload CPU %s | its extra CPU ns/op | tracer's own CPU ns/op (per event) | total extra CPU ns/op | events written (per op) | lost | drain ms |", per, per)
+	p("| condition | %[1]s, median | ratio to no tracer (min–max) | workload CPU %[1]s | its extra CPU %[1]s | tracer's own CPU %[1]s (ns per event) | total extra CPU %[1]s | events written (per op) | lost | drain ms |", per)
 	p("|---|---|---|---|---|---|---|---|---|---|")
 	for _, c := range pr.Conditions {
 		title := conditionTitle(c.Condition)
@@ -319,12 +319,12 @@ func phaseTable(p func(string, ...any), pr PhaseResult, seconds bool) {
 		if c.HasEvents {
 			written = fmt.Sprintf("%s (%s)", thousands(float64(c.Written)), perOpText(float64(c.Written)/float64(max(c.Ops, 1))))
 		}
-		tracer := thousands(c.TracerNsPerOp)
+		tracer := unit(c.TracerNsPerOp)
 		if c.TracerNsPerEvent > 0 {
 			tracer += fmt.Sprintf(" (%s)", thousands(c.TracerNsPerEvent))
 		}
 		p("| %s | %s | %.2f× (%.2f–%.2f) | %s (%.2f×) | %s | %s | %s | %s | %s | %.0f |", title, unit(c.NsPerOp), c.Ratio, c.RatioMin, c.RatioMax,
-			unit(c.CPUNsPerOp), c.CPURatio, thousands(c.CPUExtraNsPerOp), tracer, thousands(c.TotalExtraNsPerOp), written,
+			unit(c.CPUNsPerOp), c.CPURatio, unit(c.CPUExtraNsPerOp), tracer, unit(c.TotalExtraNsPerOp), written,
 			thousands(float64(c.Lost)), c.DrainMs)
 	}
 }
