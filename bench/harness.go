@@ -79,6 +79,7 @@ type harness struct {
 	snoop      *snoopTools
 	// The real-work suite's inputs.
 	goBin       string
+	moduleCopy  string // the Go jobs' copy of the module
 	gomodcache  string
 	gocache     string // the machine's build cache, for the test job
 	ctree       string

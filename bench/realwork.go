@@ -49,13 +49,13 @@ type realJob struct {
 
 var realJobs = []realJob{
 	{Name: JobGoBuild, Runs: 1, command: func(h *harness, dir string) ([]string, []string) {
-		return []string{h.cfg.Go, "-C", h.module, "build", "./..."}, h.goEnv(filepath.Join(dir, "gocache"))
+		return []string{h.cfg.Go, "-C", h.moduleCopy, "build", "./..."}, h.goEnv(filepath.Join(dir, "gocache"))
 	}},
 	{Name: JobCMake, Runs: 1, command: func(h *harness, dir string) ([]string, []string) {
 		return []string{"make", "-s", "-j" + strconv.Itoa(runtime.NumCPU()), "-C", h.ctree, "O=" + filepath.Join(dir, "build")}, h.baseEnv()
 	}},
 	{Name: JobGoTest, Runs: 1, command: func(h *harness, dir string) ([]string, []string) {
-		return append([]string{h.cfg.Go, "-C", h.module, "test", "-count=1"}, goTestPackages...), h.goEnv(h.gocache)
+		return append([]string{h.cfg.Go, "-C", h.moduleCopy, "test", "-count=1"}, goTestPackages...), h.goEnv(h.gocache)
 	}},
 	{Name: JobFileSearch, Runs: 2, command: func(h *harness, dir string) ([]string, []string) {
 		return append([]string{"grep", "-r", "-n", "-I", "-s", "-F", searchNeedle}, h.searchDirs...), h.baseEnv()
@@ -84,7 +84,7 @@ func lookupJob(name string) *realJob {
 func (h *harness) jobTitle(j *realJob) string {
 	switch j.Name {
 	case JobGoBuild:
-		return "`go build ./...` of this repository with an empty build cache (GOCACHE a new empty directory, module cache warm, GOFLAGS=-mod=mod, GOPROXY=off)"
+		return "`go build ./...` of this repository (a copy, which -mod=mod may tidy) with an empty build cache (GOCACHE a new empty directory, module cache warm, GOFLAGS=-mod=mod, GOPROXY=off)"
 	case JobCMake:
 		return fmt.Sprintf("`make -j%d` of a generated C project (%d files, gcc -O2, each including libc and project headers) into an empty build directory",
 			runtime.NumCPU(), h.cfg.CFiles)
@@ -129,6 +129,12 @@ func (h *harness) setupRealWork(ctx context.Context) error {
 		return fmt.Errorf("go env GOMODCACHE GOROOT GOCACHE printed %q", out)
 	}
 	h.gomodcache, h.gocache = f[0], f[2]
+	// The Go jobs build a copy: with -mod=mod the go command may rewrite
+	// go.mod, and the harness must not change the source tree.
+	h.moduleCopy = filepath.Join(h.dir, "module")
+	if err := copyTree(h.module, h.moduleCopy); err != nil {
+		return fmt.Errorf("copying the module: %w", err)
+	}
 	h.ctree = filepath.Join(h.dir, "ctree")
 	if err := writeCProject(h.ctree, h.cfg.CFiles); err != nil {
 		return fmt.Errorf("writing the C project: %w", err)
@@ -154,6 +160,42 @@ func (h *harness) setupRealWork(ctx context.Context) error {
 		})
 	}
 	return nil
+}
+
+// copyTree copies the regular files and directories of src into dst,
+// leaving out version control and build output.
+func copyTree(src, dst string) error {
+	return filepath.WalkDir(src, func(path string, e os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, path)
+		if err != nil {
+			return err
+		}
+		if e.Name() == ".git" || rel == "bin" { // a worktree's .git is a file
+			if e.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		target := filepath.Join(dst, rel)
+		switch {
+		case e.IsDir():
+			return os.MkdirAll(target, 0o755)
+		case e.Type().IsRegular():
+			data, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			info, err := e.Info()
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(target, data, info.Mode().Perm())
+		}
+		return nil
+	})
 }
 
 // writeCProject writes a C project of n source files, each with four
