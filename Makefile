@@ -39,7 +39,10 @@ test:
 	$(GO) test -count=1 -timeout 30m ./...
 
 # As root: the Go benchmarks, then agenttrace against no tracer, auditd and
-# libbpf-tools, interleaved (bench/). Writes BENCHMARKS.md and bench/results.json.
+# libbpf-tools, interleaved: short slices, a sustained openat load, and a
+# real-work suite (Go and C builds, go test, grep -r), with each tracer's CPU
+# per event and a profile of agenttrace (bench/). About 30-40 minutes on 2
+# CPUs. Writes BENCHMARKS.md and bench/results.json.
 bench:
 	$(GO) run ./bench/cmd/benchrun -go $(GO) -command "make bench"
 

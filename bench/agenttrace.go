@@ -29,15 +29,17 @@ type session struct {
 	cgroup     *os.File // the session cgroup, for CLONE_INTO_CGROUP
 	cgroupPath string
 	stderr     bytes.Buffer
-	readyCPU   time.Duration // agenttrace's CPU time when it was ready
-	CPU        time.Duration // its CPU time from ready to exit
 }
 
 // startSession starts agenttrace with default settings and waits until its
 // command runs in its session cgroup: by then the programs are attached.
-func startSession(ctx context.Context, bin, mount, logPath string) (*session, error) {
+// env is added to the harness's environment.
+func startSession(ctx context.Context, bin, mount, logPath string, env ...string) (*session, error) {
 	s := &session{Log: logPath}
 	s.cmd = exec.CommandContext(ctx, bin, "run", "--log", logPath, "--", "sleep", "infinity")
+	if len(env) > 0 {
+		s.cmd.Env = append(os.Environ(), env...)
+	}
 	s.cmd.Stdout, s.cmd.Stderr = io.Discard, &s.stderr
 	// Stopped by SIGTERM, which it forwards to the sleep; if the harness
 	// dies, the session ends the same way instead of tracing on.
@@ -69,7 +71,6 @@ func startSession(ctx context.Context, bin, mount, logPath string) (*session, er
 		return nil, fmt.Errorf("opening the session cgroup: %w", err)
 	}
 	s.cgroup = dir
-	s.readyCPU = processCPU(s.cmd.Process.Pid)
 	return s, nil
 }
 
@@ -85,7 +86,16 @@ func processGone(pid int) error {
 	return nil
 }
 
-// processCPU is the user+system CPU time of pid so far.
+// processesCPU is the user+system CPU time of pids so far.
+func processesCPU(pids []int) time.Duration {
+	var sum time.Duration
+	for _, pid := range pids {
+		sum += processCPU(pid)
+	}
+	return sum
+}
+
+// processCPU is the user+system CPU time of pid (all its threads) so far.
 func processCPU(pid int) time.Duration {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
@@ -123,9 +133,6 @@ func (s *session) stop() error {
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	err := s.cmd.Wait()
 	if st := s.cmd.ProcessState; st != nil {
-		if ru, ok := st.SysUsage().(*syscall.Rusage); ok {
-			s.CPU = time.Duration(ru.Utime.Nano()+ru.Stime.Nano()) - s.readyCPU
-		}
 		// 143: the sleep ended by the forwarded SIGTERM, as intended.
 		if st.ExitCode() == 128+int(syscall.SIGTERM) {
 			err = nil

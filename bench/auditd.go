@@ -35,6 +35,7 @@ type auditDaemon struct {
 	Version  string
 	Config   string // the auditd.conf it runs with
 	nextAUID int64
+	kauditd  int // the kernel thread's pid, once found
 }
 
 // auditStatus is `auditctl -s`: enabled, pid, backlog_limit, lost, backlog...
@@ -311,4 +312,24 @@ func (a *auditDaemon) stop(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// pids are the audit processes whose CPU time counts as auditd's: the
+// daemon and the kernel thread that sends it the records.
+func (a *auditDaemon) pids() []int {
+	pids := []int{a.cmd.Process.Pid}
+	if a.kauditd == 0 {
+		dirs, _ := os.ReadDir("/proc")
+		for _, d := range dirs {
+			if pid, err := strconv.Atoi(d.Name()); err == nil {
+				if comm, err := os.ReadFile(filepath.Join("/proc", d.Name(), "comm")); err == nil && strings.TrimSpace(string(comm)) == "kauditd" {
+					a.kauditd = pid
+				}
+			}
+		}
+	}
+	if a.kauditd != 0 {
+		pids = append(pids, a.kauditd)
+	}
+	return pids
 }

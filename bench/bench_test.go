@@ -17,9 +17,11 @@ import (
 
 // TestSmoke runs the harness on a tiny scale — a few thousand operations
 // per slice, one round after the warm-up, then the profile; conditions 1 to
-// 3 and 6 — and checks that the report is produced, that agenttrace's
-// records of each workload were counted, exactly where the workload makes
-// them deterministically, and that neither `agenttrace run` nor `agenttrace
+// 3 and 6; one round of a 300 ms sustained load and its profile; the C
+// project and the file search of the real-work suite, made small — and
+// checks that the report is produced, that agenttrace's records of each
+// workload were counted, exactly where the workload makes them
+// deterministically, and that neither `agenttrace run` nor `agenttrace
 // daemon` recorded a workload it does not trace. It never checks a time.
 func TestSmoke(t *testing.T) {
 	if os.Geteuid() != 0 {
@@ -32,7 +34,13 @@ func TestSmoke(t *testing.T) {
 	// fork-exec workload stops by time after a few hundred.
 	const maxOps = 3000
 	conds := []string{CondNone, CondTraced, CondUntraced, CondDaemonUntraced}
+	module, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg := Config{Rounds: 1, Slice: 250 * time.Millisecond, MaxOps: maxOps, Conditions: conds, Profile: true,
+		Sustained: 300 * time.Millisecond, SustainedRounds: 1, SustainedProfile: true,
+		RealWork: []string{JobCMake, JobFileSearch}, RealWorkRounds: 1, CFiles: 3, SearchDirs: []string{filepath.Join(module, "bench")},
 		Go: "go", WorkDir: t.TempDir(), Command: "go test ./bench", Progress: testLog{t}}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -41,10 +49,11 @@ func TestSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if got, want := len(rep.Slices), 2*len(workloads)*len(conds); got != want {
+	short := slices.DeleteFunc(slices.Clone(rep.Slices), func(s *Slice) bool { return s.Phase != "" })
+	if got, want := len(short), 2*len(workloads)*len(conds); got != want {
 		t.Errorf("%d slices, want %d (warm-up and one round, %d workloads, %d conditions)", got, want, len(workloads), len(conds))
 	}
-	for _, s := range rep.Slices {
+	for _, s := range short {
 		if s.Ops <= 0 || s.Ops > maxOps || s.Errors != 0 {
 			t.Errorf("%s/%s round %d: %d ops, %d errors; want 1 to %d ops, 0 errors", s.Workload, s.Condition, s.Round, s.Ops, s.Errors, maxOps)
 		}
@@ -110,8 +119,40 @@ func TestSmoke(t *testing.T) {
 		}
 	}
 
+	// The sustained load: agenttrace wrote every record of it (the open
+	// that checks the file, each operation's, the exec and the exit) before
+	// the slice ended, and its own CPU time was counted.
+	if c := rep.Sustained.condition(CondTraced); c == nil || c.Lost != 0 || c.Written != c.Ops+3 || c.TracerNsPerOp <= 0 || c.DrainMs <= 0 {
+		t.Errorf("sustained traced: %+v; want a ratio, %d+3 records, 0 lost, agenttrace's CPU time and a drain", c, c.Ops)
+	}
+	for _, s := range rep.Slices {
+		if s.Phase == PhaseSustained && s.Condition == CondTraced && s.DrainSettled {
+			t.Errorf("sustained round %d: agenttrace's log never showed the workload's exit record", s.Round)
+		}
+	}
+	if sp := rep.SustainedProfile; sp == nil || sp.Records != sp.Ops+3 || sp.BPFNsPerOp <= 0 || sp.PprofError != "" {
+		t.Errorf("sustained profile %+v (error %q); want every record, eBPF time and a CPU profile", sp, rep.SustainedProfileError)
+	}
+	// The real-work jobs ran without an error under both conditions, and
+	// agenttrace recorded their process trees.
+	if len(rep.RealWork) != 2 {
+		t.Errorf("%d real-work results, want 2", len(rep.RealWork))
+	}
+	for _, pr := range rep.RealWork {
+		c := pr.condition(CondTraced)
+		if c == nil || c.Lost != 0 || c.Written < 3 {
+			t.Errorf("real work %s traced: %+v; want a ratio, records, 0 lost", pr.Name, c)
+		}
+	}
+	for _, s := range rep.Slices {
+		if s.Phase == PhaseRealWork && (s.Errors != 0 || s.Ops <= 0) {
+			t.Errorf("real work %s/%s round %d: %d runs, %d failed", s.Workload, s.Condition, s.Round, s.Ops, s.Errors)
+		}
+	}
+
 	md := rep.Markdown()
-	for _, want := range []string{"## Machine", "## Targets", "| traced openat+close, ratio to no tracer | ≤ 1.30× |",
+	for _, want := range []string{"## Machine", "## Targets", "| sustained openat+close traced, ratio to no tracer | ≤ 1.30× |",
+		"## Sustained load", "## Real work", "### c-make: `make -j", "## Where agenttrace's CPU goes under the sustained load",
 		"### openat: openat + close of an existing file", "| 2 | agenttrace, workload traced |", "did not run: not selected for this run",
 		"| 6 | agenttrace daemon, workload untraced |", "6. agenttrace daemon, workload untraced — ran.",
 		"| openat | agenttrace daemon, workload untraced |"} {

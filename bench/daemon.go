@@ -202,24 +202,25 @@ func (r *daemonRun) stop() error {
 // or condition 3's slices would pay both filters. The price is one daemon
 // start per workload and round. A failure of the daemon stops this
 // condition, not the run.
-func (h *harness) daemonUnit(ctx context.Context, round int, w *workload) error {
-	run, err := h.daemon.start(ctx)
+func (h *harness) daemonUnit(ctx context.Context, run sliceRun) error {
+	daemon, err := h.daemon.start(ctx)
 	if err != nil {
 		h.stopCondition(CondDaemonUntraced, err)
 		return ctx.Err()
 	}
-	s, err := h.slice(ctx, round, w, CondDaemonUntraced, nil, true)
+	run.Cond, run.Daemon = CondDaemonUntraced, daemon
+	s, err := h.slice(ctx, run)
 	if err != nil {
-		run.kill()
+		daemon.kill()
 		return err
 	}
-	if err := run.stop(); err != nil {
+	if err := daemon.stop(); err != nil {
 		h.stopCondition(CondDaemonUntraced, err)
 		return ctx.Err()
 	}
 	ev, err := h.daemonEvents(s.Pid)
 	if err == nil {
-		err = h.daemon.endLog(h.cfg.Keep, fmt.Sprintf("r%d-%s", round, w.Name))
+		err = h.daemon.endLog(h.cfg.Keep, fmt.Sprintf("r%d-%s", run.Round, run.Workload.Name))
 	}
 	if err != nil {
 		h.stopCondition(CondDaemonUntraced, err)

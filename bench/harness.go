@@ -33,18 +33,35 @@ type Config struct {
 	Profile bool
 	// GoBenchCount is -count for the Go benchmarks; 0 skips them.
 	GoBenchCount int
-	Go           string // the go command
-	Agenttrace   string // an agenttrace binary; "" builds ./cmd/agenttrace
-	WorkDir      string // scratch space; "" makes (and removes) one
-	Keep         bool   // keep the scratch space and logs
-	Command      string // the command line the report names
-	Progress     io.Writer
+	// Sustained is how long the openat workload runs without a pause under
+	// each condition, SustainedRounds times; 0 skips the sustained load.
+	Sustained       time.Duration
+	SustainedRounds int
+	// SustainedProfile profiles agenttrace over one more sustained slice:
+	// its eBPF programs' run time and its user space (pprof).
+	SustainedProfile bool
+	// PprofOut keeps the sustained profile's CPU profile of agenttrace
+	// there ("": not kept).
+	PprofOut string
+	// RealWork are the real-work jobs (nil: all), run RealWorkRounds
+	// times after a warm-up round; 0 rounds skips them.
+	RealWork       []string
+	RealWorkRounds int
+	CFiles         int      // source files of the C project
+	SearchDirs     []string // trees the file search reads (nil: GOROOT/src and the module cache)
+	Go             string   // the go command
+	Agenttrace     string   // an agenttrace binary; "" builds ./cmd/agenttrace
+	WorkDir        string   // scratch space; "" makes (and removes) one
+	Keep           bool     // keep the scratch space and logs
+	Command        string   // the command line the report names
+	Progress       io.Writer
 }
 
 // DefaultConfig is what `make bench` runs.
 func DefaultConfig() Config {
 	return Config{Rounds: 19, Slice: 200 * time.Millisecond, Install: true, RateTrial: 2 * time.Second,
-		Profile: true, GoBenchCount: 3, Go: "go", Command: "make bench"}
+		Profile: true, GoBenchCount: 3, Go: "go", Command: "make bench",
+		Sustained: 10 * time.Second, SustainedRounds: 4, SustainedProfile: true, RealWorkRounds: 3, CFiles: 150}
 }
 
 // harness is the state of one run.
@@ -60,11 +77,19 @@ type harness struct {
 	audit      *auditDaemon
 	daemon     *hostDaemon
 	snoop      *snoopTools
-	report     *Report
-	conds      map[string]*Condition
-	cleanups   []func() error
-	cpu        time.Duration
-	cpuRecords int64
+	// The real-work suite's inputs.
+	goBin       string
+	moduleCopy  string // the Go jobs' copy of the module
+	gomodcache  string
+	gocache     string // the machine's build cache, for the test job
+	ctree       string
+	searchDirs  []string
+	searchFiles int
+	// The agenttrace built with the pprof endpoint, for the profile.
+	agenttracePprof string
+	report          *Report
+	conds           map[string]*Condition
+	cleanups        []func() error
 }
 
 // Run runs the benchmark and returns its report. It undoes what it changed
@@ -85,7 +110,8 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	h := &harness{cfg: cfg, conds: map[string]*Condition{}}
 	h.report = &Report{Schema: 1, Command: cfg.Command, HarnessArgs: append([]string{"benchrun"}, os.Args[1:]...), Started: time.Now().UTC(),
 		Settings: Settings{Rounds: cfg.Rounds, WarmupRounds: 1, SliceMs: cfg.Slice.Milliseconds(), MaxOps: cfg.MaxOps,
-			RateTrialMs: cfg.RateTrial.Milliseconds(), AuditBacklog: auditBacklog}}
+			RateTrialMs: cfg.RateTrial.Milliseconds(), AuditBacklog: auditBacklog,
+			SustainedMs: cfg.Sustained.Milliseconds(), SustainedRounds: cfg.SustainedRounds, RealWorkRounds: cfg.RealWorkRounds, CFiles: cfg.CFiles}}
 	defer func() {
 		// A cancelled run cleans up too: each step with a context of its own.
 		for i := len(h.cleanups) - 1; i >= 0; i-- {
@@ -112,6 +138,25 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		start = time.Now()
 		h.profile(ctx)
 		h.phase("profile", start)
+	}
+	if cfg.Sustained > 0 && cfg.SustainedRounds > 0 {
+		start = time.Now()
+		if err := h.sustained(ctx); err != nil {
+			return nil, cmp.Or(ctx.Err(), err)
+		}
+		h.phase("sustained", start)
+		if cfg.SustainedProfile && h.ran(CondTraced) {
+			start = time.Now()
+			h.sustainedProfile(ctx)
+			h.phase("sustained profile", start)
+		}
+	}
+	if cfg.RealWorkRounds > 0 && len(h.report.Settings.RealWork) > 0 {
+		start = time.Now()
+		if err := h.realWork(ctx); err != nil {
+			return nil, cmp.Or(ctx.Err(), err)
+		}
+		h.phase("real work", start)
 	}
 	if cfg.RateTrial > 0 && slices.Contains(h.report.Settings.Workloads, WorkloadOpenat) {
 		start = time.Now()
@@ -192,6 +237,14 @@ func (h *harness) setup(ctx context.Context) error {
 		}
 		h.report.Settings.Workloads = append(h.report.Settings.Workloads, name)
 	}
+	if cfg := h.cfg; cfg.RealWorkRounds > 0 {
+		for _, name := range orAll(cfg.RealWork, RealWorkNames()) {
+			if lookupJob(name) == nil {
+				return fmt.Errorf("unknown real-work job %q (known: %s)", name, strings.Join(RealWorkNames(), ", "))
+			}
+			h.report.Settings.RealWork = append(h.report.Settings.RealWork, name)
+		}
+	}
 
 	// The Go benchmarks first, before anything of the harness loads the machine.
 	if h.cfg.GoBenchCount > 0 {
@@ -215,6 +268,11 @@ func (h *harness) setup(ctx context.Context) error {
 	h.logf("building the workloads and agenttrace")
 	if h.programs, err = buildWorkloads(ctx, h.dir); err != nil {
 		return err
+	}
+	if len(h.report.Settings.RealWork) > 0 {
+		if err := h.setupRealWork(ctx); err != nil {
+			return err
+		}
 	}
 	if h.agenttrace = h.cfg.Agenttrace; h.agenttrace == "" {
 		h.agenttrace = filepath.Join(h.dir, "bin", "agenttrace")
@@ -297,7 +355,8 @@ func (h *harness) setup(ctx context.Context) error {
 		} else {
 			h.snoop = t
 			h.onCleanup(t.close)
-			detail := t.Version + "; opensnoop -p PID for openat, execsnoop -c CGROUP for fork-exec, stdout to a file"
+			detail := t.Version + "; opensnoop -p PID for openat, execsnoop -c CGROUP for fork-exec, and for a real-work job " +
+				"execsnoop -c CGROUP with opensnoop for the whole host; stdout to a file"
 			if t.mounted {
 				detail += "; tracefs mounted at " + tracefsPath + " for the run (unmounted after)"
 			}
@@ -382,18 +441,19 @@ func (h *harness) rounds(ctx context.Context) error {
 	}
 	for round := 0; round <= h.cfg.Rounds; round++ {
 		for _, name := range h.report.Settings.Workloads {
-			w := lookupWorkload(name)
+			run := sliceRun{Round: round, Workload: lookupWorkload(name), Duration: h.cfg.Slice, MaxOps: h.cfg.MaxOps, Record: true}
 			for i := range units {
 				unit := units[(round+i)%len(units)]
 				var err error
 				switch {
 				case unit[0] == CondTraced || unit[0] == CondUntraced:
-					err = h.agenttraceUnit(ctx, round, w, unit)
+					err = h.agenttraceUnit(ctx, run, unit)
 				case !h.ran(unit[0]): // stopped during the run
 				case unit[0] == CondDaemonUntraced:
-					err = h.daemonUnit(ctx, round, w)
+					err = h.daemonUnit(ctx, run)
 				default:
-					_, err = h.slice(ctx, round, w, unit[0], nil, true)
+					run.Cond = unit[0]
+					_, err = h.slice(ctx, run)
 				}
 				if err != nil {
 					return err
@@ -413,22 +473,42 @@ func lookupWorkload(name string) *workload {
 	return nil
 }
 
+// sliceRun says what one slice runs: a workload under a condition, for a
+// phase of the run.
+type sliceRun struct {
+	Phase    string // "" for the interleaved rounds; PhaseSustained, PhaseRealWork
+	Round    int
+	Workload *workload
+	Cond     string
+	Sess     *session // conditions 2 and 3: the agenttrace session
+	Daemon   *daemonRun
+	Duration time.Duration
+	MaxOps   int64
+	// Record puts the slice into the report; the profile's slices are not.
+	Record bool
+	// Env is the workload's environment (default: empty).
+	Env []string
+	// Operands replace the workload's own (a real-work command line).
+	Operands []string
+}
+
 // agenttraceUnit runs conditions 2 and 3 (in an order alternating by
 // round) in one agenttrace session, then reads its log.
-func (h *harness) agenttraceUnit(ctx context.Context, round int, w *workload, conds []string) error {
-	logPath := filepath.Join(h.dir, "sessions", fmt.Sprintf("r%d-%s.jsonl", round, w.Name))
+func (h *harness) agenttraceUnit(ctx context.Context, run sliceRun, conds []string) error {
+	logPath := filepath.Join(h.dir, "sessions", fmt.Sprintf("%sr%d-%s.jsonl", phasePrefix(run.Phase), run.Round, run.Workload.Name))
 	sess, err := startSession(ctx, h.agenttrace, h.mount, logPath)
 	if err != nil {
 		return err
 	}
 	order := slices.Clone(conds)
-	if round%2 == 1 {
+	if run.Round%2 == 1 {
 		slices.Reverse(order)
 	}
 	pids := map[int]string{}
 	ran := map[string]*Slice{}
 	for _, c := range order {
-		s, err := h.slice(ctx, round, w, c, sess, true)
+		run.Cond, run.Sess = c, sess
+		s, err := h.slice(ctx, run)
 		if err != nil {
 			sess.kill()
 			return err
@@ -457,28 +537,36 @@ func (h *harness) agenttraceUnit(ctx context.Context, round int, w *workload, co
 		if c == CondTraced {
 			// Only the traced workload can lose events: nothing else in the session makes any.
 			ev.Lost = l.LostTotal()
-			h.cpu += sess.CPU
-			h.cpuRecords += ev.Written
 		}
 		s.Events = ev
 	}
 	return nil
 }
 
-// slice runs one workload under one condition. record=false is for the
-// profile, whose slices are not part of the comparison.
-func (h *harness) slice(ctx context.Context, round int, w *workload, cond string, sess *session, record bool) (*Slice, error) {
-	spec := runSpec{CgroupFD: h.untraced.FD(), AUID: -1, Duration: h.cfg.Slice, MaxOps: h.cfg.MaxOps, Wait: true}
+func phasePrefix(phase string) string {
+	if phase == "" {
+		return ""
+	}
+	return phase + "-"
+}
+
+// slice runs one workload under one condition and, with a tracer, waits
+// until the tracer has written everything the workload made: the next
+// slice must not run against a tracer still busy with this one's events.
+// The tracer's own CPU time is read from the workload's start to then.
+func (h *harness) slice(ctx context.Context, run sliceRun) (*Slice, error) {
+	w, cond, sess := run.Workload, run.Cond, run.Sess
+	spec := runSpec{CgroupFD: h.untraced.FD(), AUID: -1, Duration: run.Duration, MaxOps: run.MaxOps, Wait: true, Env: run.Env, Operands: run.Operands}
 	if cond == CondTraced {
 		spec.CgroupFD = sess.CgroupFD()
 	}
 	if cond == CondAuditd {
 		spec.AUID = h.audit.newAUID()
 	}
-	if cond == CondSnoop && h.snoop.paths[w.Snoop] == "" {
+	if cond == CondSnoop && !h.snoop.canTrace(w) {
 		return nil, nil // reported as not run for this workload
 	}
-	s := &Slice{Round: round, Warmup: round == 0, Workload: w.Name, Condition: cond}
+	s := &Slice{Phase: run.Phase, Round: run.Round, Warmup: run.Round == 0, Workload: w.Name, Condition: cond}
 	s.ForeignTracers = loadedPrograms("handle_sys_enter")
 	if sess != nil || cond == CondDaemonUntraced {
 		s.ForeignTracers-- // the condition's own
@@ -489,10 +577,16 @@ func (h *harness) slice(ctx context.Context, round int, w *workload, cond string
 	}
 	s.Pid = p.Pid
 
-	var auditFrom, auditLost int64
-	var snoop *snoopRun
+	var auditFrom, auditLost, logFrom int64
+	var snoops []*snoopRun
+	var tracer []int // the tracer's processes, whose CPU time is counted
 	switch cond {
+	case CondTraced, CondUntraced:
+		tracer, logFrom = []int{sess.Pid()}, logSize(sess.Log)
+	case CondDaemonUntraced:
+		tracer = []int{run.Daemon.Pid()}
 	case CondAuditd:
+		tracer = h.audit.pids()
 		auditFrom = h.audit.logSize()
 		st, err := h.audit.status(ctx)
 		if err == nil {
@@ -505,12 +599,16 @@ func (h *harness) slice(ctx context.Context, round int, w *workload, cond string
 			return nil, ctx.Err()
 		}
 	case CondSnoop:
-		if snoop, err = h.snoop.start(ctx, w.Snoop, p.Pid, h.untraced.Path(), filepath.Join(h.dir, "snoop")); err != nil {
+		if snoops, err = h.snoop.startFor(ctx, w, p.Pid, h.untraced.Path(), filepath.Join(h.dir, "snoop")); err != nil {
 			p.abort()
 			h.stopCondition(cond, err)
 			return nil, ctx.Err()
 		}
+		for _, r := range snoops {
+			tracer = append(tracer, r.cmd.Process.Pid)
+		}
 	}
+	cpuFrom := processesCPU(tracer)
 	s.Start = time.Now().UTC()
 	err = p.release()
 	var res workloadResult
@@ -523,11 +621,20 @@ func (h *harness) slice(ctx context.Context, round int, w *workload, cond string
 
 	var condErr error
 	switch cond {
+	case CondTraced:
+		if err == nil {
+			var waited time.Duration
+			var found bool
+			waited, found, condErr = awaitExitRecord(ctx, sess.Log, logFrom, p.Pid)
+			s.DrainMs, s.DrainSettled = float64(waited.Microseconds())/1000, !found
+		}
 	case CondAuditd:
 		// Rules off first: the host pays for them while they are loaded.
 		condErr = h.audit.rulesOff(context.WithoutCancel(ctx))
 		if condErr == nil {
+			drainStart := time.Now()
 			condErr = h.audit.drain(ctx)
+			s.DrainMs = float64(time.Since(drainStart).Microseconds()) / 1000
 		}
 		if condErr == nil {
 			var st auditStatus
@@ -537,13 +644,25 @@ func (h *harness) slice(ctx context.Context, round int, w *workload, cond string
 			}
 		}
 	case CondSnoop:
-		written, lost, serr := snoop.stop()
-		s.Events, condErr = &SliceEvents{Written: written, Lost: lost}, serr
+		s.Events = &SliceEvents{}
+		for _, r := range snoops {
+			written, lost, cpu, serr := r.stop()
+			s.Events.Written, s.Events.Lost, s.TracerCPUNs = s.Events.Written+written, s.Events.Lost+lost, s.TracerCPUNs+cpu.Nanoseconds()
+			condErr = cmp.Or(condErr, serr)
+		}
+	}
+	if cond != CondSnoop && len(tracer) > 0 {
+		s.TracerCPUNs = (processesCPU(tracer) - cpuFrom).Nanoseconds()
+	} else if cond == CondSnoop {
+		s.TracerCPUNs -= cpuFrom.Nanoseconds()
 	}
 	if err != nil {
 		return nil, err
 	}
 	if condErr != nil {
+		if cond == CondTraced {
+			return nil, condErr
+		}
 		h.stopCondition(cond, condErr)
 		return nil, ctx.Err()
 	}
@@ -552,13 +671,17 @@ func (h *harness) slice(ctx context.Context, round int, w *workload, cond string
 	if len(s.Extra) == 0 {
 		s.Extra = nil
 	}
-	if record {
+	if run.Record {
 		h.report.Slices = append(h.report.Slices, s)
-		label := fmt.Sprintf("round %d/%d", round, h.cfg.Rounds)
-		if round == 0 {
+		label := fmt.Sprintf("round %d/%d", run.Round, h.cfg.Rounds)
+		switch {
+		case run.Phase != "":
+			label = fmt.Sprintf("%s %d", run.Phase, run.Round)
+		case run.Round == 0:
 			label = "warm-up"
 		}
-		h.logf("%-11s %-16s %-26s %12.1f ns/op %12.1f CPU ns/op %9d ops", label, w.Name, cond, s.NsPerOp, s.CPUNsPerOp, s.Ops)
+		h.logf("%-13s %-16s %-26s %12.1f ns/op %12.1f CPU ns/op %9d ops, tracer %.3f s CPU, drained in %.0f ms",
+			label, w.Name, cond, s.NsPerOp, s.CPUNsPerOp, s.Ops, float64(s.TracerCPUNs)/1e9, s.DrainMs)
 	}
 	return s, nil
 }

@@ -36,7 +36,7 @@ func (r *Report) Markdown() string {
 	}
 	p("| command | `%s` (harness: `benchrun%s`) |", r.Command, args)
 	var phases []string
-	for _, ph := range []string{"go benchmarks", "setup", "interleaved rounds", "profile", "rate search"} {
+	for _, ph := range []string{"go benchmarks", "setup", "interleaved rounds", "profile", "sustained", "sustained profile", "real work", "rate search"} {
 		if v, ok := r.PhaseSeconds[ph]; ok {
 			phases = append(phases, fmt.Sprintf("%s %.0f s", ph, v))
 		}
@@ -46,9 +46,9 @@ func (r *Report) Markdown() string {
 
 	p("## Targets")
 	p("")
-	p("Issue 5's targets, as ratios to no tracer (medians over the rounds), judged on wall time per operation; the last")
+	p("Issue 16's targets, as ratios to no tracer (medians over the rounds), judged on wall time per operation; the last")
 	p("column judges the ratio targets on the workload's own CPU time per operation, which the machine's other load")
-	p("disturbs less (see Results).")
+	p("disturbs less but which leaves out agenttrace's own process (see Sustained load).")
 	p("")
 	p("| target | want | measured | status | on CPU time |")
 	p("|---|---|---|---|---|")
@@ -63,7 +63,10 @@ func (r *Report) Markdown() string {
 	}
 	p("")
 
-	p("## Results")
+	r.sustainedMarkdown(p)
+	r.realWorkMarkdown(p)
+
+	p("## Short slices (interleaved rounds)")
 	p("")
 	p("Per workload and condition: the median of the slices' ns per operation (min–max), and the ratio to no tracer: the")
 	p("median, over rounds, of the slice's ns/op divided by the no-tracer slice's of the same round (min–max over rounds).")
@@ -227,9 +230,12 @@ func (r *Report) Markdown() string {
 	if cpu := r.AgenttraceCPU; cpu != nil {
 		p("agenttrace's own process (reading the ring buffer, decoding, encoding, hashing, writing) used %.2f s of CPU for %s records",
 			cpu.Seconds, thousands(float64(cpu.Records)))
-		p("of traced workloads over the interleaved run: **%s ns of CPU per record**, on whichever core was free.", thousands(cpu.NsPerRecord))
+		p("of traced workloads over the interleaved rounds' traced slices (each from the workload's start until its records were")
+		p("written): **%s ns of CPU per record**, on whichever core was free.", thousands(cpu.NsPerRecord))
 		p("")
 	}
+
+	r.sustainedProfileMarkdown(p)
 
 	p("## Conditions")
 	p("")
@@ -264,6 +270,13 @@ func (r *Report) Markdown() string {
 	p("  after (SIGTERM: it drains and writes its stop record; the next slice waits until its programs are unloaded). Left")
 	p("  running for the whole benchmark, it would add its filter to every other condition, no tracer included, and make")
 	p("  every ratio look smaller; loaded together with the session, condition 3 would pay both filters.")
+	p("- A slice under a tracer ends when the tracer has written everything the workload made, and only then does the next")
+	p("  slice start, so that no condition runs against a tracer still busy with the previous slice's events. agenttrace: until")
+	p("  its log holds the workload's exit record (it writes records in ring-buffer order, and the kernel reserves a process's")
+	p("  exit record after every record of its syscalls and of the children it waited for; the drain column and drain_ms in")
+	p("  results.json say how long that took). auditd: until the kernel's backlog is empty and its log has not grown for")
+	p("  200 ms. libbpf-tools: 300 ms (three of its polls), then SIGINT. The tracer's own processes' CPU time (/proc/PID/stat,")
+	p("  user and system) is counted from the workload's start to then.")
 	p("- Each workload process starts in its cgroup from its first instruction (clone3 `CLONE_INTO_CGROUP`): the session's")
 	p("  cgroup for condition 2; for the others, one cgroup of the harness at the same depth.")
 	p("- auditd: the harness's own daemon and log; rules select the slice's workload by a login uid set for it alone, and are")
@@ -278,6 +291,151 @@ func (r *Report) Markdown() string {
 		p("- Cleanup errors: %s", oneLine(strings.Join(r.Cleanup, "; ")))
 	}
 	return b.String()
+}
+
+// phaseTable renders a phase's result: seconds per run for real work,
+// ns per operation for the sustained load.
+func phaseTable(p func(string, ...any), pr PhaseResult, seconds bool) {
+	per, unit := "ns/op", func(v float64) string { return thousands(v) }
+	if seconds {
+		per, unit = "s/run", func(v float64) string { return fmt.Sprintf("%.2f", v/1e9) }
+	}
+	p("| condition | %[1]s, median | ratio to no tracer (min–max) | workload CPU %[1]s | its extra CPU %[1]s | tracer's own CPU %[1]s (ns per event) | total extra CPU %[1]s | events written (per op) | lost | drain ms |", per)
+	p("|---|---|---|---|---|---|---|---|---|---|")
+	for _, c := range pr.Conditions {
+		title := conditionTitle(c.Condition)
+		if !c.Ran {
+			p("| %s | did not run: %s | | | | | | | | |", title, oneLine(c.Reason))
+			continue
+		}
+		if c.Reason != "" {
+			title += " (" + oneLine(c.Reason) + ")"
+		}
+		if c.Condition == CondNone {
+			p("| %s | %s | 1 | %s | — | — | — | — | — | — |", title, unit(c.NsPerOp), unit(c.CPUNsPerOp))
+			continue
+		}
+		written := "—"
+		if c.HasEvents {
+			written = fmt.Sprintf("%s (%s)", thousands(float64(c.Written)), perOpText(float64(c.Written)/float64(max(c.Ops, 1))))
+		}
+		tracer := unit(c.TracerNsPerOp)
+		if c.TracerNsPerEvent > 0 {
+			tracer += fmt.Sprintf(" (%s)", thousands(c.TracerNsPerEvent))
+		}
+		p("| %s | %s | %.2f× (%.2f–%.2f) | %s (%.2f×) | %s | %s | %s | %s | %s | %.0f |", title, unit(c.NsPerOp), c.Ratio, c.RatioMin, c.RatioMax,
+			unit(c.CPUNsPerOp), c.CPURatio, unit(c.CPUExtraNsPerOp), tracer, unit(c.TotalExtraNsPerOp), written,
+			thousands(float64(c.Lost)), c.DrainMs)
+	}
+}
+
+func perOpText(v float64) string {
+	if v >= 100 {
+		return thousands(v)
+	}
+	return fmt.Sprintf("%.3f", v)
+}
+
+func (r *Report) sustainedMarkdown(p func(string, ...any)) {
+	p("## Sustained load")
+	p("")
+	if r.Sustained == nil {
+		p("Not run.")
+		p("")
+		return
+	}
+	p("The openat workload (%s) for %.0f s without a pause under each condition, %d rounds, condition order rotated",
+		WorkloadOpenat, float64(r.Settings.SustainedMs)/1000, r.Settings.SustainedRounds)
+	p("by one each round; each agenttrace slice in a session of its own, agenttrace writing its log on the same %d CPUs",
+		r.Machine.Cores)
+	p("while the workload runs, as in real use. Ratios are to the no-tracer slice of the same round (median over rounds,")
+	p("min–max). *Workload CPU* is the workload's own CPU time per operation (user and system, from getrusage): a tracer's")
+	p("work inside the workload's syscalls (eBPF programs, audit) is in it; *its extra CPU* is its excess over no tracer's")
+	p("(median over rounds). *Tracer's own CPU* is the user and system time of the tracer's processes (agenttrace's; auditd's")
+	p("and the kauditd thread's; the libbpf-tools program's, from /proc/PID/stat) from the workload's start until the tracer")
+	p("had written everything the workload made, per operation and per event written. *Total extra* is the sum of the two:")
+	p("what the tracer costs the machine per operation. *Drain* is how long the tracer took, after the workload ended, to")
+	p("write the rest; the next slice starts after it.")
+	p("")
+	phaseTable(p, *r.Sustained, false)
+	p("")
+}
+
+func (r *Report) realWorkMarkdown(p func(string, ...any)) {
+	p("## Real work")
+	p("")
+	if len(r.RealWork) == 0 {
+		p("Not run.")
+		p("")
+		return
+	}
+	p("What agents run, present on this machine and run offline, started by a runner (bench/workload/run.c) that times the")
+	p("job and counts its CPU time and its descendants'. One warm-up round with no tracer (page cache, the C project's headers),")
+	p("then %d rounds in which every job runs once under every condition, order rotated by round; each agenttrace slice in a",
+		r.Settings.RealWorkRounds)
+	p("session of its own. Columns as in Sustained load, per run of the job. libbpf-tools trace a job with execsnoop, filtered")
+	p("by the job's cgroup, and opensnoop for the whole host (it filters by pid, thread, uid or name, none of which follows a")
+	p("process tree), so its line count includes other processes' opens. auditd's rules select the job by its login uid.")
+	for _, pr := range r.RealWork {
+		p("")
+		p("### %s: %s", pr.Name, pr.Title)
+		p("")
+		phaseTable(p, pr, true)
+	}
+	p("")
+}
+
+func (r *Report) sustainedProfileMarkdown(p func(string, ...any)) {
+	p("## Where agenttrace's CPU goes under the sustained load")
+	p("")
+	sp := r.SustainedProfile
+	if sp == nil {
+		if r.SustainedProfileError != "" {
+			p("Profile error: %s", oneLine(r.SustainedProfileError))
+		} else {
+			p("Not run.")
+		}
+		p("")
+		return
+	}
+	p("One more traced sustained slice of %.0f s, not in the results above: BPF statistics on (`BPF_ENABLE_STATS`; each", float64(r.Settings.SustainedMs)/1000)
+	p("program run then also reads the clock twice) and agenttrace built with a pprof endpoint (go build -overlay, bench/pprofhook)")
+	p("and profiled for the slice and its drain. The workload ran at %s ns/op (%s operations); agenttrace wrote %s records of it",
+		thousands(sp.NsPerOp), thousands(float64(sp.Ops)), thousands(float64(sp.Records)))
+	p("and its process used %s ns of CPU per record (profiler included); its eBPF programs ran %s ns per operation:",
+		thousands(sp.UserNsPerRecord), thousands(sp.BPFNsPerOp))
+	p("")
+	p("| program | runs per op | ns per run | ns per op |")
+	p("|---|---|---|---|")
+	for _, hk := range sp.Hooks {
+		if hk.Runs == 0 {
+			continue
+		}
+		p("| %s | %.2f | %.0f | %.0f |", hk.Program, float64(hk.Runs)/float64(max(sp.Ops, 1)), hk.NsPerRun, hk.NsPerOp)
+	}
+	p("")
+	p("Program runs include every other process's syscalls on the host during the slice.")
+	p("")
+	if sp.PprofError != "" {
+		p("pprof: %s", oneLine(sp.PprofError))
+		p("")
+	}
+	for _, t := range []struct {
+		name  string
+		lines []PprofLine
+	}{{"own time (flat)", sp.PprofFlat}, {"cumulative time", sp.PprofCum}} {
+		if len(t.lines) == 0 {
+			continue
+		}
+		p("agenttrace's CPU profile (`go tool pprof -top`), the top functions by %s:", t.name)
+		p("")
+		p("| function | flat %% | cum %% |")
+		p("|---|---|---|")
+		for _, l := range t.lines {
+			p("| `%s` | %.1f | %.1f |", l.Function, l.FlatPct, l.CumPct)
+		}
+		p("")
+	}
 }
 
 func orDash(s string) string {

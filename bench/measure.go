@@ -55,7 +55,7 @@ func (h *harness) profileWorkload(ctx context.Context, w *workload) (*Profile, e
 	}()
 	p := &Profile{Workload: w.Name}
 	for _, cond := range []string{CondTraced, CondUntraced} {
-		pc, err := h.profileSlice(ctx, w, cond, sess, sess.Pid())
+		pc, err := h.profileSlice(ctx, h.profileRun(w, cond, sess, nil), sess.Pid())
 		if err != nil {
 			sess.kill()
 			return nil, err
@@ -72,7 +72,7 @@ func (h *harness) profileWorkload(ctx context.Context, w *workload) (*Profile, e
 	if err != nil {
 		return nil, err
 	}
-	pc, err := h.profileSlice(ctx, w, CondDaemonUntraced, nil, run.Pid())
+	pc, err := h.profileSlice(ctx, h.profileRun(w, CondDaemonUntraced, nil, run), run.Pid())
 	if err != nil {
 		run.kill()
 		return nil, err
@@ -84,14 +84,20 @@ func (h *harness) profileWorkload(ctx context.Context, w *workload) (*Profile, e
 	return p, h.daemon.endLog(h.cfg.Keep, "profile-"+w.Name)
 }
 
-// profileSlice runs one slice of cond and reads the run time of the
-// programs of the tracer process pid over it.
-func (h *harness) profileSlice(ctx context.Context, w *workload, cond string, sess *session, pid int) (*ProfileCond, error) {
+// profileRun is one of the profile's slices: like a round's, not recorded.
+func (h *harness) profileRun(w *workload, cond string, sess *session, daemon *daemonRun) sliceRun {
+	return sliceRun{Round: h.cfg.Rounds + 1, Workload: w, Cond: cond, Sess: sess, Daemon: daemon, Duration: h.cfg.Slice, MaxOps: h.cfg.MaxOps}
+}
+
+// profileSlice runs one slice and reads the run time of the programs of
+// the tracer process pid over it.
+func (h *harness) profileSlice(ctx context.Context, run sliceRun, pid int) (*ProfileCond, error) {
+	w, cond := run.Workload, run.Cond
 	before, err := hookStats(pid)
 	if err != nil {
 		return nil, err
 	}
-	s, err := h.slice(ctx, h.cfg.Rounds+1, w, cond, sess, false)
+	s, err := h.slice(ctx, run)
 	if err != nil {
 		return nil, err
 	}

@@ -1,12 +1,14 @@
 package bench
 
 import (
+	"context"
 	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseWorkloadResult(t *testing.T) {
@@ -146,5 +148,37 @@ Showing nodes accounting for 1680ms, 85.71% of 1960ms total
 	}
 	if got := parsePprofTop(out); !reflect.DeepEqual(got, want) {
 		t.Errorf("got %+v, want %+v", got, want)
+	}
+}
+
+func TestAwaitExitRecord(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.jsonl")
+	// The exit of pid 20's thread 21, and of another process 200: neither is
+	// the exit of process 20.
+	before := `{"seq":3,"type":"open","proc":{"pid":20,"tid":20,"ppid":1}}
+{"seq":4,"type":"exit","proc":{"pid":20,"tid":21,"ppid":1}}
+{"seq":5,"type":"exit","proc":{"pid":200,"tid":200,"ppid":1}}
+`
+	if err := os.WriteFile(path, []byte(before), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, found, err := awaitExitRecord(ctx, path, 0, 20); found || err != nil {
+		t.Fatalf("found %v, %v in a log without the exit record", found, err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	// Written in two parts, the first ending in the middle of the line.
+	exit := `{"seq":6,"type":"exit","proc":{"pid":20,"tid":20,"ppid":1},"exit":{"status":0}}` + "\n"
+	f.WriteString(exit[:30])
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		f.WriteString(exit[30:])
+	}()
+	if _, found, err := awaitExitRecord(ctx, path, int64(len(before)), 20); !found || err != nil {
+		t.Errorf("found %v, %v; want the exit record", found, err)
 	}
 }

@@ -73,14 +73,19 @@ type Report struct {
 	GoBenchError    string        `json:"go_bench_error,omitempty"`
 	// HotPathProfile is the CPU profile of BenchmarkHotPath: its top
 	// functions by own time.
-	HotPathProfile []PprofLine    `json:"hot_path_profile,omitempty"`
-	Profile        []Profile      `json:"profile,omitempty"`
-	ProfileError   string         `json:"profile_error,omitempty"`
-	AgenttraceCPU  *AgenttraceCPU `json:"agenttrace_cpu,omitempty"`
-	ForeignTracers ForeignTracers `json:"foreign_tracers"`
-	Targets        []Target       `json:"targets"`
-	Notes          []string       `json:"notes,omitempty"`
-	Cleanup        []string       `json:"cleanup_errors,omitempty"`
+	HotPathProfile []PprofLine `json:"hot_path_profile,omitempty"`
+	Profile        []Profile   `json:"profile,omitempty"`
+	// Sustained and RealWork summarise those phases' slices.
+	Sustained             *PhaseResult      `json:"sustained,omitempty"`
+	RealWork              []PhaseResult     `json:"real_work,omitempty"`
+	SustainedProfile      *SustainedProfile `json:"sustained_profile,omitempty"`
+	SustainedProfileError string            `json:"sustained_profile_error,omitempty"`
+	ProfileError          string            `json:"profile_error,omitempty"`
+	AgenttraceCPU         *AgenttraceCPU    `json:"agenttrace_cpu,omitempty"`
+	ForeignTracers        ForeignTracers    `json:"foreign_tracers"`
+	Targets               []Target          `json:"targets"`
+	Notes                 []string          `json:"notes,omitempty"`
+	Cleanup               []string          `json:"cleanup_errors,omitempty"`
 }
 
 // Settings are the knobs of the run.
@@ -92,6 +97,14 @@ type Settings struct {
 	RateTrialMs  int64    `json:"rate_trial_ms,omitempty"`
 	AuditBacklog int      `json:"audit_backlog_limit"`
 	Workloads    []string `json:"workloads"`
+	// The sustained load: each slice's length, and rounds (no warm-up).
+	SustainedMs     int64 `json:"sustained_ms,omitempty"`
+	SustainedRounds int   `json:"sustained_rounds,omitempty"`
+	// The real-work suite: its jobs, rounds after one warm-up round, and
+	// the size of the C project.
+	RealWork       []string `json:"real_work,omitempty"`
+	RealWorkRounds int      `json:"real_work_rounds,omitempty"`
+	CFiles         int      `json:"c_files,omitempty"`
 }
 
 // Condition says whether a condition ran, and if not, why.
@@ -106,6 +119,9 @@ type Condition struct {
 
 // Slice is one run of one workload under one condition.
 type Slice struct {
+	// Phase is "" for the interleaved rounds' short slices, PhaseSustained
+	// or PhaseRealWork.
+	Phase     string  `json:"phase,omitempty"`
 	Round     int     `json:"round"` // 0 is the warm-up
 	Warmup    bool    `json:"warmup,omitempty"`
 	Workload  string  `json:"workload"`
@@ -125,6 +141,18 @@ type Slice struct {
 	// engineer's tests) had their programs loaded when the slice began.
 	ForeignTracers int          `json:"foreign_tracers"`
 	Events         *SliceEvents `json:"events,omitempty"`
+	// TracerCPUNs is the CPU time (user and system) the tracer's own
+	// processes used from the workload's start until the tracer had written
+	// what the workload made: agenttrace's process; auditd and kauditd;
+	// the libbpf-tools programs. Their eBPF programs run in the workload's
+	// syscalls, so that time is in CPUNsPerOp, not here.
+	TracerCPUNs int64 `json:"tracer_cpu_ns,omitempty"`
+	// DrainMs is how long, after the workload ended, the tracer took to
+	// write what it had made; the next slice starts after it.
+	DrainMs float64 `json:"drain_ms,omitempty"`
+	// DrainSettled: agenttrace's log never showed the workload's exit
+	// record (lost), so the wait ended when the log stopped growing.
+	DrainSettled bool `json:"drain_settled,omitempty"`
 }
 
 // SliceEvents is what the condition's tracer wrote for the slice's workload.
@@ -269,3 +297,65 @@ const (
 	NotMet      = "not met"
 	NotMeasured = "not measured"
 )
+
+// SustainedProfile is where agenttrace's CPU goes under the sustained
+// openat load: one more traced sustained slice, BPF statistics on and
+// agenttrace's user space under the Go CPU profiler.
+type SustainedProfile struct {
+	Ops         int64   `json:"ops"`
+	NsPerOp     float64 `json:"ns_per_op"`
+	CPUNsPerOp  float64 `json:"cpu_ns_per_op"`
+	Records     int64   `json:"records"`
+	TracerCPUNs int64   `json:"tracer_cpu_ns"`
+	DrainMs     float64 `json:"drain_ms"`
+	// UserNsPerRecord is agenttrace's process CPU time (user and system)
+	// per record of the workload.
+	UserNsPerRecord float64       `json:"user_ns_per_record"`
+	BPFNsPerOp      float64       `json:"bpf_ns_per_op"`
+	Hooks           []ProfileHook `json:"hooks"`
+	// The CPU profile's top functions, by own time and by cumulative time.
+	PprofFlat  []PprofLine `json:"pprof_flat,omitempty"`
+	PprofCum   []PprofLine `json:"pprof_cum,omitempty"`
+	PprofError string      `json:"pprof_error,omitempty"`
+}
+
+// PhaseResult is one workload (the sustained openat load, or a real-work
+// job) under each condition of its phase.
+type PhaseResult struct {
+	Name       string           `json:"name"`
+	Title      string           `json:"title"`
+	Conditions []PhaseCondition `json:"conditions"`
+}
+
+// PhaseCondition summarises the measured slices of one workload under one
+// condition of a phase. Ratios are to the no-tracer slice of the same
+// round: the median over rounds and its extremes.
+type PhaseCondition struct {
+	Condition string  `json:"condition"`
+	Ran       bool    `json:"ran"`
+	Reason    string  `json:"reason,omitempty"`
+	Slices    int     `json:"slices"`
+	Ops       int64   `json:"ops"`
+	NsPerOp   float64 `json:"median_ns_per_op"`
+	Ratio     float64 `json:"ratio,omitempty"`
+	RatioMin  float64 `json:"ratio_min,omitempty"`
+	RatioMax  float64 `json:"ratio_max,omitempty"`
+	// CPUNsPerOp is the workload's own CPU time per operation (median);
+	// CPUExtraNsPerOp the median over rounds of its excess over no
+	// tracer's: the tracer's work in the workload's syscalls.
+	CPUNsPerOp      float64 `json:"median_cpu_ns_per_op"`
+	CPURatio        float64 `json:"cpu_ratio,omitempty"`
+	CPUExtraNsPerOp float64 `json:"cpu_extra_ns_per_op,omitempty"`
+	// TracerNsPerOp is the tracer's own processes' CPU time per operation,
+	// over all measured slices; TracerNsPerEvent the same per event written.
+	TracerNsPerOp    float64 `json:"tracer_ns_per_op,omitempty"`
+	TracerNsPerEvent float64 `json:"tracer_ns_per_event,omitempty"`
+	// TotalExtraNsPerOp is CPUExtraNsPerOp + TracerNsPerOp: all the CPU
+	// time the tracer costs per operation.
+	TotalExtraNsPerOp float64 `json:"total_extra_ns_per_op,omitempty"`
+	DrainMs           float64 `json:"median_drain_ms,omitempty"`
+	HasEvents         bool    `json:"has_events"`
+	Written           int64   `json:"events_written"`
+	Lost              int64   `json:"events_lost"`
+	Lines             int64   `json:"lines,omitempty"`
+}

@@ -33,11 +33,11 @@ type snoopTools struct {
 // setupSnoop finds the tools and makes sure tracefs is mounted.
 func setupSnoop(ctx context.Context) (*snoopTools, error) {
 	t := &snoopTools{paths: map[string]string{}, missing: map[string]string{}}
-	for _, w := range workloads {
-		if p, err := findProgram(w.Snoop); err == nil {
-			t.paths[w.Snoop] = p
+	for _, tool := range []string{"opensnoop", "execsnoop", "tcpconnect"} {
+		if p, err := findProgram(tool); err == nil {
+			t.paths[tool] = p
 		} else {
-			t.missing[w.Snoop] = err.Error()
+			t.missing[tool] = err.Error()
 		}
 	}
 	if len(t.paths) == 0 {
@@ -87,15 +87,49 @@ type snoopRun struct {
 	cmd             *exec.Cmd
 	tool            string
 	out, errPath    string
-	workloadPid     int
+	workloadPid     int // 0: count every line
 	outFile, errOut *os.File
+}
+
+// canTrace reports whether libbpf-tools have every program w needs.
+func (t *snoopTools) canTrace(w *workload) bool {
+	return t.whyNot(w) == ""
+}
+
+// whyNot is why libbpf-tools cannot trace w, "" if they can.
+func (t *snoopTools) whyNot(w *workload) string {
+	for _, tool := range w.snoopTools() {
+		if t.paths[tool] == "" {
+			return t.missing[tool]
+		}
+	}
+	return ""
+}
+
+// startFor starts the tools that trace w's process pid, in cgroup. A
+// process tree (a real-work command) gets execsnoop filtered by its cgroup
+// and opensnoop for the whole host: opensnoop filters by pid, thread, uid
+// or name, none of which follows a tree. Its lines are then counted whole.
+func (t *snoopTools) startFor(ctx context.Context, w *workload, pid int, cgroup, dir string) ([]*snoopRun, error) {
+	var runs []*snoopRun
+	for _, tool := range w.snoopTools() {
+		r, err := t.start(ctx, tool, pid, cgroup, dir, w.Tree)
+		if err != nil {
+			for _, r := range runs {
+				r.stop()
+			}
+			return nil, err
+		}
+		runs = append(runs, r)
+	}
+	return runs, nil
 }
 
 // start starts tool for the workload pid (in cgroup, for execsnoop, which
 // cannot filter by pid: the children it must see have other pids) and
 // waits until it is polling its perf buffer, so nothing of the slice is
 // missed.
-func (t *snoopTools) start(ctx context.Context, tool string, pid int, cgroup, dir string) (*snoopRun, error) {
+func (t *snoopTools) start(ctx context.Context, tool string, pid int, cgroup, dir string, tree bool) (*snoopRun, error) {
 	bin := t.paths[tool]
 	if bin == "" {
 		return nil, errors.New(t.missing[tool])
@@ -103,8 +137,14 @@ func (t *snoopTools) start(ctx context.Context, tool string, pid int, cgroup, di
 	r := &snoopRun{tool: tool, workloadPid: pid,
 		out: filepath.Join(dir, fmt.Sprintf("%s-%d.out", tool, pid)), errPath: filepath.Join(dir, fmt.Sprintf("%s-%d.err", tool, pid))}
 	args := []string{"-p", strconv.Itoa(pid)}
-	if tool == "execsnoop" {
+	switch {
+	case tool == "execsnoop":
 		args = []string{"-c", cgroup}
+	case tree:
+		args = nil
+	}
+	if tree {
+		r.workloadPid = 0
 	}
 	var err error
 	if r.outFile, err = os.Create(r.out); err != nil {
@@ -162,10 +202,11 @@ var lostRe = regexp.MustCompile(`Lost (\d+) events`)
 
 // stop lets the tool print what its perf buffer still holds, stops it
 // (SIGINT, as a user would) and counts its lines for the workload and the
-// events it says it lost.
-func (r *snoopRun) stop() (written, lost int64, err error) {
+// events it says it lost. cpu is the tool's CPU time until then.
+func (r *snoopRun) stop() (written, lost int64, cpu time.Duration, err error) {
 	// It polls every 100 ms: give it three rounds to empty the buffer.
 	time.Sleep(300 * time.Millisecond)
+	cpu = processCPU(r.cmd.Process.Pid)
 	stopProcess(r.cmd, syscall.SIGINT)
 	r.close()
 	// The column holding the pid the line is counted by: the workload's own
@@ -176,22 +217,23 @@ func (r *snoopRun) stop() (written, lost int64, err error) {
 	}
 	f, err := os.Open(r.out)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, cpu, err
 	}
 	defer f.Close()
 	s := bufio.NewScanner(f)
 	s.Buffer(make([]byte, 1<<20), 1<<20)
-	for s.Scan() {
-		if f := strings.Fields(s.Text()); len(f) > col && f[col] == want {
+	for first := true; s.Scan(); first = false {
+		f := strings.Fields(s.Text())
+		if r.workloadPid == 0 && !first || len(f) > col && f[col] == want {
 			written++
 		}
 	}
 	if err := s.Err(); err != nil {
-		return 0, 0, err
+		return 0, 0, cpu, err
 	}
 	stderr, err := os.ReadFile(r.errPath)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, cpu, err
 	}
 	for _, m := range lostRe.FindAllStringSubmatch(string(stderr), -1) {
 		n, _ := strconv.ParseInt(m[1], 10, 64)
@@ -199,5 +241,5 @@ func (r *snoopRun) stop() (written, lost int64, err error) {
 	}
 	os.Remove(r.out)
 	os.Remove(r.errPath)
-	return written, lost, nil
+	return written, lost, cpu, nil
 }

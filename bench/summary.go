@@ -23,6 +23,19 @@ func (h *harness) summarise() {
 		r.Workloads = append(r.Workloads, h.summariseWorkload(lookupWorkload(name)))
 	}
 	for _, s := range r.Slices {
+		if s.Phase == PhaseSustained {
+			w := *lookupWorkload(WorkloadOpenat)
+			w.Title += fmt.Sprintf(", %.0f s without a pause", float64(r.Settings.SustainedMs)/1000)
+			sr := h.summarisePhase(PhaseSustained, &w)
+			r.Sustained = &sr
+			break
+		}
+	}
+	for _, name := range r.Settings.RealWork {
+		j := lookupJob(name)
+		r.RealWork = append(r.RealWork, h.summarisePhase(PhaseRealWork, &workload{Name: j.Name, Title: h.jobTitle(j), Tree: true}))
+	}
+	for _, s := range r.Slices {
 		if !s.Warmup {
 			r.ForeignTracers.Of++
 			if s.ForeignTracers > 0 {
@@ -30,9 +43,14 @@ func (h *harness) summarise() {
 			}
 		}
 	}
-	if h.cpuRecords > 0 {
-		r.AgenttraceCPU = &AgenttraceCPU{Seconds: h.cpu.Seconds(), Records: h.cpuRecords,
-			NsPerRecord: float64(h.cpu.Nanoseconds()) / float64(h.cpuRecords)}
+	var cpu, records int64
+	for _, s := range r.Slices {
+		if s.Phase == "" && !s.Warmup && s.Condition == CondTraced && s.Events != nil {
+			cpu, records = cpu+s.TracerCPUNs, records+s.Events.Written
+		}
+	}
+	if records > 0 {
+		r.AgenttraceCPU = &AgenttraceCPU{Seconds: float64(cpu) / 1e9, Records: records, NsPerRecord: float64(cpu) / float64(records)}
 	}
 	r.Targets = h.targets()
 	if r.ForeignTracers.Slices > 0 {
@@ -52,7 +70,7 @@ func (h *harness) summariseWorkload(w *workload) WorkloadResult {
 	wr := WorkloadResult{Name: w.Name, Title: w.Title}
 	base := map[int]*Slice{} // round → the no-tracer slice
 	for _, s := range r.Slices {
-		if s.Workload == w.Name && s.Condition == CondNone && !s.Warmup {
+		if s.Phase == "" && s.Workload == w.Name && s.Condition == CondNone && !s.Warmup {
 			base[s.Round] = s
 		}
 	}
@@ -60,7 +78,7 @@ func (h *harness) summariseWorkload(w *workload) WorkloadResult {
 		cr := CondResult{Condition: id, Number: conditionNumber(id)}
 		var ns, ratios, cpu, cpuRatios []float64
 		for _, s := range r.Slices {
-			if s.Workload != w.Name || s.Condition != id || s.Warmup {
+			if s.Phase != "" || s.Workload != w.Name || s.Condition != id || s.Warmup {
 				continue
 			}
 			cr.Slices++
@@ -80,8 +98,8 @@ func (h *harness) summariseWorkload(w *workload) WorkloadResult {
 		cr.Ran = cr.Slices > 0
 		c := h.conds[id]
 		switch {
-		case id == CondSnoop && h.snoop != nil && h.snoop.paths[w.Snoop] == "":
-			cr.Reason = h.snoop.missing[w.Snoop]
+		case id == CondSnoop && h.snoop != nil && !h.snoop.canTrace(w):
+			cr.Reason = h.snoop.whyNot(w)
 		case !cr.Ran && c.Reason != "":
 			cr.Reason = c.Reason
 		case !cr.Ran:
@@ -153,53 +171,43 @@ func ratioText(c *CondResult) string {
 		c.Ratio, c.RatioMin, c.RatioMax, c.Slices, c.CPURatio, c.CPURatioMin, c.CPURatioMax)
 }
 
-// targets checks issue 5's targets.
+// targets checks issue 16's targets.
 func (h *harness) targets() []Target {
 	r := h.report
 	var ts []Target
-	ratioTarget := func(name, workload string, limit float64) {
-		t := Target{Name: name, Want: fmt.Sprintf("≤ %.2f×", limit), Status: NotMeasured, Measured: "—"}
-		if c := r.result(workload, CondTraced); c != nil {
-			t.Measured, t.Status, t.CPUStatus = ratioText(c), status(c.Ratio <= limit), status(c.CPURatio <= limit)
-			if t.Status == NotMet {
-				t.Note = h.whereTimeGoes(workload, c)
-			}
-		}
-		ts = append(ts, t)
-	}
-	ratioTarget("traced openat+close, ratio to no tracer", WorkloadOpenat, 1.3)
-	ratioTarget("traced fork+exec, ratio to no tracer", WorkloadForkExec, 1.15)
 
-	t := Target{Name: "untraced process while agenttrace runs, ratio to no tracer (every workload)", Want: "≤ 1.03×", Status: NotMeasured, Measured: "—"}
+	t := Target{Name: "sustained openat+close traced, ratio to no tracer", Want: "≤ 1.30×", Status: NotMeasured, Measured: "—"}
+	if c := r.Sustained.condition(CondTraced); c != nil {
+		t.Measured = fmt.Sprintf("%.2f× (%.2f–%.2f over %d rounds of %.0f s); CPU time %.2f×", c.Ratio, c.RatioMin, c.RatioMax, c.Slices,
+			float64(r.Settings.SustainedMs)/1000, c.CPURatio)
+		t.Status, t.CPUStatus = status(c.Ratio <= 1.3), status(c.CPURatio <= 1.3)
+		t.Note = h.sustainedNote(c)
+	}
+	ts = append(ts, t)
+
+	t = Target{Name: "total CPU per traced open (eBPF + user space), sustained", Want: "≤ 1,500 ns", Status: NotMeasured, Measured: "—"}
+	if c, p := r.Sustained.condition(CondTraced), r.SustainedProfile; c != nil && p != nil {
+		total := p.BPFNsPerOp + c.TracerNsPerOp
+		t.Measured = fmt.Sprintf("%s ns: eBPF %s (BPF statistics, profile slice) + agenttrace's process %s (user and system, sustained slices)",
+			thousands(total), thousands(p.BPFNsPerOp), thousands(c.TracerNsPerOp))
+		t.Status = status(total <= 1500)
+		t.Note = fmt.Sprintf("Measured without BPF statistics, the traced workload's own CPU time grew by %s ns per operation (the eBPF programs "+
+			"and the syscall tracepoint path they hang on); with agenttrace's process that is %s ns of CPU per operation in all.",
+			thousands(c.CPUExtraNsPerOp), thousands(c.TotalExtraNsPerOp))
+	}
+	ts = append(ts, t)
+
+	t = Target{Name: "real-work suite traced, ratio to no tracer (every job)", Want: "≤ 1.05×", Status: NotMeasured, Measured: "—"}
 	var parts []string
 	worst, worstCPU := 0.0, 0.0
-	for _, w := range r.Workloads {
-		if c := r.result(w.Name, CondUntraced); c != nil {
-			parts = append(parts, fmt.Sprintf("%s %.2f× (%.2f–%.2f), CPU %.2f×", w.Name, c.Ratio, c.RatioMin, c.RatioMax, c.CPURatio))
+	for i := range r.RealWork {
+		if c := r.RealWork[i].condition(CondTraced); c != nil {
+			parts = append(parts, fmt.Sprintf("%s %.2f× (%.2f–%.2f)", r.RealWork[i].Name, c.Ratio, c.RatioMin, c.RatioMax))
 			worst, worstCPU = max(worst, c.Ratio), max(worstCPU, c.CPURatio)
 		}
 	}
 	if len(parts) > 0 {
-		t.Measured, t.Status, t.CPUStatus = strings.Join(parts, "; "), status(worst <= 1.03), status(worstCPU <= 1.03)
-		p, none := r.profile(WorkloadOpenat, CondUntraced), r.result(WorkloadOpenat, CondNone)
-		if p != nil && none != nil && t.Status == NotMet {
-			enter, exit := p.hook("handle_sys_enter"), p.hook("handle_sys_exit")
-			perOp := 2 * (enter.NsPerRun + exit.NsPerRun)
-			t.Note = fmt.Sprintf("Loaded, agenttrace's sys_enter and sys_exit programs run for every syscall of every process, traced or not: "+
-				"%.0f + %.0f ns per syscall in the untraced profile slice (BPF statistics' own clock reads included), about %.0f ns per openat+close "+
-				"(2 syscalls), %.0f%% of the %s ns of CPU time the operation takes with no tracer.",
-				enter.NsPerRun, exit.NsPerRun, perOp, 100*perOp/none.MedianCPUNsPerOp, thousands(none.MedianCPUNsPerOp))
-		}
-	}
-	ts = append(ts, t)
-
-	t = Target{Name: "zero loss at the full single-threaded openat rate, default settings", Want: "0 lost", Status: NotMeasured, Measured: "—"}
-	if rs := r.RateSearch; rs != nil && len(rs.Trials) >= 2 {
-		t.Measured = fmt.Sprintf("%d lost at full speed, %.0f opens/s (worst of 2 trials of %.1f s)", rs.FullSpeedLost, rs.MaxRate, float64(rs.TrialMs)/1000)
-		t.Status = status(rs.FullSpeedLost == 0)
-	} else if c := r.result(WorkloadOpenat, CondTraced); c != nil {
-		t.Measured = fmt.Sprintf("%d lost over %d full-speed slices of the interleaved run (no rate search)", c.Lost, c.Slices)
-		t.Status = status(c.Lost == 0)
+		t.Measured, t.Status, t.CPUStatus = strings.Join(parts, "; "), status(worst <= 1.05), status(worstCPU <= 1.05)
 	}
 	ts = append(ts, t)
 
@@ -232,7 +240,65 @@ func (h *harness) targets() []Target {
 	if len(allocs) > 0 {
 		t.Measured, t.Status = strings.Join(allocs, ", "), status(zero)
 	}
+	ts = append(ts, t)
+
+	t = Target{Name: "untraced openat with the daemon loaded, ratio to no tracer", Want: "≤ 1.05×", Status: NotMeasured, Measured: "—"}
+	if c := r.result(WorkloadOpenat, CondDaemonUntraced); c != nil {
+		t.Measured = ratioText(c)
+		if u := r.result(WorkloadOpenat, CondUntraced); u != nil {
+			t.Measured += fmt.Sprintf(" (under `agenttrace run`: %.2f×)", u.Ratio)
+		}
+		t.Status, t.CPUStatus = status(c.Ratio <= 1.05), status(c.CPURatio <= 1.05)
+		p, none := r.profile(WorkloadOpenat, CondDaemonUntraced), r.result(WorkloadOpenat, CondNone)
+		if p != nil && none != nil {
+			enter, exit := p.hook("handle_sys_enter"), p.hook("handle_sys_exit")
+			perOp := 2 * (enter.NsPerRun + exit.NsPerRun)
+			t.Note = fmt.Sprintf("Loaded, agenttrace's sys_enter and sys_exit programs run for every syscall of every process, traced or not: "+
+				"%.0f + %.0f ns per syscall in the daemon's profile slice (BPF statistics' own clock reads included), about %.0f ns per openat+close "+
+				"(2 syscalls), %.0f%% of the %s ns of CPU time the operation takes with no tracer.",
+				enter.NsPerRun, exit.NsPerRun, perOp, 100*perOp/none.MedianCPUNsPerOp, thousands(none.MedianCPUNsPerOp))
+		}
+	}
+	ts = append(ts, t)
+
+	t = Target{Name: "traced fork+exec, ratio to no tracer", Want: "≤ 1.05×", Status: NotMeasured, Measured: "—"}
+	if c := r.result(WorkloadForkExec, CondTraced); c != nil {
+		t.Measured, t.Status, t.CPUStatus = ratioText(c), status(c.Ratio <= 1.05), status(c.CPURatio <= 1.05)
+		if t.Status == NotMet {
+			t.Note = h.whereTimeGoes(WorkloadForkExec, c)
+		}
+	}
+	ts = append(ts, t)
+
+	t = Target{Name: "zero loss at the full sustained openat rate, default settings", Want: "0 lost", Status: NotMeasured, Measured: "—"}
+	if c := r.Sustained.condition(CondTraced); c != nil {
+		t.Measured = fmt.Sprintf("%s lost of %s records over %d full-speed sustained slices of %.0f s (%s opens/s)", thousands(float64(c.Lost)),
+			thousands(float64(c.Written+c.Lost)), c.Slices, float64(r.Settings.SustainedMs)/1000, thousands(1e9/c.NsPerOp))
+		t.Status = status(c.Lost == 0)
+		if rs := r.RateSearch; rs != nil && len(rs.Trials) >= 2 {
+			t.Measured += fmt.Sprintf("; rate search: %d lost at full speed, %.0f opens/s", rs.FullSpeedLost, rs.MaxRate)
+			t.Status = status(c.Lost == 0 && rs.FullSpeedLost == 0)
+		}
+	}
 	return append(ts, t)
+}
+
+// sustainedNote explains the sustained traced ratio: the workload's extra
+// CPU time, agenttrace's, and how much of the machine that is.
+func (h *harness) sustainedNote(c *PhaseCondition) string {
+	r := h.report
+	notes := []string{fmt.Sprintf("Traced, the workload's own CPU time per operation grew by %s ns (the eBPF programs and the tracepoint path in its "+
+		"syscalls); agenttrace's process used %s ns of CPU per operation (%s per record).", thousands(c.CPUExtraNsPerOp), thousands(c.TracerNsPerOp),
+		thousands(c.TracerNsPerEvent))}
+	if c.NsPerOp > 0 {
+		cores := c.TracerNsPerOp / c.NsPerOp
+		notes = append(notes, fmt.Sprintf("At the traced rate (one operation per %s ns) that is %.2f of a core for agenttrace besides the "+
+			"workload's own, on a machine of %d cores that other load shares.", thousands(c.NsPerOp), cores, r.Machine.Cores))
+	}
+	if p := r.SustainedProfile; p != nil {
+		notes = append(notes, fmt.Sprintf("The profile slice's eBPF time: %s ns per operation (see Where agenttrace's CPU goes).", thousands(p.BPFNsPerOp)))
+	}
+	return strings.Join(notes, " ")
 }
 
 // whereTimeGoes explains a traced workload's extra time from the CPU
@@ -286,4 +352,86 @@ func thousands(n float64) string {
 		b.WriteRune(c)
 	}
 	return b.String()
+}
+
+// summarisePhase summarises one workload of a phase (the sustained load, a
+// real-work job) under each of the phase's conditions.
+func (h *harness) summarisePhase(phase string, w *workload) PhaseResult {
+	r := h.report
+	pr := PhaseResult{Name: w.Name, Title: w.Title}
+	var measured []*Slice
+	base := map[int]*Slice{}
+	for _, s := range r.Slices {
+		if s.Phase == phase && s.Workload == w.Name && !s.Warmup {
+			measured = append(measured, s)
+			if s.Condition == CondNone {
+				base[s.Round] = s
+			}
+		}
+	}
+	for _, id := range []string{CondNone, CondTraced, CondAuditd, CondSnoop} {
+		pc := PhaseCondition{Condition: id}
+		var ns, cpu, ratios, cpuRatios, extra, drain []float64
+		var tracerNs int64
+		for _, s := range measured {
+			if s.Condition != id {
+				continue
+			}
+			pc.Slices++
+			pc.Ops += s.Ops
+			ns, cpu, drain = append(ns, s.NsPerOp), append(cpu, s.CPUNsPerOp), append(drain, s.DrainMs)
+			tracerNs += s.TracerCPUNs
+			if b := base[s.Round]; b != nil && b.NsPerOp > 0 && b.CPUNsPerOp > 0 {
+				ratios = append(ratios, s.NsPerOp/b.NsPerOp)
+				cpuRatios = append(cpuRatios, s.CPUNsPerOp/b.CPUNsPerOp)
+				extra = append(extra, s.CPUNsPerOp-b.CPUNsPerOp)
+			}
+			if s.Events != nil {
+				pc.HasEvents = true
+				pc.Written += s.Events.Written
+				pc.Lost += s.Events.Lost
+				pc.Lines += s.Events.Lines
+			}
+		}
+		pc.Ran = pc.Slices > 0
+		c := h.conds[id]
+		switch {
+		case id == CondSnoop && h.snoop != nil && !h.snoop.canTrace(w):
+			pc.Reason = h.snoop.whyNot(w)
+		case !pc.Ran && c.Reason != "":
+			pc.Reason = c.Reason
+		case !pc.Ran:
+			pc.Reason = "no measured slice completed"
+		case c.Reason != "":
+			pc.Reason = "stopped during the run: " + c.Reason
+		}
+		if pc.Ran {
+			pc.NsPerOp, pc.CPUNsPerOp, pc.DrainMs = median(ns), median(cpu), median(drain)
+			if id != CondNone {
+				pc.TracerNsPerOp = float64(tracerNs) / float64(max(pc.Ops, 1))
+				if pc.Written > 0 {
+					pc.TracerNsPerEvent = float64(tracerNs) / float64(pc.Written)
+				}
+			}
+		}
+		if len(ratios) > 0 && id != CondNone {
+			pc.Ratio, pc.RatioMin, pc.RatioMax = median(ratios), slices.Min(ratios), slices.Max(ratios)
+			pc.CPURatio, pc.CPUExtraNsPerOp = median(cpuRatios), median(extra)
+			pc.TotalExtraNsPerOp = pc.CPUExtraNsPerOp + pc.TracerNsPerOp
+		}
+		pr.Conditions = append(pr.Conditions, pc)
+	}
+	return pr
+}
+
+func (pr *PhaseResult) condition(id string) *PhaseCondition {
+	if pr == nil {
+		return nil
+	}
+	for i := range pr.Conditions {
+		if pr.Conditions[i].Condition == id && pr.Conditions[i].Ratio > 0 {
+			return &pr.Conditions[i]
+		}
+	}
+	return nil
 }

@@ -30,6 +30,17 @@ type workload struct {
 	Args    []string // operands; targetArg is replaced by the file to open
 	// Snoop is the libbpf-tools program that traces this operation.
 	Snoop string
+	// Tree: the workload is a process tree (a real-work command run by the
+	// runner), traced as a whole.
+	Tree bool
+}
+
+// snoopTools are the libbpf-tools programs that trace w.
+func (w *workload) snoopTools() []string {
+	if w.Tree {
+		return []string{"execsnoop", "opensnoop"}
+	}
+	return []string{w.Snoop}
 }
 
 // targetArg stands for the existing file the openat workload opens.
@@ -59,7 +70,8 @@ func WorkloadNames() []string {
 	return names
 }
 
-// buildWorkloads compiles every workload program into dir/bin. They are
+// buildWorkloads compiles every workload program (and the real-work
+// runner) into dir/bin. They are
 // linked statically: a dynamic loader would add opens of its own to every
 // start, and its symbol binding would add first-call costs to the loop.
 func buildWorkloads(ctx context.Context, dir string) (map[string]string, error) {
@@ -84,16 +96,17 @@ func buildWorkloads(ctx context.Context, dir string) (map[string]string, error) 
 		}
 	}
 	programs := map[string]string{}
-	for _, w := range workloads {
-		if programs[w.Program] != "" {
+	for _, e := range entries {
+		program, ok := strings.CutSuffix(e.Name(), ".c")
+		if !ok {
 			continue
 		}
-		out := filepath.Join(bin, w.Program)
-		cmd := exec.CommandContext(ctx, "gcc", "-O2", "-static", "-Wall", "-Wextra", "-o", out, filepath.Join(src, w.Program+".c"))
+		out := filepath.Join(bin, program)
+		cmd := exec.CommandContext(ctx, "gcc", "-O2", "-static", "-Wall", "-Wextra", "-o", out, filepath.Join(src, e.Name()))
 		if msg, err := cmd.CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("compiling workload %s (needs gcc and libc6-dev): %w\n%s", w.Program, err, msg)
+			return nil, fmt.Errorf("compiling workload %s (needs gcc and libc6-dev): %w\n%s", program, err, msg)
 		}
-		programs[w.Program] = out
+		programs[program] = out
 	}
 	return programs, nil
 }
@@ -106,6 +119,9 @@ type runSpec struct {
 	MaxOps   int64
 	Rate     float64 // target operations per second; 0: full speed
 	Wait     bool    // start idle; run when released
+	Env      []string
+	// Operands replace the workload's Args (a real-work command line).
+	Operands []string
 }
 
 func (s runSpec) args(w *workload, target string) []string {
@@ -125,7 +141,11 @@ func (s runSpec) args(w *workload, target string) []string {
 	if s.AUID >= 0 {
 		args = append(args, "-a", strconv.FormatInt(s.AUID, 10))
 	}
-	for _, a := range w.Args {
+	operands := w.Args
+	if s.Operands != nil {
+		operands = s.Operands
+	}
+	for _, a := range operands {
 		if a == targetArg {
 			a = target
 		}
@@ -147,7 +167,7 @@ type workloadProc struct {
 func startWorkload(ctx context.Context, path string, args []string, spec runSpec) (*workloadProc, error) {
 	p := &workloadProc{cmd: exec.CommandContext(ctx, path, args...)}
 	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
-	p.cmd.Env = []string{}
+	p.cmd.Env = append([]string{}, spec.Env...)
 	if spec.CgroupFD >= 0 {
 		// In the cgroup before its first instruction, like agenttrace's own command.
 		p.cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: spec.CgroupFD}

@@ -34,6 +34,13 @@ func run() int {
 	flag.DurationVar(&cfg.RateTrial, "rate-trial", cfg.RateTrial, "length of each sustained-rate trial (0: no rate search)")
 	flag.BoolVar(&cfg.Profile, "profile", cfg.Profile, "one extra slice per workload with BPF statistics on")
 	flag.IntVar(&cfg.GoBenchCount, "go-bench-count", cfg.GoBenchCount, "-count of the Go benchmarks (0: skip them)")
+	flag.DurationVar(&cfg.Sustained, "sustained", cfg.Sustained, "length of each sustained openat slice (0: no sustained load)")
+	flag.IntVar(&cfg.SustainedRounds, "sustained-rounds", cfg.SustainedRounds, "rounds of the sustained load")
+	flag.BoolVar(&cfg.SustainedProfile, "sustained-profile", cfg.SustainedProfile, "one more traced sustained slice with BPF statistics on and agenttrace under pprof")
+	flag.StringVar(&cfg.PprofOut, "pprof", "", "keep the sustained profile's CPU profile of agenttrace in this file")
+	realWork := flag.String("real-work", "", "comma-separated real-work jobs (default all: "+strings.Join(bench.RealWorkNames(), ",")+")")
+	flag.IntVar(&cfg.RealWorkRounds, "real-work-rounds", cfg.RealWorkRounds, "rounds of the real-work suite after its warm-up round (0: none)")
+	flag.IntVar(&cfg.CFiles, "c-files", cfg.CFiles, "source files of the real-work C project")
 	flag.StringVar(&cfg.Go, "go", cfg.Go, "the go command")
 	flag.StringVar(&cfg.Agenttrace, "agenttrace", "", "an agenttrace binary (default: build ./cmd/agenttrace)")
 	flag.StringVar(&cfg.WorkDir, "work", "", "scratch directory (default: a new one under $TMPDIR, removed after)")
@@ -44,6 +51,9 @@ func run() int {
 	flag.Parse()
 	if *workloads != "" {
 		cfg.Workloads = strings.Split(*workloads, ",")
+	}
+	if *realWork != "" {
+		cfg.RealWork = strings.Split(*realWork, ",")
 	}
 	if *conditions != "" {
 		cfg.Conditions = strings.Split(*conditions, ",")
