@@ -106,6 +106,7 @@ type Encoder struct {
 	exes    map[processID]exeOf
 	attr    attribution
 	targets []string // scratch for a cgroup record's pattern names
+	procs   [procCacheSlots]cachedProc
 
 	// The formatted date and time up to the second, for the second it is
 	// of: records arrive in bursts within one second, and formatting a
@@ -286,7 +287,7 @@ func (e *Encoder) AppendEvent(b []byte, seq uint64, prev *[32]byte, ev *Event) [
 	b = e.envelope(b, seq, prev, ev.Ktime, body.Type())
 	b = appendUint(b, "cpu", uint64(ev.CPU))
 	b = appendUint(b, "kseq", ev.Kseq)
-	b = p.append(b)
+	b = e.appendProc(b, p)
 	b = append(appendKey(b, body.Type()), '{')
 	b = append(body.appendBody(b), '}')
 	if tag != "" {
@@ -294,6 +295,47 @@ func (e *Encoder) AppendEvent(b []byte, seq uint64, prev *[32]byte, ev *Event) [
 		b = append(append(b, tag...), '"', ']')
 	}
 	return append(b, '}')
+}
+
+// procCacheSlots is the size of the cache of encoded proc objects: a direct-
+// mapped table by thread id, one entry a thread that is recording now.
+const procCacheSlots = 256
+
+// cachedProc is a proc object as last encoded for a thread.
+type cachedProc struct {
+	proc Proc   // its value; its strings point into strs, not into the ring
+	strs []byte // the bytes of proc's strings
+	json []byte // `"proc":{...}`, without the comma before it
+}
+
+// appendProc appends `,"proc":{...}`. A thread's records mostly carry the
+// same process object, byte for byte: the encoder keeps the last one it
+// wrote for each thread and copies it when nothing in it changed, instead
+// of formatting its dozen numbers and names again (issue 16: the object is
+// about half of an open record).
+func (e *Encoder) appendProc(b []byte, p *Proc) []byte {
+	c := &e.procs[p.Tid%procCacheSlots]
+	if c.json != nil && c.proc == *p {
+		if n := len(b); n > 0 && b[n-1] != '{' && b[n-1] != '[' {
+			b = append(b, ',')
+		}
+		return append(b, c.json...)
+	}
+	start := len(b)
+	b = p.append(b)
+	// The cache keeps its own copies of the strings, which alias the ring,
+	// in a buffer it reuses: no allocation once it has grown.
+	c.proc = *p
+	c.strs = append(append(append(c.strs[:0], p.Comm...), p.Exe...), p.Cgroup...)
+	c.proc.Comm = unsafeString(c.strs[:len(p.Comm)])
+	c.proc.Exe = unsafeString(c.strs[len(p.Comm) : len(p.Comm)+len(p.Exe)])
+	c.proc.Cgroup = unsafeString(c.strs[len(p.Comm)+len(p.Exe):])
+	body := b[start:]
+	if len(body) > 0 && body[0] == ',' {
+		body = body[1:]
+	}
+	c.json = append(c.json[:0], body...)
+	return b
 }
 
 // cgroupTargets names the patterns that matched a cgroup, tells OnCgroup,
