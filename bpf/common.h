@@ -121,6 +121,47 @@ struct {
 	__type(value, struct kind_counters);
 } counters SEC(".maps");
 
+/*
+ * Traced is inherited, not only a cgroup membership: every task (thread)
+ * created by a traced task, and every process a traced one took over with
+ * ptrace or process_vm_writev, carries a mark for life, wherever it moves.
+ */
+struct task_mark {
+	__u64 cgroup_id; /* the cgroup it was last seen in: the "from" of its next move */
+	__u32 mflags;    /* enum mark_flag */
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct task_mark);
+} marks SEC(".maps");
+
+/*
+ * The traced processes by tgid, so user space can find every member of a
+ * session at its end, wherever it moved (task storage cannot be listed).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32); /* tgid */
+	__type(value, struct member);
+} members SEC(".maps");
+
+/*
+ * The ids of the target cgroups (run), for deciding whether a task other
+ * than the current one is traced: bpf_current_task_under_cgroup only
+ * answers for the current task.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_TARGETS);
+	__type(key, __u64);   /* cgroup id */
+	__type(value, __u32); /* slot */
+} target_ids SEC(".maps");
+
 /* Per-CPU scratch for building a path backwards from its last component. */
 struct path_scratch {
 	__u32 off;
@@ -135,7 +176,8 @@ struct {
 	__type(value, struct path_scratch);
 } pathbuf SEC(".maps");
 
-static __always_inline bool traced(void)
+/* Whether the current task is in a traced cgroup (or below one). */
+static __always_inline bool traced_cgroup(void)
 {
 	if (glob_targets) {
 		__u64 id = bpf_get_current_cgroup_id();
@@ -159,6 +201,72 @@ static __always_inline bool traced(void)
 			return true;
 	}
 	return false;
+}
+
+/*
+ * Whether the current task is traced: in a traced cgroup, or marked
+ * (created by a traced task, or taken over by one). The cgroup decision
+ * comes first; an untraced task then pays one task-storage lookup, which
+ * finds no storage at all on a task nothing was ever stored for.
+ */
+static __always_inline bool traced(void)
+{
+	if (traced_cgroup())
+		return true;
+	return bpf_task_storage_get(&marks, bpf_get_current_task_btf(), 0, 0) != NULL;
+}
+
+/* Cgroups deeper than this below the root are judged by their first ancestors. */
+#define MAX_CGROUP_DEPTH 32
+
+/* Whether the cgroup id is traced, or below one that is (any task's). */
+static __always_inline bool traced_cgroup_of(struct task_struct *task)
+{
+	struct cgroup *cg = BPF_CORE_READ(task, cgroups, dfl_cgrp);
+
+	if (glob_targets) {
+		__u64 id = BPF_CORE_READ(cg, kn, id);
+		struct cgroup_state *st = bpf_map_lookup_elem(&cgroup_states, &id);
+		return st && st->traced;
+	}
+	for (int i = 0; i < MAX_CGROUP_DEPTH && cg; i++) {
+		__u64 id = BPF_CORE_READ(cg, kn, id);
+		if (bpf_map_lookup_elem(&target_ids, &id))
+			return true;
+		cg = BPF_CORE_READ(cg, self.parent, cgroup);
+	}
+	return false;
+}
+
+/* Whether any task (not only the current one) is traced. */
+static __always_inline bool task_traced(struct task_struct *task)
+{
+	return bpf_task_storage_get(&marks, task, 0, 0) || traced_cgroup_of(task);
+}
+
+static __always_inline __u64 task_cgroup_id(struct task_struct *task)
+{
+	return BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
+}
+
+/*
+ * Mark task traced for the rest of its life (see marks), and if it leads
+ * its process, list the process in members. Returns the mark (NULL if the
+ * kernel could not allocate it).
+ */
+static __always_inline struct task_mark *mark_task(struct task_struct *task, __u32 flags)
+{
+	struct task_mark *m = bpf_task_storage_get(&marks, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!m)
+		return NULL;
+	m->cgroup_id = task_cgroup_id(task);
+	m->mflags |= flags;
+	if (BPF_CORE_READ(task, pid) == BPF_CORE_READ(task, tgid)) {
+		__u32 tgid = BPF_CORE_READ(task, tgid);
+		struct member mb = {.start_time = BPF_CORE_READ(task, start_boottime), .mflags = flags};
+		bpf_map_update_elem(&members, &tgid, &mb, BPF_ANY);
+	}
+	return m;
 }
 
 /* Count a matched event on this CPU and return its kseq (0 if no counters). */

@@ -14,20 +14,24 @@ int BPF_PROG(handle_sys_enter, struct pt_regs *regs, long id)
 {
 	if (!interesting_nr(id))
 		return 0;
+	/* The bitmap holds every ABI's numbers: which syscall is it on this one? */
+	bool compat = is_compat();
+	__u32 sc = syscall_id(id, compat);
+	if (sc == SC_UNKNOWN && (id & ~X32_BIT) != NR_CLONE3)
+		return 0;
 	if (!traced())
 		return 0;
 
-	bool compat = is_compat();
-	__u32 sc = syscall_id(id, compat);
 	/* Which ABI: the record says so, and argv holds 32-bit pointers in both. */
 	__u32 abi = compat ? EF_COMPAT : (id & X32_BIT) ? EF_X32 : 0;
-	if (sc == SC_UNKNOWN)
-		return 0;
-
 	struct sys_args args;
 	syscall_args(regs, compat, &args);
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 
+	if (sc == SC_UNKNOWN || escape_sc(sc)) {
+		enter_escape(tid, id, compat, sc, abi, &args);
+		return 0;
+	}
 	switch (sc) {
 	case SC_OPEN:
 	case SC_CREAT:
@@ -60,8 +64,15 @@ int BPF_PROG(handle_sys_exit, struct pt_regs *regs, long ret)
 
 	if (!interesting_nr(id))
 		return 0;
-
+	__u32 sc = syscall_id(id, is_compat());
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	if (sc == SC_UNKNOWN && (id & ~X32_BIT) != NR_CLONE3)
+		return 0;
+	if (sc == SC_UNKNOWN || escape_sc(sc)) {
+		exit_escape(tid, ret);
+		return 0;
+	}
+
 	struct inflight_rec *rec = bpf_map_lookup_elem(&inflight, &tid);
 	if (!rec || !rec->kind)
 		return 0;

@@ -203,7 +203,7 @@ func Run(opts Options) (*Result, error) {
 	enc.SetSensitive(sensitive)
 	cfg := tracer.Config{
 		Load:    loader.Config{MaxArgBytes: opts.MaxArgBytes, RingBytes: opts.RingBytes},
-		Target:  func(k *loader.Tracer) error { return k.SetTarget(0, cg.FD()) },
+		Target:  func(k *loader.Tracer) error { return k.SetTarget(0, cg.FD(), cg.ID) },
 		Encoder: enc,
 		Log: sink.Options{
 			Base: opts.LogPath, Signer: signer, VerifierKey: vkey, Version: Version,
