@@ -130,6 +130,9 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	written, gapped := d.rt.Pipe.Live()
 	counted := d.rt.Pipe.Counted()
 	for kind := loader.KindExec; kind < loader.KindMax; kind++ {
+		if !record.IsKind(kind) {
+			continue // a number no record kind uses
+		}
 		name := record.KindName(kind)
 		ch <- prometheus.MustNewConstMetric(descMatched, prometheus.CounterValue, float64(counters[kind].Matched), name)
 		ch <- prometheus.MustNewConstMetric(descWritten, prometheus.CounterValue, float64(written[kind]), name)
