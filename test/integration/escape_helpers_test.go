@@ -56,7 +56,8 @@ func escapedChild(action string, args []string, cgroupDir string) (*exec.Cmd, io
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	cmd := exec.Command(self, args...)
+	cmd := exec.Command(self)
+	cmd.Args = args // argv[0] names the action, for the test to find its tool call
 	cmd.Env = helperEnvFor(action)
 	cmd.Stderr = os.Stderr
 	if cgroupDir != "" {
@@ -166,7 +167,7 @@ func helperEscapeUnprivileged(outside string) ([]helperOp, error) {
 		return nil, err
 	}
 	var ops []helperOp
-	cmd, stdin, _, err := escapedChild("true", nil, outside)
+	cmd, stdin, _, err := escapedChild("true", []string{"true"}, outside)
 	var errno syscall.Errno
 	switch {
 	case err == nil:
@@ -418,6 +419,7 @@ func helperTamperTargets(marker string, extra map[string]any) ([]helperOp, error
 	binary.NativeEndian.PutUint64(attr[8:], uint64(uintptr(unsafe.Pointer(&key))))
 	binary.NativeEndian.PutUint64(attr[16:], uint64(uintptr(unsafe.Pointer(&value))))
 	add("update", sys(unix.SYS_BPF, unix.BPF_MAP_UPDATE_ELEM, uintptr(unsafe.Pointer(&attr[0])), 128))
+	binary.NativeEndian.PutUint64(attr[16:], 0) // delete takes no value: the rest of attr must be zero
 	add("delete", sys(unix.SYS_BPF, unix.BPF_MAP_DELETE_ELEM, uintptr(unsafe.Pointer(&attr[0])), 128))
 	runtime.KeepAlive(&key)
 	runtime.KeepAlive(&value)
