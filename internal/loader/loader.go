@@ -315,7 +315,7 @@ type Tracer struct {
 	reader *ringbuf.Reader
 	cfg    Config
 
-	statesGen uint64 // see bumpStates
+	expect expectedState // what user space set in the maps it still writes; see CheckState
 }
 
 func (c *Config) normalize() error {
@@ -483,7 +483,13 @@ func (t *Tracer) SetPatterns(patterns [][]string) error {
 				}
 			}
 		}
-		if err := t.objs.Patterns.Put(i, &p); err != nil {
+		t.expect.mu.Lock()
+		err := t.objs.Patterns.Put(i, &p)
+		if err == nil {
+			t.expect.patterns[i] = p
+		}
+		t.expect.mu.Unlock()
+		if err != nil {
 			return fmt.Errorf("setting target pattern: %w", err)
 		}
 	}
@@ -493,26 +499,32 @@ func (t *Tracer) SetPatterns(patterns [][]string) error {
 // PutCgroupState stores what the kernel needs to know of the cgroup id.
 func (t *Tracer) PutCgroupState(id uint64, partial uint32, traced bool) error {
 	st := bpfCgroupState{Partial: partial, Traced: boolU32(traced)}
+	t.expect.mu.Lock()
+	defer t.expect.mu.Unlock()
 	if err := t.objs.CgroupStates.Put(id, &st); err != nil {
 		return fmt.Errorf("storing cgroup %d state: %w", id, err)
 	}
-	return t.bumpStates()
+	t.expect.put(id, st)
+	return t.bumpStatesLocked()
 }
 
 // DeleteCgroupState forgets the cgroup id; a missing entry is not an error.
 func (t *Tracer) DeleteCgroupState(id uint64) error {
+	t.expect.mu.Lock()
+	defer t.expect.mu.Unlock()
 	err := t.objs.CgroupStates.Delete(id)
 	if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		return fmt.Errorf("deleting cgroup %d state: %w", id, err)
 	}
-	return t.bumpStates()
+	delete(t.expect.states, id)
+	return t.bumpStatesLocked()
 }
 
-// bumpStates invalidates the kernel's per-CPU cache of traced() decisions
-// (tcache) after a change to cgroup_states.
-func (t *Tracer) bumpStates() error {
-	t.statesGen++
-	if err := t.objs.StatesGen.Put(uint32(0), t.statesGen); err != nil {
+// bumpStatesLocked invalidates the kernel's per-CPU cache of traced()
+// decisions (tcache) after a change to cgroup_states. t.expect.mu is held.
+func (t *Tracer) bumpStatesLocked() error {
+	t.expect.gen++
+	if err := t.objs.StatesGen.Put(uint32(0), t.expect.gen); err != nil {
 		return fmt.Errorf("updating the cgroup state generation: %w", err)
 	}
 	return nil
