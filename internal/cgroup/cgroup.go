@@ -322,7 +322,9 @@ func (r *Resolver) Path(id uint64) (string, bool) {
 func (r *Resolver) Learn(id uint64, path string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.paths[id] = path
+	// A copy: a record's strings alias the ring buffer's memory, which the
+	// next record reuses.
+	r.paths[id] = strings.Clone(path)
 	r.known[id] = true
 }
 

@@ -299,7 +299,7 @@ func (d *Daemon) cgroupRecord(c *record.Cgroup) {
 	d.mu.Lock()
 	switch {
 	case c.Op == "mkdir" && c.Matched && !c.StateFull:
-		d.targets[c.ID] = strings.TrimPrefix(c.Path, "/")
+		d.targets[c.ID] = strings.Clone(strings.TrimPrefix(c.Path, "/")) // c.Path aliases the ring buffer
 	case c.Op == "rmdir":
 		delete(d.targets, c.ID)
 	}
