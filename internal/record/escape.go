@@ -819,3 +819,36 @@ func (t *Tamper) decode(r *reader) {
 	t.Expected, t.Found = t.decodeValue(r, "expected"), t.decodeValue(r, "found")
 	t.Restored = r.bool("restored")
 }
+
+// PtraceRequestName names a ptrace request ("PTRACE_ATTACH"), or gives its
+// number.
+func PtraceRequestName(req uint32) string {
+	if name, ok := ptraceRequestNames[req]; ok {
+		return name
+	}
+	return fmt.Sprintf("request %d", req)
+}
+
+// BPFCmdName names a bpf(2) command ("BPF_MAP_UPDATE_ELEM"), or gives its
+// number.
+func BPFCmdName(cmd uint32) string {
+	if int(cmd) < len(bpfCmdNames) {
+		return bpfCmdNames[cmd]
+	}
+	return fmt.Sprintf("cmd %d", cmd)
+}
+
+// CloneFlagNames names the CLONE_* bits of an unshare or setns.
+func CloneFlagNames(flags uint64) []string {
+	var names []string
+	for _, f := range cloneNSFlagNames {
+		if flags&f.bits != 0 {
+			names = append(names, f.name)
+			flags &^= f.bits
+		}
+	}
+	if flags != 0 {
+		names = append(names, fmt.Sprintf("0x%x", flags))
+	}
+	return names
+}
