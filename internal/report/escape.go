@@ -168,7 +168,14 @@ func mountText(m *record.Mount) string {
 	}
 	switch m.Syscall {
 	case "mount":
-		return fmt.Sprintf("mount %s %s on %s", s(m.Fstype), s(m.Source), s(m.Target))
+		text := "mount"
+		if m.HasFstype {
+			text += " " + s(m.Fstype)
+		}
+		if m.HasSource {
+			text += " " + s(m.Source)
+		}
+		return text + " on " + s(m.Target)
 	case "umount", "umount2":
 		return "umount " + s(m.Target)
 	case "pivot_root":
