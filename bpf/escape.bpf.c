@@ -572,6 +572,10 @@ static __always_inline struct task_struct *task_from_vpid(__s32 pid)
 		return NULL;
 	if (bpf_ksym_exists(bpf_task_from_vpid))
 		return bpf_task_from_vpid(pid);
+	/* Before 6.13: a pid is the host's only in the initial pid namespace. */
+	struct task_struct *self = bpf_get_current_task_btf();
+	if (BPF_CORE_READ(self, thread_pid, level) != 0)
+		return NULL;
 	return bpf_task_from_pid(pid);
 }
 
