@@ -646,9 +646,60 @@ static __always_inline bool signal_sc(__u32 sc)
 	return sc == SC_KILL || sc == SC_TKILL || sc == SC_TGKILL || sc == SC_RT_SIGQUEUEINFO || sc == SC_PIDFD_SEND_SIGNAL;
 }
 
+/*
+ * Whether a signal stays within the trace: to the caller's own process or
+ * to a traced one. Decided before an entry is made or the target's
+ * executable walked, since most signals do (the Go runtime preempts its
+ * threads with tgkill, shells signal their children). pidfd_send_signal is
+ * judged with its record.
+ */
+static __always_inline bool signal_within_trace(__u32 sc, __u32 variant, struct sys_args *a)
+{
+	__s32 target, tgid = 0;
+
+	switch (sc) {
+	case SC_KILL:
+		tgid = (__s32)a->a[0];
+		target = tgid;
+		break;
+	case SC_TKILL:
+		target = (__s32)a->a[0];
+		break;
+	case SC_TGKILL:
+		tgid = (__s32)a->a[0];
+		target = (__s32)a->a[1];
+		break;
+	case SC_RT_SIGQUEUEINFO:
+		tgid = (__s32)a->a[0];
+		target = (__s32)a->a[variant == SV_TG ? 1 : 0];
+		break;
+	default:
+		return false;
+	}
+	/* The caller's own process, as its pid namespace numbers it. */
+	if (tgid > 0) {
+		struct task_struct *self = bpf_get_current_task_btf();
+		struct pid *own = BPF_CORE_READ(self, group_leader, thread_pid);
+		unsigned int level = BPF_CORE_READ(own, level);
+		int nr = 0;
+		if (level < 32)
+			bpf_core_read(&nr, sizeof(nr), &own->numbers[level].nr);
+		if (nr == tgid)
+			return true;
+	}
+	struct task_struct *task = task_from_vpid(target);
+	if (!task)
+		return false;
+	bool within = BPF_CORE_READ(task, tgid) == (__u32)(bpf_get_current_pid_tgid() >> 32) || task_traced(task);
+	bpf_task_release(task);
+	return within;
+}
+
 static __always_inline void enter_proc_access(__u32 tid, __u32 sc, __u32 abi, __u32 variant, struct sys_args *a)
 {
 	if (sc == SC_PTRACE && !ptrace_changes(a->a[0]))
+		return;
+	if (signal_sc(sc) && signal_within_trace(sc, variant, a))
 		return;
 	struct escape_inflight *x = start_escape(tid, KIND_PROC_ACCESS);
 	if (!x)
