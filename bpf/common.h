@@ -86,7 +86,13 @@ struct {
 	__type(value, struct traced_cache);
 } tcache SEC(".maps");
 
-/* Bumped by user space after every change it makes to cgroup_states. */
+/*
+ * Bumped by user space after every change it makes to cgroup_states. Bit 63
+ * (STATES_UNTRACED) is set for good once user space made a traced cgroup
+ * untraced: marked tasks may then be in an untraced cgroup (see marked()).
+ */
+#define STATES_UNTRACED (1ULL << 63)
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
@@ -162,6 +168,42 @@ struct {
 	__type(value, __u32); /* slot */
 } target_ids SEC(".maps");
 
+/*
+ * What lets an untraced task skip the lookups it would find nothing in.
+ * Written by the programs only (frozen for user space).
+ */
+struct escape_state {
+	/*
+	 * Nonzero once a marked task may be outside the traced cgroups: it
+	 * moved, started in another cgroup, or was taken over from outside.
+	 * Until then the cgroup decision is the whole answer.
+	 */
+	__u32 outside;
+	__u32 _pad;
+	__u64 live; /* entries in escapes (never fewer than there are) */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct escape_state);
+} escape_state SEC(".maps");
+
+static __always_inline struct escape_state *escape_state_get(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&escape_state, &zero);
+}
+
+/* A marked task may be outside the traced cgroups from now on. */
+static __always_inline void set_outside(void)
+{
+	struct escape_state *s = escape_state_get();
+	if (s && !s->outside)
+		s->outside = 1;
+}
+
 /* Per-CPU scratch for building a path backwards from its last component. */
 struct path_scratch {
 	__u32 off;
@@ -204,15 +246,35 @@ static __always_inline bool traced_cgroup(void)
 }
 
 /*
+ * Whether a task outside the traced cgroups can be marked: one did leave
+ * (escape_state.outside), or user space untraced a cgroup it had traced
+ * (STATES_UNTRACED). Two array loads.
+ */
+static __always_inline bool marks_outside(void)
+{
+	struct escape_state *s = escape_state_get();
+	if (!s || s->outside)
+		return true;
+	if (glob_targets) {
+		__u32 zero = 0;
+		__u64 *gen = bpf_map_lookup_elem(&states_gen, &zero);
+		return !gen || (*gen & STATES_UNTRACED);
+	}
+	return false;
+}
+
+/*
  * Whether the current task is traced: in a traced cgroup, or marked
  * (created by a traced task, or taken over by one). The cgroup decision
- * comes first; an untraced task then pays one task-storage lookup, which
- * finds no storage at all on a task nothing was ever stored for.
+ * comes first; an untraced task then pays the task-storage lookup only
+ * once a marked task may be outside the traced cgroups.
  */
 static __always_inline bool traced(void)
 {
 	if (traced_cgroup())
 		return true;
+	if (!marks_outside())
+		return false;
 	return bpf_task_storage_get(&marks, bpf_get_current_task_btf(), 0, 0) != NULL;
 }
 

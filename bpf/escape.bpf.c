@@ -110,8 +110,15 @@ struct {
 static __always_inline struct escape_inflight *start_escape(__u32 tid, __u32 kind)
 {
 	static const struct escape_inflight zero;
+	struct escape_state *s = escape_state_get();
 
-	bpf_map_update_elem(&escapes, &tid, &zero, BPF_ANY);
+	if (bpf_map_update_elem(&escapes, &tid, &zero, BPF_NOEXIST) == 0) {
+		if (s)
+			__sync_fetch_and_add(&s->live, 1);
+	} else {
+		/* A stale entry of this thread's (or a full map). */
+		bpf_map_update_elem(&escapes, &tid, &zero, BPF_EXIST);
+	}
 	struct escape_inflight *x = bpf_map_lookup_elem(&escapes, &tid);
 	if (!x) {
 		count_lost_inflight(kind);
@@ -119,6 +126,22 @@ static __always_inline struct escape_inflight *start_escape(__u32 tid, __u32 kin
 	}
 	x->kind = kind;
 	return x;
+}
+
+/* Drop this thread's escape entry, if it has one. */
+static __always_inline void end_escape(__u32 tid)
+{
+	struct escape_state *s = escape_state_get();
+
+	if (bpf_map_delete_elem(&escapes, &tid) == 0 && s)
+		__sync_fetch_and_sub(&s->live, 1);
+}
+
+/* Whether any thread may have an escape entry: else an exit has none to look up. */
+static __always_inline bool escapes_live(void)
+{
+	struct escape_state *s = escape_state_get();
+	return !s || s->live;
 }
 
 /*
@@ -768,7 +791,7 @@ static __always_inline void enter_proc_access(__u32 tid, __u32 sc, __u32 abi, __
 	}
 	if (signal_sc(sc) && (e->target.tflags & TF_TRACED)) {
 		/* A signal within the trace: not an access to the outside. */
-		bpf_map_delete_elem(&escapes, &tid);
+		end_escape(tid);
 		return;
 	}
 	fill_header(&e->hdr, KIND_PROC_ACCESS);
@@ -791,6 +814,7 @@ static __always_inline bool taint(struct target_info *t)
 		return false;
 	/* The same process, not a later one with its pid. */
 	if (BPF_CORE_READ(task, group_leader, start_boottime) == t->start_time) {
+		set_outside();
 		mark_task(task, MARK_TAINTED);
 		if (bpf_ksym_exists(bpf_iter_task_new)) {
 			bpf_iter_task_new(&it, task, BPF_TASK_ITER_PROC_THREADS);
@@ -860,6 +884,8 @@ static __always_inline void enter_escape(__u32 tid, long nr, bool compat, __u32 
 /* Exit of an escape syscall: complete the record, send it, drop the entry. */
 static __always_inline void exit_escape(__u32 tid, long ret)
 {
+	if (!escapes_live())
+		return;
 	struct escape_inflight *x = bpf_map_lookup_elem(&escapes, &tid);
 	if (!x)
 		return;
@@ -897,7 +923,7 @@ static __always_inline void exit_escape(__u32 tid, long ret)
 		size = sizeof(x->file_op);
 	emit(hdr, size, x->kind);
 out:
-	bpf_map_delete_elem(&escapes, &tid);
+	end_escape(tid);
 }
 
 /*
@@ -922,6 +948,7 @@ int BPF_PROG(handle_cgroup_attach_task, struct cgroup *dst, const char *path, st
 		from = m->cgroup_id;
 		mflags |= MF_FROM_KNOWN;
 		m->cgroup_id = to;
+		set_outside();
 	} else if (now) {
 		mark_task(task, 0);
 	}

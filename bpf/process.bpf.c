@@ -291,6 +291,9 @@ int BPF_PROG(handle_sched_process_fork, struct task_struct *parent, struct task_
 	 */
 	struct task_mark *pm = bpf_task_storage_get(&marks, bpf_get_current_task_btf(), 0, 0);
 	mark_task(child, pm ? pm->mflags & MARK_TAINTED : 0);
+	__u64 child_cgroup = task_cgroup_id(child);
+	if (child_cgroup != bpf_get_current_cgroup_id())
+		set_outside();
 
 	/* Threads share their process's identity; only new processes count. */
 	__u32 child_pid = BPF_CORE_READ(child, pid);
@@ -301,7 +304,6 @@ int BPF_PROG(handle_sched_process_fork, struct task_struct *parent, struct task_
 	fill_header(&e.hdr, KIND_FORK);
 	e.child_pid = child_pid;
 	e.child_start_time = BPF_CORE_READ(child, start_boottime);
-	__u64 child_cgroup = task_cgroup_id(child);
 	if (child_cgroup != e.hdr.cgroup_id)
 		e.child_cgroup_id = child_cgroup;
 
@@ -326,7 +328,8 @@ int BPF_PROG(handle_sched_process_exit, struct task_struct *task)
 	 */
 	__u32 tid = BPF_CORE_READ(task, pid);
 	bpf_map_delete_elem(&inflight, &tid);
-	bpf_map_delete_elem(&escapes, &tid);
+	if (escapes_live())
+		end_escape(tid);
 
 	if (!traced())
 		return 0;

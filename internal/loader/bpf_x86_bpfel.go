@@ -124,6 +124,13 @@ type bpfEscapeInflight struct {
 	_    [12320]byte
 }
 
+type bpfEscapeState struct {
+	_       structs.HostLayout
+	Outside uint32
+	Pad     uint32
+	Live    uint64
+}
+
 type bpfEventFlag uint32
 
 const (
@@ -630,6 +637,7 @@ type bpfTracedCache struct {
 const (
 	bpfMapCgroupStates              = "cgroup_states"
 	bpfMapCounters                  = "counters"
+	bpfMapEscapeState               = "escape_state"
 	bpfMapEscapes                   = "escapes"
 	bpfMapEvents                    = "events"
 	bpfMapExited                    = "exited"
@@ -788,6 +796,7 @@ type bpfProgramSpecs struct {
 type bpfMapSpecs struct {
 	CgroupStates    *ebpf.MapSpec `ebpf:"cgroup_states"`
 	Counters        *ebpf.MapSpec `ebpf:"counters"`
+	EscapeState     *ebpf.MapSpec `ebpf:"escape_state"`
 	Escapes         *ebpf.MapSpec `ebpf:"escapes"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	Exited          *ebpf.MapSpec `ebpf:"exited"`
@@ -878,6 +887,7 @@ func (o *bpfObjects) Close() error {
 type bpfMaps struct {
 	CgroupStates    *ebpf.Map `ebpf:"cgroup_states"`
 	Counters        *ebpf.Map `ebpf:"counters"`
+	EscapeState     *ebpf.Map `ebpf:"escape_state"`
 	Escapes         *ebpf.Map `ebpf:"escapes"`
 	Events          *ebpf.Map `ebpf:"events"`
 	Exited          *ebpf.Map `ebpf:"exited"`
@@ -905,6 +915,7 @@ func (m *bpfMaps) Close() error {
 	return _BpfClose(
 		m.CgroupStates,
 		m.Counters,
+		m.EscapeState,
 		m.Escapes,
 		m.Events,
 		m.Exited,

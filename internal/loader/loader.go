@@ -421,7 +421,7 @@ func (t *Tracer) Freeze() error {
 		writable[t.objs.StatesGen] = true
 	}
 	m := &t.objs.bpfMaps
-	for _, mp := range []*ebpf.Map{m.CgroupStates, m.Counters, m.Escapes, m.Exited, m.Globbuf, m.Heap, m.Inflight,
+	for _, mp := range []*ebpf.Map{m.CgroupStates, m.Counters, m.EscapeState, m.Escapes, m.Exited, m.Globbuf, m.Heap, m.Inflight,
 		m.Marks, m.Members, m.Parents, m.Pathbuf, m.Patterns, m.StatesGen, m.TargetIds, m.Targets, m.Tcache} {
 		if writable[mp] {
 			continue
@@ -501,6 +501,11 @@ func (t *Tracer) PutCgroupState(id uint64, partial uint32, traced bool) error {
 	st := bpfCgroupState{Partial: partial, Traced: boolU32(traced)}
 	t.expect.mu.Lock()
 	defer t.expect.mu.Unlock()
+	if !traced {
+		if err := t.untracingLocked(id); err != nil {
+			return err
+		}
+	}
 	if err := t.objs.CgroupStates.Put(id, &st); err != nil {
 		return fmt.Errorf("storing cgroup %d state: %w", id, err)
 	}
@@ -512,11 +517,31 @@ func (t *Tracer) PutCgroupState(id uint64, partial uint32, traced bool) error {
 func (t *Tracer) DeleteCgroupState(id uint64) error {
 	t.expect.mu.Lock()
 	defer t.expect.mu.Unlock()
+	if err := t.untracingLocked(id); err != nil {
+		return err
+	}
 	err := t.objs.CgroupStates.Delete(id)
 	if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		return fmt.Errorf("deleting cgroup %d state: %w", id, err)
 	}
 	delete(t.expect.states, id)
+	return t.bumpStatesLocked()
+}
+
+// statesUntraced is bit 63 of states_gen (STATES_UNTRACED in common.h): set
+// for good once a cgroup agenttrace traced is untraced. Its tasks carry
+// marks (task storage) that keep them traced; until then the kernel skips
+// the marks lookup for tasks in untraced cgroups.
+const statesUntraced = 1 << 63
+
+// untracingLocked sets statesUntraced before cgroup id stops being traced,
+// if the kernel has it traced now. t.expect.mu is held.
+func (t *Tracer) untracingLocked(id uint64) error {
+	var old bpfCgroupState
+	if t.expect.gen&statesUntraced != 0 || t.objs.CgroupStates.Lookup(id, &old) != nil || old.Traced == 0 {
+		return nil
+	}
+	t.expect.gen |= statesUntraced
 	return t.bumpStatesLocked()
 }
 

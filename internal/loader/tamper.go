@@ -125,7 +125,11 @@ func (t *Tracer) CheckState(exists func(id uint64) bool) ([]Tampering, error) {
 		if ok {
 			d.FoundState = &got
 		}
-		d.Restored = t.objs.CgroupStates.Put(id, &want) == nil
+		// Tasks marked while it was traced may be in it: untracing it is
+		// safe only once the kernel knows.
+		if want.Traced != 0 || t.untracingLocked(id) == nil {
+			d.Restored = t.objs.CgroupStates.Put(id, &want) == nil
+		}
 		changed = true
 		out = append(out, d)
 	}

@@ -758,6 +758,74 @@ func TestDaemonTamper(t *testing.T) {
 	wantOpen(t, l, marker, pid, fd, e.cgPath("agent-t"), agentID)
 }
 
+// TestDaemonUntracedKeepsMarks: a process that ran in a traced cgroup is
+// marked; when a reload stops tracing the cgroup it stays traced (its open
+// after the reload is recorded), while a process started there afterwards
+// is not. The kernel skips the marks lookup for tasks in untraced cgroups
+// until the daemon untraces one: then bit 63 of states_gen says so.
+func TestDaemonUntracedKeepsMarks(t *testing.T) {
+	e := newDaemonEnv(t)
+	e.writeConfig(t, e.daemonConfig([]string{e.pattern("agent-*")}, ""))
+	agentID := e.mkdir(t, "agent-m")
+	dir := testDir(t)
+	marked, fresh := uniqueFile(t, dir, "marked-after-reload"), uniqueFile(t, dir, "fresh-after-reload")
+	d := e.startDaemon(t)
+	gen := func() uint64 {
+		var g uint64
+		if err := daemonMap(t, d.cmd.Process.Pid, "states_gen").Lookup(uint32(0), &g); err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	if g := gen(); g>>63 != 0 {
+		t.Errorf("states_gen %#x has bit 63 before any cgroup was untraced", g)
+	}
+
+	// The helper execs in agent-m while it is traced, then waits.
+	fd, err := unix.Open(e.cg("agent-m"), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(helperBin, marked)
+	cmd.Env = helperEnviron("escaped-wait")
+	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: fd}
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	err = cmd.Start()
+	unix.Close(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// (Start returns once the exec succeeded: it has been marked.)
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+
+	e.writeConfig(t, e.daemonConfig([]string{e.pattern("none-*")}, ""))
+	d.waitLog(t, d.signal(t, syscall.SIGHUP), "reloaded", 20*time.Second)
+	if g := gen(); g>>63 != 1 {
+		t.Errorf("states_gen %#x lacks bit 63 after the reload untraced agent-m", g)
+	}
+	fmt.Fprintln(stdin)
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "RESULT ") {
+		t.Fatalf("the marked helper printed %q: %v", line, err)
+	}
+	var res struct {
+		Ops []helperOp `json:"ops"`
+	}
+	json.Unmarshal([]byte(strings.TrimPrefix(line, "RESULT ")), &res)
+	if len(res.Ops) != 1 || res.Ops[0].Ret < 0 {
+		t.Fatalf("the marked helper's open: %+v", res.Ops)
+	}
+	e.openIn(t, "agent-m", fresh)
+	d.stop(t)
+
+	l := e.readDaemonLog(t)
+	wantOpen(t, l, marked, cmd.Process.Pid, res.Ops[0].Ret, e.cgPath("agent-m"), agentID)
+	if got := l.find("open", dOpenOf(fresh)); len(got) != 0 {
+		t.Errorf("a process started in agent-m after the reload is traced:\n%s", dumpRecs(got))
+	}
+}
+
 // daemonMap opens the map called name among the fds of pid.
 func daemonMap(t *testing.T, pid int, name string) *ebpf.Map {
 	t.Helper()
