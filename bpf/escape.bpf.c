@@ -881,14 +881,17 @@ static __always_inline void enter_escape(__u32 tid, long nr, bool compat, __u32 
 		enter_proc_access(tid, sc, abi, variant, a);
 }
 
-/* Exit of an escape syscall: complete the record, send it, drop the entry. */
-static __always_inline void exit_escape(__u32 tid, long ret)
+/*
+ * Exit of an escape syscall: complete the record, send it, drop the entry.
+ * False if this thread has no entry (not an escape syscall it entered).
+ */
+static __always_inline bool exit_escape(__u32 tid, long ret)
 {
 	if (!escapes_live())
-		return;
+		return false;
 	struct escape_inflight *x = bpf_map_lookup_elem(&escapes, &tid);
 	if (!x)
-		return;
+		return false;
 	struct event_header *hdr = &x->move.hdr; /* every member starts with it */
 	__u32 size = x->size;
 
@@ -924,6 +927,7 @@ static __always_inline void exit_escape(__u32 tid, long ret)
 	emit(hdr, size, x->kind);
 out:
 	end_escape(tid);
+	return true;
 }
 
 /*

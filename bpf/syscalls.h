@@ -442,20 +442,30 @@ static __always_inline __u32 syscall_variant(long nr, bool compat)
 /*
  * Every raw number below 512 that some ABI maps to a syscall of interest,
  * as a bitmap: the first statement of sys_enter and sys_exit tests one bit,
- * whatever the number of syscalls hooked.
+ * whatever the number of syscalls hooked. Then a bitmap of the task's own
+ * ABI (many x86_64 numbers, mmap's among them, are i386 ones of interest).
  */
-#define LOW_NRS(X) \
+#define LOW_NRS(X) LOW_NRS64(X) LOW_NRS32(X)
+/* The ones paired through inflight (open, network, exec); the others pair through escapes. */
+#define PAIR_NRS64(X) \
 	X(NR_OPEN) X(NR_CONNECT) X(NR_EXECVE) X(NR_CREAT) X(NR_OPENAT) X(NR_EXECVEAT) X(NR_OPENAT2) \
+	X(NR_ACCEPT) X(NR_SENDTO) X(NR_SENDMSG) X(NR_BIND) X(NR_LISTEN) X(NR_ACCEPT4) X(NR_SENDMMSG)
+#define PAIR_NRS32(X) \
 	X(NR32_OPEN) X(NR32_CREAT) X(NR32_EXECVE) X(NR32_SOCKETCALL) X(NR32_OPENAT) X(NR32_EXECVEAT) X(NR32_CONNECT) \
-	X(NR_ACCEPT) X(NR_SENDTO) X(NR_SENDMSG) X(NR_BIND) X(NR_LISTEN) X(NR_ACCEPT4) X(NR_SENDMMSG) \
 	X(NR32_SENDMMSG) X(NR32_BIND) X(NR32_LISTEN) X(NR32_ACCEPT4) X(NR32_SENDTO) X(NR32_SENDMSG) \
+	X(NR_OPENAT2)
+#define SHARED_NRS(X) \
+	X(NR_PIDFD_SEND_SIGNAL) X(NR_MOVE_MOUNT) X(NR_FSOPEN) X(NR_FSCONFIG) X(NR_FSMOUNT) \
+	X(NR_PIDFD_OPEN) X(NR_CLONE3) X(NR_MOUNT_SETATTR) X(NR_FCHMODAT2)
+#define LOW_NRS64(X) PAIR_NRS64(X) \
 	X(NR_KILL) X(NR_TRUNCATE) X(NR_FTRUNCATE) X(NR_RENAME) X(NR_RMDIR) X(NR_LINK) X(NR_UNLINK) X(NR_SYMLINK) \
 	X(NR_CHMOD) X(NR_FCHMOD) X(NR_CHOWN) X(NR_FCHOWN) X(NR_LCHOWN) X(NR_PTRACE) X(NR_RT_SIGQUEUEINFO) \
 	X(NR_PIVOT_ROOT) X(NR_MOUNT) X(NR_UMOUNT2) X(NR_TKILL) X(NR_TGKILL) X(NR_FCHOWNAT) X(NR_UNLINKAT) \
 	X(NR_RENAMEAT) X(NR_LINKAT) X(NR_SYMLINKAT) X(NR_FCHMODAT) X(NR_UNSHARE) X(NR_RT_TGSIGQUEUEINFO) \
 	X(NR_SETNS) X(NR_PROCESS_VM_READV) X(NR_PROCESS_VM_WRITEV) X(NR_RENAMEAT2) X(NR_BPF) \
 	X(NR_PIDFD_SEND_SIGNAL) X(NR_MOVE_MOUNT) X(NR_FSOPEN) X(NR_FSCONFIG) X(NR_FSMOUNT) X(NR_PIDFD_OPEN) \
-	X(NR_CLONE3) X(NR_MOUNT_SETATTR) X(NR_FCHMODAT2) \
+	X(NR_CLONE3) X(NR_MOUNT_SETATTR) X(NR_FCHMODAT2)
+#define LOW_NRS32(X) PAIR_NRS32(X) SHARED_NRS(X) \
 	X(NR32_LINK) X(NR32_UNLINK) X(NR32_CHMOD) X(NR32_LCHOWN16) X(NR32_MOUNT) X(NR32_UMOUNT) X(NR32_PTRACE) \
 	X(NR32_KILL) X(NR32_RENAME) X(NR32_RMDIR) X(NR32_UMOUNT2) X(NR32_SYMLINK) X(NR32_TRUNCATE) X(NR32_FTRUNCATE) \
 	X(NR32_FCHMOD) X(NR32_FCHOWN16) X(NR32_RT_SIGQUEUEINFO) X(NR32_CHOWN16) X(NR32_TRUNCATE64) \
@@ -474,10 +484,29 @@ static __always_inline __u32 syscall_variant(long nr, bool compat)
 #define NR_WORD6(nr) NR_BIT(nr, 6)
 #define NR_WORD7(nr) NR_BIT(nr, 7)
 
-static const volatile __u64 interesting_low[8] = {
-	LOW_NRS(NR_WORD0) 0, LOW_NRS(NR_WORD1) 0, LOW_NRS(NR_WORD2) 0, LOW_NRS(NR_WORD3) 0,
-	LOW_NRS(NR_WORD4) 0, LOW_NRS(NR_WORD5) 0, LOW_NRS(NR_WORD6) 0, LOW_NRS(NR_WORD7) 0,
-};
+#define NR_BITMAP(LIST) { \
+	LIST(NR_WORD0) 0, LIST(NR_WORD1) 0, LIST(NR_WORD2) 0, LIST(NR_WORD3) 0, \
+	LIST(NR_WORD4) 0, LIST(NR_WORD5) 0, LIST(NR_WORD6) 0, LIST(NR_WORD7) 0, \
+}
+
+static const volatile __u64 interesting_low[8] = NR_BITMAP(LOW_NRS);
+static const volatile __u64 interesting_64[8] = NR_BITMAP(LOW_NRS64);
+static const volatile __u64 interesting_32[8] = NR_BITMAP(LOW_NRS32);
+static const volatile __u64 pairs_64[8] = NR_BITMAP(PAIR_NRS64);
+static const volatile __u64 pairs_32[8] = NR_BITMAP(PAIR_NRS32);
+
+/*
+ * The second filter, once the ABI is known: true for a number of interest
+ * on this ABI (x32 numbers, 512 and up, interesting_nr has decided).
+ */
+static __always_inline bool interesting_on(long nr, bool compat)
+{
+	if ((unsigned long)nr >= 512)
+		return true;
+	if (compat)
+		return (interesting_32[(nr >> 6) & 7] >> (nr & 63)) & 1;
+	return (interesting_64[(nr >> 6) & 7] >> (nr & 63)) & 1;
+}
 
 /* Cheap pre-filter on the raw number: true for any number we might pair. */
 static __always_inline bool interesting_nr(long nr)
@@ -494,6 +523,25 @@ static __always_inline bool interesting_nr(long nr)
 		return true;
 	}
 	return syscall_id(nr, false) != SC_UNKNOWN || (nr & ~X32_BIT) == NR_CLONE3;
+}
+
+/*
+ * How a syscall of interest pairs its entry and exit: through inflight
+ * (open, connect, exec) or escapes, or either (x32: not known without
+ * syscall_id, which the exit of an untraced task should not pay for).
+ */
+enum pairing {
+	PAIR_ESCAPES = 0,
+	PAIR_INFLIGHT = 1,
+	PAIR_EITHER = 2,
+};
+
+static __always_inline enum pairing pairing_of(long nr, bool compat)
+{
+	if ((unsigned long)nr >= 512)
+		return PAIR_EITHER;
+	const volatile __u64 *m = compat ? pairs_32 : pairs_64;
+	return (m[(nr >> 6) & 7] >> (nr & 63)) & 1 ? PAIR_INFLIGHT : PAIR_ESCAPES;
 }
 
 /* Whether the wire id is an escape syscall (escape.bpf.c pairs it, not inflight). */
