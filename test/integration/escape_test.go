@@ -77,11 +77,6 @@ func bodyNum(r *rec, key string) int {
 	return -1
 }
 
-func bodyStr(r *rec, key string) string {
-	s, _ := body(r)[key].(string)
-	return s
-}
-
 // resultWith returns the one helper result whose key is value.
 func (s *session) resultWith(t *testing.T, key, value string) map[string]any {
 	t.Helper()
