@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math/bits"
 	"os"
+	"reflect"
 	"time"
 	"unsafe"
 
@@ -420,10 +421,11 @@ func (t *Tracer) Freeze() error {
 		writable[t.objs.CgroupStates] = true
 		writable[t.objs.StatesGen] = true
 	}
-	m := &t.objs.bpfMaps
-	for _, mp := range []*ebpf.Map{m.CgroupStates, m.Counters, m.EscapeState, m.Escapes, m.Exited, m.Globbuf, m.Heap, m.Inflight,
-		m.Marks, m.Members, m.Parents, m.Pathbuf, m.Patterns, m.StatesGen, m.TargetIds, m.Targets, m.Tcache} {
-		if writable[mp] {
+	// Every map of the object, so that a new one is frozen too.
+	maps := reflect.ValueOf(&t.objs.bpfMaps).Elem()
+	for i := range maps.NumField() {
+		mp, _ := maps.Field(i).Interface().(*ebpf.Map)
+		if mp == nil || writable[mp] {
 			continue
 		}
 		if err := mp.Freeze(); err != nil {
