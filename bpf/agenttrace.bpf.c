@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * agenttrace kernel side: record what the tasks inside the target cgroups
- * (and all their descendants) exec, open, connect, send, bind, listen,
- * accept and resolve, and their forks and exits.
+ * (and all their descendants, wherever they move) exec, open, connect,
+ * send, bind, listen, accept and resolve, their forks and exits, and how
+ * they try to leave the trace or act through processes outside it.
  *
  * One object, one translation unit: bpf2go builds an object from one file,
  * and every hook family shares the same maps (ring buffer, counters,
@@ -13,6 +14,7 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+#include "escape.bpf.c"
 #include "process.bpf.c"
 #include "files.bpf.c"
 #include "net.bpf.c"
@@ -42,3 +44,18 @@ const struct glob_pattern *unused_glob_pattern __attribute__((unused));
 const struct cgroup_state *unused_cgroup_state __attribute__((unused));
 const enum cgroup_op *unused_cgroup_op __attribute__((unused));
 const enum cgroup_flag *unused_cgroup_flag __attribute__((unused));
+const struct cgroup_move_event *unused_cgroup_move_event __attribute__((unused));
+const struct proc_access_event *unused_proc_access_event __attribute__((unused));
+const struct target_info *unused_target_info __attribute__((unused));
+const struct file_op_event *unused_file_op_event __attribute__((unused));
+const struct mount_event *unused_mount_event __attribute__((unused));
+const struct namespace_event *unused_namespace_event __attribute__((unused));
+const struct bpf_event *unused_bpf_event __attribute__((unused));
+const enum move_flag *unused_move_flag __attribute__((unused));
+const enum target_flag *unused_target_flag __attribute__((unused));
+const enum access_flag *unused_access_flag __attribute__((unused));
+const enum file_op_flag *unused_file_op_flag __attribute__((unused));
+const enum mount_flag *unused_mount_flag __attribute__((unused));
+const enum bpf_flag *unused_bpf_flag __attribute__((unused));
+const struct member *unused_member __attribute__((unused));
+const enum mark_flag *unused_mark_flag __attribute__((unused));

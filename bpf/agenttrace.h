@@ -38,6 +38,8 @@ enum limit {
 	SOCK_NAME_BYTES = 112,
 	/* DNS payload bytes copied from a packet. */
 	DNS_BYTES = 512,
+	/* A file system type name (mount, fsopen) or an fsconfig key, with its NUL. */
+	FSTYPE_BYTES = 256,
 };
 
 enum record_kind {
@@ -53,7 +55,13 @@ enum record_kind {
 	KIND_ACCEPT = 10,
 	KIND_SOCK_STATE = 11,
 	KIND_DNS = 12,
-	KIND_MAX = 13,
+	KIND_CGROUP_MOVE = 14,
+	KIND_PROC_ACCESS = 15,
+	KIND_FILE_OP = 16,
+	KIND_MOUNT = 17,
+	KIND_NAMESPACE = 18,
+	KIND_BPF = 19,
+	KIND_MAX = 20,
 };
 
 /*
@@ -85,6 +93,51 @@ enum syscall_id {
 	SC_IO_URING_ACCEPT = 52,
 	SC_IO_URING_BIND = 53,
 	SC_IO_URING_LISTEN = 54,
+	/* file_op */
+	SC_RENAME = 60,
+	SC_RENAMEAT = 61,
+	SC_RENAMEAT2 = 62,
+	SC_UNLINK = 63,
+	SC_UNLINKAT = 64,
+	SC_RMDIR = 65,
+	SC_LINK = 66,
+	SC_LINKAT = 67,
+	SC_SYMLINK = 68,
+	SC_SYMLINKAT = 69,
+	SC_CHMOD = 70,
+	SC_FCHMOD = 71,
+	SC_FCHMODAT = 72,
+	SC_FCHMODAT2 = 73,
+	SC_CHOWN = 74,
+	SC_FCHOWN = 75,
+	SC_LCHOWN = 76,
+	SC_FCHOWNAT = 77,
+	SC_TRUNCATE = 78,
+	SC_FTRUNCATE = 79,
+	/* mount */
+	SC_MOUNT = 80,
+	SC_UMOUNT2 = 81,
+	SC_MOVE_MOUNT = 82,
+	SC_FSOPEN = 83,
+	SC_FSCONFIG = 84,
+	SC_FSMOUNT = 85,
+	SC_MOUNT_SETATTR = 86,
+	SC_PIVOT_ROOT = 87,
+	/* namespace, bpf */
+	SC_UNSHARE = 88,
+	SC_SETNS = 89,
+	SC_BPF = 90,
+	/* proc_access */
+	SC_PTRACE = 91,
+	SC_PROCESS_VM_READV = 92,
+	SC_PROCESS_VM_WRITEV = 93,
+	SC_PIDFD_OPEN = 94,
+	SC_PIDFD_SEND_SIGNAL = 95,
+	SC_KILL = 96,
+	SC_TKILL = 97,
+	SC_TGKILL = 98,
+	/* also rt_tgsigqueueinfo, with PA_THREAD_GROUP */
+	SC_RT_SIGQUEUEINFO = 99,
 };
 
 enum event_flag {
@@ -281,6 +334,7 @@ struct dns_event {
 struct fork_event {
 	struct event_header hdr;
 	__u64 child_start_time;
+	__u64 child_cgroup_id; /* the child's cgroup when not the parent's (clone3 CLONE_INTO_CGROUP); else 0 */
 	__u32 child_pid;
 	__u32 _pad;
 };
@@ -338,6 +392,222 @@ struct glob_pattern {
 struct cgroup_state {
 	__u32 partial;       /* bit i: the path so far matches pattern i's first `level` components */
 	__u32 traced;        /* nonzero: this cgroup and its descendants are traced */
+};
+
+enum move_flag {
+	/* The whole process moved (cgroup.procs), not one thread (cgroup.threads). */
+	MF_THREADGROUP = 1 << 0,
+	/* The moved process is traced after the move. */
+	MF_TRACED = 1 << 1,
+	/* from_id is known: the process was traced before the move. */
+	MF_FROM_KNOWN = 1 << 2,
+	/* Not a move: a clone3(CLONE_INTO_CGROUP) the kernel refused (ret). */
+	MF_ATTEMPT = 1 << 3,
+	/* The destination's path did not fit PATH_BYTES. */
+	MF_PATH_TRUNCATED = 1 << 4,
+};
+
+/*
+ * cgroup_move: a traced process was moved to another cgroup, or a traced
+ * process moved one (tp_btf/cgroup_attach_task, after the move). hdr is the
+ * mover. With MF_ATTEMPT: a traced process's clone3 into the cgroup to_id
+ * failed with ret (no process was created, nothing moved).
+ */
+struct cgroup_move_event {
+	struct event_header hdr;
+	__s64 ret;
+	__u64 start_time;    /* the moved process: its group leader's start */
+	__u64 exec_seq;
+	__u64 from_id;       /* with MF_FROM_KNOWN */
+	__u64 to_id;
+	__u32 pid;           /* tgid of the moved task */
+	__u32 tid;
+	__u32 mflags;        /* enum move_flag */
+	__u32 path_len;      /* bytes, without NUL */
+	char path[PATH_BYTES]; /* to_id's path below the cgroup2 root, as the kernel wrote it */
+};
+
+enum target_flag {
+	/* The kernel found the target: the other members are valid. */
+	TF_FOUND = 1 << 0,
+	/* The target was traced (cgroup or inherited) before this access. */
+	TF_TRACED = 1 << 1,
+	/* The target's executable path has more components than the walk follows. */
+	TF_EXE_TRUNCATED = 1 << 2,
+	/* The target has no executable (a kernel thread, or its mm is gone). */
+	TF_NO_EXE = 1 << 3,
+};
+
+/* A process another one acts on, read in the kernel at syscall entry. */
+struct target_info {
+	__u64 start_time;    /* its group leader's start, boot-time ns */
+	__u64 exec_seq;      /* its self_exec_id */
+	__u32 pid;           /* tgid, as the host sees it */
+	__u32 tid;
+	__u32 tflags;        /* enum target_flag */
+	__u32 exe_len;       /* bytes of exe, without NUL */
+	char comm[TASK_COMM_LEN];
+};
+
+enum access_flag {
+	/* The target was not traced and is from now on (ptrace, process_vm_writev). */
+	PA_TAINTED = 1 << 0,
+	/* SC_RT_SIGQUEUEINFO: it was rt_tgsigqueueinfo (tid is set). */
+	PA_THREAD_GROUP = 1 << 1,
+	/* The pidfd of pidfd_send_signal is not a pidfd (or /proc/PID directory). */
+	PA_BAD_PIDFD = 1 << 2,
+};
+
+/*
+ * proc_access: a traced process acted on another one: ptrace requests that
+ * change the target, process_vm_readv/writev, pidfd_open; and signals
+ * (kill, tkill, tgkill, rt_sigqueueinfo, rt_tgsigqueueinfo,
+ * pidfd_send_signal) to a process outside the trace.
+ */
+struct proc_access_event {
+	struct event_header hdr;
+	__s64 ret;
+	__u64 addr;          /* ptrace */
+	__u64 data;          /* ptrace */
+	__u32 syscall;       /* enum syscall_id */
+	__u32 request;       /* ptrace request; pidfd_open flags */
+	__s32 pid;           /* as passed (the caller's pid namespace) */
+	__s32 tid;           /* tgkill, rt_tgsigqueueinfo: as passed */
+	__s32 pidfd;         /* pidfd_send_signal */
+	__u32 sig;           /* signals */
+	__u32 aflags;        /* enum access_flag */
+	__u32 _pad;
+	struct target_info target;
+	char exe[PATH_BYTES]; /* the target's executable */
+};
+
+enum file_op_flag {
+	FO_PATH_FAULT = 1 << 0,         /* path could not be read */
+	FO_PATH_TRUNCATED = 1 << 1,
+	FO_NEW_PATH_FAULT = 1 << 2,
+	FO_NEW_PATH_TRUNCATED = 1 << 3,
+	FO_DIR = 1 << 4,                /* dir holds the directory path was resolved against */
+	FO_DIR_TRUNCATED = 1 << 5,
+	FO_NEW_DIR = 1 << 6,            /* new_dir holds new_path's directory */
+	FO_NEW_DIR_TRUNCATED = 1 << 7,
+	FO_FILE = 1 << 8,               /* fd-based: the file_* members and dir (its path) describe fd's file */
+	FO_FILE_DELETED = 1 << 9,       /* it has no name left (nlink 0) */
+};
+
+/*
+ * file_op: a traced process changed a name or a file's metadata. Four
+ * regions follow the fixed part at fixed offsets; only the ones a syscall
+ * has are sent (the record ends after the last one used).
+ */
+struct file_op_event {
+	struct event_header hdr;
+	__s64 ret;
+	__u64 length;        /* truncate, ftruncate */
+	__u64 file_ino;      /* FO_FILE */
+	__u32 syscall;       /* enum syscall_id */
+	__s32 dirfd;
+	__s32 new_dirfd;
+	__s32 fd;
+	__u32 flags;         /* renameat2, unlinkat, linkat, fchmodat2, fchownat */
+	__u32 mode;
+	__u32 uid;
+	__u32 gid;
+	__u32 file_dev;      /* FO_FILE: kernel dev_t (major << 20 | minor) */
+	__u32 file_mode;
+	__u32 file_mnt_id;
+	__u32 fflags;        /* enum file_op_flag */
+	__u32 path_len;      /* bytes, without NUL, of each region */
+	__u32 new_path_len;
+	__u32 dir_len;
+	__u32 new_dir_len;
+	char path[PATH_BYTES];     /* as passed; symlink: the link's contents */
+	char new_path[PATH_BYTES]; /* as passed */
+	char dir[PATH_BYTES];      /* FO_DIR: path's directory; FO_FILE: the file */
+	char new_dir[PATH_BYTES];  /* FO_NEW_DIR */
+};
+
+enum mount_flag {
+	MO_SOURCE = 1 << 0,          /* source was passed (not NULL) */
+	MO_TARGET = 1 << 1,
+	MO_FSTYPE = 1 << 2,
+	MO_SOURCE_FAULT = 1 << 3,    /* passed, but could not be read */
+	MO_TARGET_FAULT = 1 << 4,
+	MO_FSTYPE_FAULT = 1 << 5,
+	MO_TRUNCATED = 1 << 6,       /* a string did not fit its region */
+	MO_OLD_UMOUNT = 1 << 7,      /* SC_UMOUNT2: it was i386 umount(2) (no flags argument) */
+	MO_ATTR_FAULT = 1 << 8,      /* mount_setattr: struct mount_attr could not be read */
+};
+
+/*
+ * mount: mount, umount2, pivot_root and the mount API (move_mount, fsopen,
+ * fsconfig, fsmount, mount_setattr). The three strings are, by syscall:
+ * mount source/target/fstype; umount2 target; pivot_root target (new_root)
+ * and source (put_old); move_mount source (from_path) and target (to_path);
+ * fsopen fstype; fsconfig fstype = key and source = value (string values
+ * only); mount_setattr target.
+ */
+struct mount_event {
+	struct event_header hdr;
+	__s64 ret;
+	__u64 flags;         /* MS_*, MNT_*, MOVE_MOUNT_*, FSOPEN_*, FSMOUNT_*, AT_* by syscall */
+	__u64 attr;          /* fsmount attr_flags; mount_setattr attr_set */
+	__u64 attr_clr;      /* mount_setattr */
+	__u32 syscall;
+	__s32 fd;            /* fsconfig, fsmount */
+	__s32 dirfd;         /* move_mount to_dfd, mount_setattr dfd */
+	__s32 from_dirfd;    /* move_mount from_dfd */
+	__s32 aux;           /* fsconfig */
+	__u32 cmd;           /* fsconfig */
+	__u32 mflags;        /* enum mount_flag */
+	__u32 source_len;
+	__u32 target_len;
+	__u32 fstype_len;
+	char source[PATH_BYTES];
+	char target[PATH_BYTES];
+	char fstype[FSTYPE_BYTES];
+};
+
+/* namespace: unshare (flags) or setns (fd, nstype in flags). */
+struct namespace_event {
+	struct event_header hdr;
+	__s64 ret;
+	__u64 flags;         /* CLONE_NEW* */
+	__u32 syscall;
+	__s32 fd;
+};
+
+enum bpf_flag {
+	BF_MAP = 1 << 0,     /* map_id is set */
+	BF_PROG = 1 << 1,    /* prog_id is set */
+	BF_LINK = 1 << 2,    /* link_id is set */
+};
+
+/* bpf: a traced process called bpf(2); the objects it names, by id. */
+struct bpf_event {
+	struct event_header hdr;
+	__s64 ret;
+	__u32 cmd;
+	__u32 map_id;
+	__u32 prog_id;
+	__u32 link_id;
+	__u32 bflags;        /* enum bpf_flag */
+	__u32 _pad;
+};
+
+enum mark_flag {
+	/* Taken over (ptrace, process_vm_writev), not created, by a traced process. */
+	MARK_TAINTED = 1 << 0,
+};
+
+/*
+ * A traced process (the members map, by tgid): created by a traced process
+ * or taken over by one, wherever it is now. User space reads them at the
+ * end of a session.
+ */
+struct member {
+	__u64 start_time;    /* group leader's start, boot-time ns: tells a reused pid apart */
+	__u32 mflags;        /* enum mark_flag */
+	__u32 _pad;
 };
 
 /*

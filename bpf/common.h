@@ -86,7 +86,13 @@ struct {
 	__type(value, struct traced_cache);
 } tcache SEC(".maps");
 
-/* Bumped by user space after every change it makes to cgroup_states. */
+/*
+ * Bumped by user space after every change it makes to cgroup_states. Bit 63
+ * (STATES_UNTRACED) is set for good once user space made a traced cgroup
+ * untraced: marked tasks may then be in an untraced cgroup (see marked()).
+ */
+#define STATES_UNTRACED (1ULL << 63)
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
@@ -121,6 +127,83 @@ struct {
 	__type(value, struct kind_counters);
 } counters SEC(".maps");
 
+/*
+ * Traced is inherited, not only a cgroup membership: every task (thread)
+ * created by a traced task, and every process a traced one took over with
+ * ptrace or process_vm_writev, carries a mark for life, wherever it moves.
+ */
+struct task_mark {
+	__u64 cgroup_id; /* the cgroup it was last seen in: the "from" of its next move */
+	__u32 mflags;    /* enum mark_flag */
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct task_mark);
+} marks SEC(".maps");
+
+/*
+ * The traced processes by tgid, so user space can find every member of a
+ * session at its end, wherever it moved (task storage cannot be listed).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32); /* tgid */
+	__type(value, struct member);
+} members SEC(".maps");
+
+/*
+ * The ids of the target cgroups (run), for deciding whether a task other
+ * than the current one is traced: bpf_current_task_under_cgroup only
+ * answers for the current task.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_TARGETS);
+	__type(key, __u64);   /* cgroup id */
+	__type(value, __u32); /* slot */
+} target_ids SEC(".maps");
+
+/*
+ * What lets an untraced task skip the lookups it would find nothing in.
+ * Written by the programs only (frozen for user space).
+ */
+struct escape_state {
+	/*
+	 * Nonzero once a marked task may be outside the traced cgroups: it
+	 * moved, started in another cgroup, or was taken over from outside.
+	 * Until then the cgroup decision is the whole answer.
+	 */
+	__u32 outside;
+	__u32 _pad;
+	__u64 live; /* entries in escapes (never fewer than there are) */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct escape_state);
+} escape_state SEC(".maps");
+
+static __always_inline struct escape_state *escape_state_get(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&escape_state, &zero);
+}
+
+/* A marked task may be outside the traced cgroups from now on. */
+static __always_inline void set_outside(void)
+{
+	struct escape_state *s = escape_state_get();
+	if (s && !s->outside)
+		s->outside = 1;
+}
+
 /* Per-CPU scratch for building a path backwards from its last component. */
 struct path_scratch {
 	__u32 off;
@@ -135,7 +218,8 @@ struct {
 	__type(value, struct path_scratch);
 } pathbuf SEC(".maps");
 
-static __always_inline bool traced(void)
+/* Whether the current task is in a traced cgroup (or below one). */
+static __always_inline bool traced_cgroup(void)
 {
 	if (glob_targets) {
 		__u64 id = bpf_get_current_cgroup_id();
@@ -159,6 +243,92 @@ static __always_inline bool traced(void)
 			return true;
 	}
 	return false;
+}
+
+/*
+ * Whether a task outside the traced cgroups can be marked: one did leave
+ * (escape_state.outside), or user space untraced a cgroup it had traced
+ * (STATES_UNTRACED). Two array loads.
+ */
+static __always_inline bool marks_outside(void)
+{
+	struct escape_state *s = escape_state_get();
+	if (!s || s->outside)
+		return true;
+	if (glob_targets) {
+		__u32 zero = 0;
+		__u64 *gen = bpf_map_lookup_elem(&states_gen, &zero);
+		return !gen || (*gen & STATES_UNTRACED);
+	}
+	return false;
+}
+
+/*
+ * Whether the current task is traced: in a traced cgroup, or marked
+ * (created by a traced task, or taken over by one). The cgroup decision
+ * comes first; an untraced task then pays the task-storage lookup only
+ * once a marked task may be outside the traced cgroups.
+ */
+static __always_inline bool traced(void)
+{
+	if (traced_cgroup())
+		return true;
+	if (!marks_outside())
+		return false;
+	return bpf_task_storage_get(&marks, bpf_get_current_task_btf(), 0, 0) != NULL;
+}
+
+/* Cgroups deeper than this below the root are judged by their first ancestors. */
+#define MAX_CGROUP_DEPTH 32
+
+/* Whether the cgroup id is traced, or below one that is (any task's). */
+static __always_inline bool traced_cgroup_of(struct task_struct *task)
+{
+	struct cgroup *cg = BPF_CORE_READ(task, cgroups, dfl_cgrp);
+
+	if (glob_targets) {
+		__u64 id = BPF_CORE_READ(cg, kn, id);
+		struct cgroup_state *st = bpf_map_lookup_elem(&cgroup_states, &id);
+		return st && st->traced;
+	}
+	for (int i = 0; i < MAX_CGROUP_DEPTH && cg; i++) {
+		__u64 id = BPF_CORE_READ(cg, kn, id);
+		if (bpf_map_lookup_elem(&target_ids, &id))
+			return true;
+		cg = BPF_CORE_READ(cg, self.parent, cgroup);
+	}
+	return false;
+}
+
+/* Whether any task (not only the current one) is traced. */
+static __always_inline bool task_traced(struct task_struct *task)
+{
+	return bpf_task_storage_get(&marks, task, 0, 0) || traced_cgroup_of(task);
+}
+
+static __always_inline __u64 task_cgroup_id(struct task_struct *task)
+{
+	return BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
+}
+
+/*
+ * Mark task traced for the rest of its life (see marks), and if it leads
+ * its process, list the process in members. Returns the mark (NULL if the
+ * kernel could not allocate it).
+ */
+static __always_inline struct task_mark *mark_task(struct task_struct *task, __u32 flags)
+{
+	struct task_mark *m = bpf_task_storage_get(&marks, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!m)
+		return NULL;
+	m->cgroup_id = task_cgroup_id(task);
+	m->mflags |= flags;
+	if (BPF_CORE_READ(task, pid) == BPF_CORE_READ(task, tgid)) {
+		__u32 tgid = BPF_CORE_READ(task, tgid);
+		struct member mb = {.start_time = BPF_CORE_READ(task, start_boottime), .mflags = flags};
+		bpf_map_update_elem(&members, &tgid, &mb, BPF_ANY);
+	}
+	return m;
 }
 
 /* Count a matched event on this CPU and return its kseq (0 if no counters). */

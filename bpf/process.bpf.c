@@ -269,6 +269,13 @@ int BPF_PROG(handle_sched_process_exec, struct task_struct *task, pid_t old_pid,
 	e->args_len = len;
 	stamp(&e->hdr);
 	emit(e, sizeof(*e) + 2 * PATH_BYTES + len, KIND_EXEC);
+
+	/*
+	 * The session's first process is traced by its cgroup only: from its
+	 * first exec on it is marked too, so leaving the cgroup does not leave
+	 * the trace.
+	 */
+	mark_task(bpf_get_current_task_btf(), 0);
 	return 0;
 }
 
@@ -277,6 +284,17 @@ int BPF_PROG(handle_sched_process_fork, struct task_struct *parent, struct task_
 {
 	if (!traced())
 		return 0;
+	/*
+	 * Every task a traced one creates is traced for life, wherever it
+	 * goes (clone3 CLONE_INTO_CGROUP, a write to cgroup.procs); what a
+	 * process taken over from outside creates stays marked as taken over.
+	 */
+	struct task_mark *pm = bpf_task_storage_get(&marks, bpf_get_current_task_btf(), 0, 0);
+	mark_task(child, pm ? pm->mflags & MARK_TAINTED : 0);
+	__u64 child_cgroup = task_cgroup_id(child);
+	if (child_cgroup != bpf_get_current_cgroup_id())
+		set_outside();
+
 	/* Threads share their process's identity; only new processes count. */
 	__u32 child_pid = BPF_CORE_READ(child, pid);
 	if (child_pid != BPF_CORE_READ(child, tgid))
@@ -286,6 +304,8 @@ int BPF_PROG(handle_sched_process_fork, struct task_struct *parent, struct task_
 	fill_header(&e.hdr, KIND_FORK);
 	e.child_pid = child_pid;
 	e.child_start_time = BPF_CORE_READ(child, start_boottime);
+	if (child_cgroup != e.hdr.cgroup_id)
+		e.child_cgroup_id = child_cgroup;
 
 	struct parent_id p = {
 		.pid = e.hdr.pid,
@@ -308,6 +328,8 @@ int BPF_PROG(handle_sched_process_exit, struct task_struct *task)
 	 */
 	__u32 tid = BPF_CORE_READ(task, pid);
 	bpf_map_delete_elem(&inflight, &tid);
+	if (escapes_live())
+		end_escape(tid);
 
 	if (!traced())
 		return 0;
@@ -337,6 +359,7 @@ int BPF_PROG(handle_sched_process_exit, struct task_struct *task)
 	emit(&e, sizeof(e), KIND_EXIT);
 
 	bpf_map_delete_elem(&parents, &tgid);
+	bpf_map_delete_elem(&members, &tgid);
 	return 0;
 }
 

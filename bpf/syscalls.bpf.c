@@ -3,9 +3,9 @@
  * tp_btf/sys_enter and tp_btf/sys_exit: one program pair for every syscall
  * of interest. They need no tracefs and, unlike the per-syscall tracepoints,
  * they also fire for i386-ABI syscalls (int 0x80), which an agent could
- * otherwise use to hide an open or a connect. The first statement rejects
- * other syscall numbers; the second rejects untraced tasks. Each family's
- * enter_* and exit_* do the rest.
+ * otherwise use to hide an open or a connect. The first statements reject
+ * numbers of no interest (on any ABI, then on the task's); the next rejects
+ * untraced tasks. Each family's enter_* and exit_* do the rest.
  */
 #include "syscalls.h"
 
@@ -14,20 +14,26 @@ int BPF_PROG(handle_sys_enter, struct pt_regs *regs, long id)
 {
 	if (!interesting_nr(id))
 		return 0;
+	/* The bitmap holds every ABI's numbers: is it one of interest on this one? */
+	bool compat = is_compat();
+	if (!interesting_on(id, compat))
+		return 0;
 	if (!traced())
 		return 0;
-
-	bool compat = is_compat();
 	__u32 sc = syscall_id(id, compat);
-	/* Which ABI: the record says so, and argv holds 32-bit pointers in both. */
-	__u32 abi = compat ? EF_COMPAT : (id & X32_BIT) ? EF_X32 : 0;
-	if (sc == SC_UNKNOWN)
+	if (sc == SC_UNKNOWN && (id & ~X32_BIT) != NR_CLONE3)
 		return 0;
 
+	/* Which ABI: the record says so, and argv holds 32-bit pointers in both. */
+	__u32 abi = compat ? EF_COMPAT : (id & X32_BIT) ? EF_X32 : 0;
 	struct sys_args args;
 	syscall_args(regs, compat, &args);
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 
+	if (sc == SC_UNKNOWN || escape_sc(sc)) {
+		enter_escape(tid, id, compat, sc, abi, &args);
+		return 0;
+	}
 	switch (sc) {
 	case SC_OPEN:
 	case SC_CREAT:
@@ -60,8 +66,16 @@ int BPF_PROG(handle_sys_exit, struct pt_regs *regs, long ret)
 
 	if (!interesting_nr(id))
 		return 0;
-
+	bool compat = is_compat();
+	if (!interesting_on(id, compat))
+		return 0;
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	enum pairing pairing = pairing_of(id, compat);
+	if (pairing != PAIR_INFLIGHT && exit_escape(tid, ret))
+		return 0;
+	if (pairing == PAIR_ESCAPES)
+		return 0;
+
 	struct inflight_rec *rec = bpf_map_lookup_elem(&inflight, &tid);
 	if (!rec || !rec->kind)
 		return 0;

@@ -212,6 +212,9 @@ func printSummary(w io.Writer, res *session.Result, signingKey string) {
 	if res.LeftRunning > 0 {
 		fmt.Fprintf(w, "agenttrace: %d processes were still running after the grace period and were killed (their exits are in the log)\n", res.LeftRunning)
 	}
+	if res.TaintedRunning > 0 {
+		fmt.Fprintf(w, "agenttrace: %d processes outside the session that it took over (ptrace, process_vm_writev) are still running, untraced from now on\n", res.TaintedRunning)
+	}
 	fmt.Fprintf(w, "agenttrace: log: %s\n", strings.Join(res.Segments, " "))
 	if res.PublicKey != "" {
 		what := "checkpoints"

@@ -17,7 +17,8 @@ import (
 )
 
 // showTypes are the record types show displays (and --type selects).
-var showTypes = []string{"exec", "open", "connect", "send", "bind", "listen", "accept", "sock_state", "dns", "fork", "exit", "gap", "freeze", "thaw"}
+var showTypes = []string{"exec", "open", "connect", "send", "bind", "listen", "accept", "sock_state", "dns", "fork", "exit",
+	"cgroup_move", "proc_access", "file_op", "mount", "namespace", "bpf", "gap", "freeze", "thaw"}
 
 // showFlags are the flags of agenttrace show.
 type showFlags struct {

@@ -278,10 +278,12 @@ func (c *Cgroup) Remove() error {
 	return first
 }
 
-// Resolver maps cgroup ids below a root cgroup to their paths relative to
-// the cgroup2 mount. A miss rescans the tree once; ids that are still
-// unknown (the cgroup was already removed) are remembered as unknown, which
-// is safe because the kernel never reuses a cgroup id within a boot.
+// Resolver maps cgroup ids to their paths relative to the cgroup2 mount,
+// those below a root cgroup first. A miss rescans the root's tree once, then
+// the whole hierarchy (a traced process can be started in, or moved to, any
+// cgroup); ids that are still unknown (the cgroup was already removed) are
+// remembered as unknown, which is safe because the kernel never reuses a
+// cgroup id within a boot.
 type Resolver struct {
 	mount string
 	root  string // relative to mount
@@ -306,7 +308,10 @@ func (r *Resolver) Path(id uint64) (string, bool) {
 	if r.known[id] {
 		return "", false
 	}
-	r.scan()
+	r.scan(r.root)
+	if _, ok := r.paths[id]; !ok && r.root != "" {
+		r.scan("")
+	}
 	r.known[id] = true
 	p, ok := r.paths[id]
 	return p, ok
@@ -317,12 +322,14 @@ func (r *Resolver) Path(id uint64) (string, bool) {
 func (r *Resolver) Learn(id uint64, path string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.paths[id] = path
+	// A copy: a record's strings alias the ring buffer's memory, which the
+	// next record reuses.
+	r.paths[id] = strings.Clone(path)
 	r.known[id] = true
 }
 
-func (r *Resolver) scan() {
-	base := filepath.Join(r.mount, r.root)
+func (r *Resolver) scan(root string) {
+	base := filepath.Join(r.mount, root)
 	filepath.WalkDir(base, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || !d.IsDir() {
 			return nil

@@ -45,9 +45,13 @@ type Daemon struct {
 
 	mount     string
 	rt        *tracer.Tracer
-	stateLock *os.File // held for the daemon's life
+	kernel    *loader.Tracer // rt.Kernel, known before the pipeline runs (cgroupRecord needs it)
+	stateLock *os.File       // held for the daemon's life
 	res       *cgroup.Resolver
 	met       *metrics
+
+	tamperStop chan struct{} // closed to stop watchTamper
+	tamperDone chan struct{}
 
 	// self is the daemon's own cgroup (below the mount) and its id: never
 	// traced, or its own reads of /proc and the log would feed themselves.
@@ -169,8 +173,15 @@ func (d *Daemon) start(sigs <-chan os.Signal) error {
 		}
 	}
 	tcfg := tracer.Config{
-		Load:    loader.Config{Globs: true, MaxArgBytes: cfg.MaxArgBytes, RingBytes: cfg.RingSize},
-		Target:  func(k *loader.Tracer) error { return k.SetPatterns(components(cfg.Targets)) },
+		Load: loader.Config{Globs: true, MaxArgBytes: cfg.MaxArgBytes, RingBytes: cfg.RingSize},
+		Target: func(k *loader.Tracer) error {
+			d.kernel = k
+			if err := k.SetPatterns(components(cfg.Targets)); err != nil {
+				return err
+			}
+			// What the daemon does not write from now on, nobody can.
+			return k.Freeze()
+		},
 		Encoder: enc,
 		Log: sink.Options{
 			Base: filepath.Join(cfg.Log.Dir, cfg.Log.Name), Signer: signer, VerifierKey: vkey, Version: session.Version,
@@ -202,6 +213,7 @@ func (d *Daemon) start(sigs <-chan os.Signal) error {
 	if err := d.applyTargets("start"); err != nil {
 		return err
 	}
+	d.watchTamper()
 	d.met.serve()
 	d.runExporters()
 	return nil
@@ -236,6 +248,7 @@ func diskFull(err error) bool {
 
 // abort undoes a start that failed part way; what was logged stays.
 func (d *Daemon) abort() {
+	d.stopTamper()
 	d.stopExporters(time.Now().Add(d.cfg.DrainTimeout))
 	if d.rt != nil {
 		d.rt.Stop(d.cfg.DrainTimeout)
@@ -256,6 +269,7 @@ func (d *Daemon) abort() {
 func (d *Daemon) stop(reason string) error {
 	d.logger.Info().Str("reason", reason).Msg("stopping")
 	deadline := time.Now().Add(d.cfg.DrainTimeout)
+	d.stopTamper()
 	// Not under d.mu: the pipeline takes it (cgroupRecord) while it drains.
 	stats, pipeErr := d.rt.Stop(time.Until(deadline))
 	if pipeErr != nil {
@@ -285,9 +299,16 @@ func (d *Daemon) cgroupRecord(c *record.Cgroup) {
 	d.mu.Lock()
 	switch {
 	case c.Op == "mkdir" && c.Matched && !c.StateFull:
-		d.targets[c.ID] = strings.TrimPrefix(c.Path, "/")
+		d.targets[c.ID] = strings.Clone(strings.TrimPrefix(c.Path, "/")) // c.Path aliases the ring buffer
 	case c.Op == "rmdir":
 		delete(d.targets, c.ID)
+	}
+	// The kernel made every cgroup a mkdir record reports traced: watch it.
+	switch {
+	case c.Op == "mkdir" && !c.StateFull:
+		d.kernel.LearnCgroupState(c.ID)
+	case c.Op == "rmdir":
+		d.kernel.ForgetCgroupState(c.ID)
 	}
 	n := len(d.targets)
 	d.mu.Unlock()

@@ -26,6 +26,7 @@ type metrics struct {
 	write   *prometheus.HistogramVec
 	reloads *prometheus.CounterVec
 	targets prometheus.Gauge
+	tamper  *prometheus.CounterVec
 }
 
 func newMetrics(d *Daemon) *metrics {
@@ -43,9 +44,16 @@ func newMetrics(d *Daemon) *metrics {
 		Name: "agenttrace_targets",
 		Help: "Cgroups that match a target pattern (each traced with its subtree).",
 	})
+	m.tamper = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "agenttrace_tamper_total",
+		Help: "Changes someone else made to the kernel state agenttrace set (tamper records), by what changed.",
+	}, []string{"what"})
 	m.reloads.WithLabelValues("applied")
 	m.reloads.WithLabelValues("rejected")
-	m.reg.MustRegister(m.write, m.reloads, m.targets, collector{m})
+	for _, what := range []string{"cgroup_states", "patterns", "states_gen"} {
+		m.tamper.WithLabelValues(what)
+	}
+	m.reg.MustRegister(m.write, m.reloads, m.targets, m.tamper, collector{m})
 	return m
 }
 
@@ -130,6 +138,9 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	written, gapped := d.rt.Pipe.Live()
 	counted := d.rt.Pipe.Counted()
 	for kind := loader.KindExec; kind < loader.KindMax; kind++ {
+		if !record.IsKind(kind) {
+			continue // a number no record kind uses
+		}
 		name := record.KindName(kind)
 		ch <- prometheus.MustNewConstMetric(descMatched, prometheus.CounterValue, float64(counters[kind].Matched), name)
 		ch <- prometheus.MustNewConstMetric(descWritten, prometheus.CounterValue, float64(written[kind]), name)

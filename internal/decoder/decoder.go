@@ -123,7 +123,8 @@ func Decode(raw []byte, ev *record.Event) error {
 		}
 		r := (*loader.ForkEvent)(unsafe.Pointer(&raw[0]))
 		// The child runs the parent's image: it inherits self_exec_id.
-		ev.Fork = record.Fork{ChildPid: r.ChildPid, ChildExecID: record.ExecID{Pid: r.ChildPid, Start: r.ChildStartTime, Seq: h.ExecSeq}}
+		ev.Fork = record.Fork{ChildPid: r.ChildPid, ChildExecID: record.ExecID{Pid: r.ChildPid, Start: r.ChildStartTime, Seq: h.ExecSeq},
+			ChildCgroupID: r.ChildCgroupId}
 	case loader.KindExit:
 		if len(raw) < ExitSize {
 			return malformed("exit record of %d bytes", len(raw))
@@ -132,6 +133,18 @@ func Decode(raw []byte, ev *record.Event) error {
 		ev.Exit = record.Exit{Status: r.ExitCode}
 	case loader.KindCgroup:
 		return decodeCgroup(raw, &ev.Cgroup)
+	case loader.KindCgroupMove:
+		return decodeCgroupMove(raw, &ev.CgroupMove)
+	case loader.KindProcAccess:
+		return decodeProcAccess(raw, &ev.ProcAccess)
+	case loader.KindFileOp:
+		return decodeFileOp(raw, &ev.FileOp)
+	case loader.KindMount:
+		return decodeMount(raw, &ev.Mount)
+	case loader.KindNamespace:
+		return decodeNamespace(raw, &ev.Namespace)
+	case loader.KindBPF:
+		return decodeBPF(raw, &ev.BPF)
 	default:
 		return malformed("unknown kind %d", ev.Kind)
 	}

@@ -31,7 +31,8 @@ import (
 //	dns_event:    hdr 120, cookie 120, direction 128, protocol 132,
 //	              payload_len 136, cap_len 140, family 144, sport 146,
 //	              dport 148, _pad 150, saddr 152, daddr 168, payload 184   = 696
-//	fork_event:   hdr 120, child_start_time 120, child_pid 128, _pad 132  = 136
+//	fork_event:   hdr 120, child_start_time 120, child_cgroup_id 128,
+//	              child_pid 136, _pad 140                                  = 144
 //	exit_event:   hdr 120, exit_code 120, _pad 124                         = 128
 //	cgroup_event: hdr 120, id 120, parent_id 128, 6 x u32 136..159, path 160
 //	kind_counters: 3 x u64                                                 = 24
@@ -153,9 +154,10 @@ func TestLayout(t *testing.T) {
 		{"dns_event.payload", unsafe.Offsetof(d.Payload), 184},
 		{"sizeof(dns_event.payload)", unsafe.Sizeof(d.Payload), uintptr(loader.DNSBytes)},
 
-		{"sizeof(fork_event)", unsafe.Sizeof(f), 136},
+		{"sizeof(fork_event)", unsafe.Sizeof(f), 144},
 		{"fork_event.child_start_time", unsafe.Offsetof(f.ChildStartTime), 120},
-		{"fork_event.child_pid", unsafe.Offsetof(f.ChildPid), 128},
+		{"fork_event.child_cgroup_id", unsafe.Offsetof(f.ChildCgroupId), 128},
+		{"fork_event.child_pid", unsafe.Offsetof(f.ChildPid), 136},
 
 		{"sizeof(exit_event)", unsafe.Sizeof(e), 128},
 		{"exit_event.exit_code", unsafe.Offsetof(e.ExitCode), 120},
@@ -181,7 +183,7 @@ func TestLayout(t *testing.T) {
 		{"NetSize", uintptr(NetSize), 560},
 		{"SockStateSize", uintptr(SockStateSize), 384},
 		{"DNSSize", uintptr(DNSSize), 696},
-		{"ForkSize", uintptr(ForkSize), 136},
+		{"ForkSize", uintptr(ForkSize), 144},
 		{"ExitSize", uintptr(ExitSize), 128},
 		{"CgroupSize (offset of path)", uintptr(CgroupSize), 160},
 	} {
@@ -284,7 +286,7 @@ func rawDNS(family uint16, payload []byte, payloadLen uint32) []byte {
 }
 
 func rawFork() []byte {
-	r := loader.ForkEvent{Hdr: header(loader.KindFork), ChildStartTime: 123, ChildPid: 456}
+	r := loader.ForkEvent{Hdr: header(loader.KindFork), ChildStartTime: 123, ChildCgroupId: 789, ChildPid: 456}
 	return bytesOf(&r, ForkSize, 0)
 }
 
@@ -511,7 +513,7 @@ func TestDecodeValid(t *testing.T) {
 	t.Run("fork", func(t *testing.T) {
 		var ev record.Event
 		// The child runs the parent's image: its exec counter is the parent's.
-		want := record.Fork{ChildPid: 456, ChildExecID: record.ExecID{Pid: 456, Start: 123, Seq: 55}}
+		want := record.Fork{ChildPid: 456, ChildExecID: record.ExecID{Pid: 456, Start: 123, Seq: 55}, ChildCgroupID: 789}
 		if err := Decode(rawFork(), &ev); err != nil || ev.Fork != want || ev.Kind != loader.KindFork {
 			t.Errorf("Decode = %v, %+v", err, ev.Fork)
 		}
@@ -642,6 +644,12 @@ func TestKindsMatchHeader(t *testing.T) {
 		{"accept", record.KindAccept, loader.KindAccept},
 		{"sock_state", record.KindSockState, loader.KindSockState},
 		{"dns", record.KindDNS, loader.KindDNS},
+		{"cgroup_move", record.KindCgroupMove, loader.KindCgroupMove},
+		{"proc_access", record.KindProcAccess, loader.KindProcAccess},
+		{"file_op", record.KindFileOp, loader.KindFileOp},
+		{"mount", record.KindMount, loader.KindMount},
+		{"namespace", record.KindNamespace, loader.KindNamespace},
+		{"bpf", record.KindBPF, loader.KindBPF},
 		{"max", record.KindMax, loader.KindMax},
 	} {
 		if tc.record != tc.kernel {
@@ -695,6 +703,14 @@ func FuzzDecode(f *testing.F) {
 	f.Add(rawSend(16))
 	f.Add(rawSockState(16))
 	f.Add(rawDNS(2, dnsQuery, uint32(len(dnsQuery))))
+	f.Add(rawMove("/x/y", 4, CgroupMoveSize+5))
+	f.Add(rawMove("", 0, CgroupMoveSize))
+	f.Add(rawAccess("/usr/bin/victim", 15))
+	f.Add(rawFileOp("a", "bb", "/d", "/nd"))
+	f.Add(rawFileOp("", "", "/file", ""))
+	f.Add(rawMount())
+	f.Add(rawNamespace())
+	f.Add(rawBPF())
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		var ev record.Event
@@ -733,7 +749,16 @@ func FuzzDecode(f *testing.F) {
 			if len(ev.DNS.Message.Questions) > 16 || len(ev.DNS.Message.Answers) > 16 {
 				t.Fatal("too many questions or answers kept")
 			}
-		case loader.KindFork, loader.KindExit:
+		case loader.KindCgroupMove:
+			strs = map[string]string{"Path": ev.CgroupMove.ToCgroup}
+		case loader.KindProcAccess:
+			strs = map[string]string{"Comm": ev.ProcAccess.Target.Comm, "Exe": ev.ProcAccess.Target.Exe}
+		case loader.KindFileOp:
+			f := &ev.FileOp
+			strs = map[string]string{"Path": f.Path.Path, "NewPath": f.NewPath.Path, "Dir": f.Dir.Path, "NewDir": f.NewDir.Path, "File": f.File.Path}
+		case loader.KindMount:
+			strs = map[string]string{"Source": ev.Mount.Source.Path, "Target": ev.Mount.Target.Path, "Fstype": ev.Mount.Fstype.Path}
+		case loader.KindFork, loader.KindExit, loader.KindNamespace, loader.KindBPF:
 		default:
 			t.Fatalf("Decode accepted kind %d", ev.Kind)
 		}
@@ -741,6 +766,9 @@ func FuzzDecode(f *testing.F) {
 		for name, s := range strs {
 			if !within(raw, s) {
 				t.Fatalf("%s (len %d) is not within the %d-byte input", name, len(s), len(raw))
+			}
+			if len(s) >= pathBytes {
+				t.Fatalf("%s has %d bytes", name, len(s))
 			}
 		}
 		if len(ev.Exec.Filename) >= pathBytes || len(ev.Exec.Exe) >= pathBytes || len(ev.Open.Path) >= pathBytes ||

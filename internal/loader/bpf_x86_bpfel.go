@@ -13,6 +13,34 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type bpfAccessFlag uint32
+
+const (
+	bpfAccessFlagPA_TAINTED      bpfAccessFlag = 1
+	bpfAccessFlagPA_THREAD_GROUP bpfAccessFlag = 2
+	bpfAccessFlagPA_BAD_PIDFD    bpfAccessFlag = 4
+)
+
+type bpfBpfEvent struct {
+	_      structs.HostLayout
+	Hdr    bpfEventHeader
+	Ret    int64
+	Cmd    uint32
+	MapId  uint32
+	ProgId uint32
+	LinkId uint32
+	Bflags uint32
+	Pad    uint32
+}
+
+type bpfBpfFlag uint32
+
+const (
+	bpfBpfFlagBF_MAP  bpfBpfFlag = 1
+	bpfBpfFlagBF_PROG bpfBpfFlag = 2
+	bpfBpfFlagBF_LINK bpfBpfFlag = 4
+)
+
 type bpfCgroupEvent struct {
 	_        structs.HostLayout
 	Hdr      bpfEventHeader
@@ -34,6 +62,21 @@ const (
 	bpfCgroupFlagCF_STATE_FULL     bpfCgroupFlag = 2
 	bpfCgroupFlagCF_PATH_TRUNCATED bpfCgroupFlag = 4
 )
+
+type bpfCgroupMoveEvent struct {
+	_         structs.HostLayout
+	Hdr       bpfEventHeader
+	Ret       int64
+	StartTime uint64
+	ExecSeq   uint64
+	FromId    uint64
+	ToId      uint64
+	Pid       uint32
+	Tid       uint32
+	Mflags    uint32
+	PathLen   uint32
+	Path      [4096]int8
+}
 
 type bpfCgroupOp uint32
 
@@ -70,6 +113,22 @@ type bpfDnsEvent struct {
 	Saddr      [16]uint8
 	Daddr      [16]uint8
 	Payload    [512]uint8
+}
+
+type bpfEscapeInflight struct {
+	_    structs.HostLayout
+	Kind uint32
+	Size uint32
+	Attr [10]uint32
+	Move bpfCgroupMoveEvent
+	_    [12320]byte
+}
+
+type bpfEscapeState struct {
+	_       structs.HostLayout
+	Outside uint32
+	Pad     uint32
+	Live    uint64
 }
 
 type bpfEventFlag uint32
@@ -137,10 +196,54 @@ type bpfExitEvent struct {
 	Pad      uint32
 }
 
+type bpfFileOpEvent struct {
+	_          structs.HostLayout
+	Hdr        bpfEventHeader
+	Ret        int64
+	Length     uint64
+	FileIno    uint64
+	Syscall    uint32
+	Dirfd      int32
+	NewDirfd   int32
+	Fd         int32
+	Flags      uint32
+	Mode       uint32
+	Uid        uint32
+	Gid        uint32
+	FileDev    uint32
+	FileMode   uint32
+	FileMntId  uint32
+	Fflags     uint32
+	PathLen    uint32
+	NewPathLen uint32
+	DirLen     uint32
+	NewDirLen  uint32
+	Path       [4096]int8
+	NewPath    [4096]int8
+	Dir        [4096]int8
+	NewDir     [4096]int8
+}
+
+type bpfFileOpFlag uint32
+
+const (
+	bpfFileOpFlagFO_PATH_FAULT         bpfFileOpFlag = 1
+	bpfFileOpFlagFO_PATH_TRUNCATED     bpfFileOpFlag = 2
+	bpfFileOpFlagFO_NEW_PATH_FAULT     bpfFileOpFlag = 4
+	bpfFileOpFlagFO_NEW_PATH_TRUNCATED bpfFileOpFlag = 8
+	bpfFileOpFlagFO_DIR                bpfFileOpFlag = 16
+	bpfFileOpFlagFO_DIR_TRUNCATED      bpfFileOpFlag = 32
+	bpfFileOpFlagFO_NEW_DIR            bpfFileOpFlag = 64
+	bpfFileOpFlagFO_NEW_DIR_TRUNCATED  bpfFileOpFlag = 128
+	bpfFileOpFlagFO_FILE               bpfFileOpFlag = 256
+	bpfFileOpFlagFO_FILE_DELETED       bpfFileOpFlag = 512
+)
+
 type bpfForkEvent struct {
 	_              structs.HostLayout
 	Hdr            bpfEventHeader
 	ChildStartTime uint64
+	ChildCgroupId  uint64
 	ChildPid       uint32
 	Pad            uint32
 }
@@ -211,7 +314,76 @@ const (
 	bpfLimitGLOB_BYTES        bpfLimit = 64
 	bpfLimitSOCK_NAME_BYTES   bpfLimit = 112
 	bpfLimitDNS_BYTES         bpfLimit = 512
+	bpfLimitFSTYPE_BYTES      bpfLimit = 256
 )
+
+type bpfMarkFlag uint32
+
+const (
+	bpfMarkFlagMARK_TAINTED bpfMarkFlag = 1
+)
+
+type bpfMember struct {
+	_         structs.HostLayout
+	StartTime uint64
+	Mflags    uint32
+	Pad       uint32
+}
+
+type bpfMountEvent struct {
+	_         structs.HostLayout
+	Hdr       bpfEventHeader
+	Ret       int64
+	Flags     uint64
+	Attr      uint64
+	AttrClr   uint64
+	Syscall   uint32
+	Fd        int32
+	Dirfd     int32
+	FromDirfd int32
+	Aux       int32
+	Cmd       uint32
+	Mflags    uint32
+	SourceLen uint32
+	TargetLen uint32
+	FstypeLen uint32
+	Source    [4096]int8
+	Target    [4096]int8
+	Fstype    [256]int8
+}
+
+type bpfMountFlag uint32
+
+const (
+	bpfMountFlagMO_SOURCE       bpfMountFlag = 1
+	bpfMountFlagMO_TARGET       bpfMountFlag = 2
+	bpfMountFlagMO_FSTYPE       bpfMountFlag = 4
+	bpfMountFlagMO_SOURCE_FAULT bpfMountFlag = 8
+	bpfMountFlagMO_TARGET_FAULT bpfMountFlag = 16
+	bpfMountFlagMO_FSTYPE_FAULT bpfMountFlag = 32
+	bpfMountFlagMO_TRUNCATED    bpfMountFlag = 64
+	bpfMountFlagMO_OLD_UMOUNT   bpfMountFlag = 128
+	bpfMountFlagMO_ATTR_FAULT   bpfMountFlag = 256
+)
+
+type bpfMoveFlag uint32
+
+const (
+	bpfMoveFlagMF_THREADGROUP    bpfMoveFlag = 1
+	bpfMoveFlagMF_TRACED         bpfMoveFlag = 2
+	bpfMoveFlagMF_FROM_KNOWN     bpfMoveFlag = 4
+	bpfMoveFlagMF_ATTEMPT        bpfMoveFlag = 8
+	bpfMoveFlagMF_PATH_TRUNCATED bpfMoveFlag = 16
+)
+
+type bpfNamespaceEvent struct {
+	_       structs.HostLayout
+	Hdr     bpfEventHeader
+	Ret     int64
+	Flags   uint64
+	Syscall uint32
+	Fd      int32
+}
 
 type bpfNetEvent struct {
 	_        structs.HostLayout
@@ -277,22 +449,46 @@ type bpfPathScratch struct {
 	Buf [8192]int8
 }
 
+type bpfProcAccessEvent struct {
+	_       structs.HostLayout
+	Hdr     bpfEventHeader
+	Ret     int64
+	Addr    uint64
+	Data    uint64
+	Syscall uint32
+	Request uint32
+	Pid     int32
+	Tid     int32
+	Pidfd   int32
+	Sig     uint32
+	Aflags  uint32
+	Pad     uint32
+	Target  bpfTargetInfo
+	Exe     [4096]int8
+}
+
 type bpfRecordKind uint32
 
 const (
-	bpfRecordKindKIND_EXEC       bpfRecordKind = 1
-	bpfRecordKindKIND_OPEN       bpfRecordKind = 2
-	bpfRecordKindKIND_CONNECT    bpfRecordKind = 3
-	bpfRecordKindKIND_FORK       bpfRecordKind = 4
-	bpfRecordKindKIND_EXIT       bpfRecordKind = 5
-	bpfRecordKindKIND_CGROUP     bpfRecordKind = 6
-	bpfRecordKindKIND_SEND       bpfRecordKind = 7
-	bpfRecordKindKIND_BIND       bpfRecordKind = 8
-	bpfRecordKindKIND_LISTEN     bpfRecordKind = 9
-	bpfRecordKindKIND_ACCEPT     bpfRecordKind = 10
-	bpfRecordKindKIND_SOCK_STATE bpfRecordKind = 11
-	bpfRecordKindKIND_DNS        bpfRecordKind = 12
-	bpfRecordKindKIND_MAX        bpfRecordKind = 13
+	bpfRecordKindKIND_EXEC        bpfRecordKind = 1
+	bpfRecordKindKIND_OPEN        bpfRecordKind = 2
+	bpfRecordKindKIND_CONNECT     bpfRecordKind = 3
+	bpfRecordKindKIND_FORK        bpfRecordKind = 4
+	bpfRecordKindKIND_EXIT        bpfRecordKind = 5
+	bpfRecordKindKIND_CGROUP      bpfRecordKind = 6
+	bpfRecordKindKIND_SEND        bpfRecordKind = 7
+	bpfRecordKindKIND_BIND        bpfRecordKind = 8
+	bpfRecordKindKIND_LISTEN      bpfRecordKind = 9
+	bpfRecordKindKIND_ACCEPT      bpfRecordKind = 10
+	bpfRecordKindKIND_SOCK_STATE  bpfRecordKind = 11
+	bpfRecordKindKIND_DNS         bpfRecordKind = 12
+	bpfRecordKindKIND_CGROUP_MOVE bpfRecordKind = 14
+	bpfRecordKindKIND_PROC_ACCESS bpfRecordKind = 15
+	bpfRecordKindKIND_FILE_OP     bpfRecordKind = 16
+	bpfRecordKindKIND_MOUNT       bpfRecordKind = 17
+	bpfRecordKindKIND_NAMESPACE   bpfRecordKind = 18
+	bpfRecordKindKIND_BPF         bpfRecordKind = 19
+	bpfRecordKindKIND_MAX         bpfRecordKind = 20
 )
 
 type bpfSockInfo struct {
@@ -358,7 +554,74 @@ const (
 	bpfSyscallIdSC_IO_URING_ACCEPT     bpfSyscallId = 52
 	bpfSyscallIdSC_IO_URING_BIND       bpfSyscallId = 53
 	bpfSyscallIdSC_IO_URING_LISTEN     bpfSyscallId = 54
+	bpfSyscallIdSC_RENAME              bpfSyscallId = 60
+	bpfSyscallIdSC_RENAMEAT            bpfSyscallId = 61
+	bpfSyscallIdSC_RENAMEAT2           bpfSyscallId = 62
+	bpfSyscallIdSC_UNLINK              bpfSyscallId = 63
+	bpfSyscallIdSC_UNLINKAT            bpfSyscallId = 64
+	bpfSyscallIdSC_RMDIR               bpfSyscallId = 65
+	bpfSyscallIdSC_LINK                bpfSyscallId = 66
+	bpfSyscallIdSC_LINKAT              bpfSyscallId = 67
+	bpfSyscallIdSC_SYMLINK             bpfSyscallId = 68
+	bpfSyscallIdSC_SYMLINKAT           bpfSyscallId = 69
+	bpfSyscallIdSC_CHMOD               bpfSyscallId = 70
+	bpfSyscallIdSC_FCHMOD              bpfSyscallId = 71
+	bpfSyscallIdSC_FCHMODAT            bpfSyscallId = 72
+	bpfSyscallIdSC_FCHMODAT2           bpfSyscallId = 73
+	bpfSyscallIdSC_CHOWN               bpfSyscallId = 74
+	bpfSyscallIdSC_FCHOWN              bpfSyscallId = 75
+	bpfSyscallIdSC_LCHOWN              bpfSyscallId = 76
+	bpfSyscallIdSC_FCHOWNAT            bpfSyscallId = 77
+	bpfSyscallIdSC_TRUNCATE            bpfSyscallId = 78
+	bpfSyscallIdSC_FTRUNCATE           bpfSyscallId = 79
+	bpfSyscallIdSC_MOUNT               bpfSyscallId = 80
+	bpfSyscallIdSC_UMOUNT2             bpfSyscallId = 81
+	bpfSyscallIdSC_MOVE_MOUNT          bpfSyscallId = 82
+	bpfSyscallIdSC_FSOPEN              bpfSyscallId = 83
+	bpfSyscallIdSC_FSCONFIG            bpfSyscallId = 84
+	bpfSyscallIdSC_FSMOUNT             bpfSyscallId = 85
+	bpfSyscallIdSC_MOUNT_SETATTR       bpfSyscallId = 86
+	bpfSyscallIdSC_PIVOT_ROOT          bpfSyscallId = 87
+	bpfSyscallIdSC_UNSHARE             bpfSyscallId = 88
+	bpfSyscallIdSC_SETNS               bpfSyscallId = 89
+	bpfSyscallIdSC_BPF                 bpfSyscallId = 90
+	bpfSyscallIdSC_PTRACE              bpfSyscallId = 91
+	bpfSyscallIdSC_PROCESS_VM_READV    bpfSyscallId = 92
+	bpfSyscallIdSC_PROCESS_VM_WRITEV   bpfSyscallId = 93
+	bpfSyscallIdSC_PIDFD_OPEN          bpfSyscallId = 94
+	bpfSyscallIdSC_PIDFD_SEND_SIGNAL   bpfSyscallId = 95
+	bpfSyscallIdSC_KILL                bpfSyscallId = 96
+	bpfSyscallIdSC_TKILL               bpfSyscallId = 97
+	bpfSyscallIdSC_TGKILL              bpfSyscallId = 98
+	bpfSyscallIdSC_RT_SIGQUEUEINFO     bpfSyscallId = 99
 )
+
+type bpfTargetFlag uint32
+
+const (
+	bpfTargetFlagTF_FOUND         bpfTargetFlag = 1
+	bpfTargetFlagTF_TRACED        bpfTargetFlag = 2
+	bpfTargetFlagTF_EXE_TRUNCATED bpfTargetFlag = 4
+	bpfTargetFlagTF_NO_EXE        bpfTargetFlag = 8
+)
+
+type bpfTargetInfo struct {
+	_         structs.HostLayout
+	StartTime uint64
+	ExecSeq   uint64
+	Pid       uint32
+	Tid       uint32
+	Tflags    uint32
+	ExeLen    uint32
+	Comm      [16]int8
+}
+
+type bpfTaskMark struct {
+	_        structs.HostLayout
+	CgroupId uint64
+	Mflags   uint32
+	Pad      uint32
+}
 
 type bpfTracedCache struct {
 	_      structs.HostLayout
@@ -374,6 +637,8 @@ type bpfTracedCache struct {
 const (
 	bpfMapCgroupStates              = "cgroup_states"
 	bpfMapCounters                  = "counters"
+	bpfMapEscapeState               = "escape_state"
+	bpfMapEscapes                   = "escapes"
 	bpfMapEvents                    = "events"
 	bpfMapExited                    = "exited"
 	bpfMapGlobbuf                   = "globbuf"
@@ -381,11 +646,14 @@ const (
 	bpfMapHookAddrs                 = "hook_addrs"
 	bpfMapHookScratch               = "hook_scratch"
 	bpfMapInflight                  = "inflight"
+	bpfMapMarks                     = "marks"
+	bpfMapMembers                   = "members"
 	bpfMapParents                   = "parents"
 	bpfMapPathbuf                   = "pathbuf"
 	bpfMapPatterns                  = "patterns"
 	bpfMapSocks                     = "socks"
 	bpfMapStatesGen                 = "states_gen"
+	bpfMapTargetIds                 = "target_ids"
 	bpfMapTargets                   = "targets"
 	bpfMapTcache                    = "tcache"
 	bpfMapUringNet                  = "uring_net"
@@ -393,6 +661,7 @@ const (
 	bpfMapUringScratch              = "uring_scratch"
 	bpfProgHandleBind4              = "handle_bind4"
 	bpfProgHandleBind6              = "handle_bind6"
+	bpfProgHandleCgroupAttachTask   = "handle_cgroup_attach_task"
 	bpfProgHandleCgroupMkdir        = "handle_cgroup_mkdir"
 	bpfProgHandleCgroupRmdir        = "handle_cgroup_rmdir"
 	bpfProgHandleConnect4           = "handle_connect4"
@@ -416,8 +685,12 @@ const (
 	bpfVarGlobTargets               = "glob_targets"
 	bpfVarMaxArgBytes               = "max_arg_bytes"
 	bpfVarTargetSlots               = "target_slots"
+	bpfVarUnusedAccessFlag          = "unused_access_flag"
+	bpfVarUnusedBpfEvent            = "unused_bpf_event"
+	bpfVarUnusedBpfFlag             = "unused_bpf_flag"
 	bpfVarUnusedCgroupEvent         = "unused_cgroup_event"
 	bpfVarUnusedCgroupFlag          = "unused_cgroup_flag"
+	bpfVarUnusedCgroupMoveEvent     = "unused_cgroup_move_event"
 	bpfVarUnusedCgroupOp            = "unused_cgroup_op"
 	bpfVarUnusedCgroupState         = "unused_cgroup_state"
 	bpfVarUnusedDnsDirection        = "unused_dns_direction"
@@ -425,17 +698,28 @@ const (
 	bpfVarUnusedEventFlag           = "unused_event_flag"
 	bpfVarUnusedExecEvent           = "unused_exec_event"
 	bpfVarUnusedExitEvent           = "unused_exit_event"
+	bpfVarUnusedFileOpEvent         = "unused_file_op_event"
+	bpfVarUnusedFileOpFlag          = "unused_file_op_flag"
 	bpfVarUnusedForkEvent           = "unused_fork_event"
 	bpfVarUnusedGlobPattern         = "unused_glob_pattern"
 	bpfVarUnusedKindCounters        = "unused_kind_counters"
 	bpfVarUnusedLimit               = "unused_limit"
+	bpfVarUnusedMarkFlag            = "unused_mark_flag"
+	bpfVarUnusedMember              = "unused_member"
+	bpfVarUnusedMountEvent          = "unused_mount_event"
+	bpfVarUnusedMountFlag           = "unused_mount_flag"
+	bpfVarUnusedMoveFlag            = "unused_move_flag"
+	bpfVarUnusedNamespaceEvent      = "unused_namespace_event"
 	bpfVarUnusedNetEvent            = "unused_net_event"
 	bpfVarUnusedNetFlag             = "unused_net_flag"
 	bpfVarUnusedOpenEvent           = "unused_open_event"
+	bpfVarUnusedProcAccessEvent     = "unused_proc_access_event"
 	bpfVarUnusedRecordKind          = "unused_record_kind"
 	bpfVarUnusedSockInfo            = "unused_sock_info"
 	bpfVarUnusedSockStateEvent      = "unused_sock_state_event"
 	bpfVarUnusedSyscallId           = "unused_syscall_id"
+	bpfVarUnusedTargetFlag          = "unused_target_flag"
+	bpfVarUnusedTargetInfo          = "unused_target_info"
 	bpfVarWakeupBytes               = "wakeup_bytes"
 )
 
@@ -483,6 +767,7 @@ type bpfSpecs struct {
 type bpfProgramSpecs struct {
 	HandleBind4              *ebpf.ProgramSpec `ebpf:"handle_bind4"`
 	HandleBind6              *ebpf.ProgramSpec `ebpf:"handle_bind6"`
+	HandleCgroupAttachTask   *ebpf.ProgramSpec `ebpf:"handle_cgroup_attach_task"`
 	HandleCgroupMkdir        *ebpf.ProgramSpec `ebpf:"handle_cgroup_mkdir"`
 	HandleCgroupRmdir        *ebpf.ProgramSpec `ebpf:"handle_cgroup_rmdir"`
 	HandleConnect4           *ebpf.ProgramSpec `ebpf:"handle_connect4"`
@@ -511,6 +796,8 @@ type bpfProgramSpecs struct {
 type bpfMapSpecs struct {
 	CgroupStates    *ebpf.MapSpec `ebpf:"cgroup_states"`
 	Counters        *ebpf.MapSpec `ebpf:"counters"`
+	EscapeState     *ebpf.MapSpec `ebpf:"escape_state"`
+	Escapes         *ebpf.MapSpec `ebpf:"escapes"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	Exited          *ebpf.MapSpec `ebpf:"exited"`
 	Globbuf         *ebpf.MapSpec `ebpf:"globbuf"`
@@ -518,11 +805,14 @@ type bpfMapSpecs struct {
 	HookAddrs       *ebpf.MapSpec `ebpf:"hook_addrs"`
 	HookScratch     *ebpf.MapSpec `ebpf:"hook_scratch"`
 	Inflight        *ebpf.MapSpec `ebpf:"inflight"`
+	Marks           *ebpf.MapSpec `ebpf:"marks"`
+	Members         *ebpf.MapSpec `ebpf:"members"`
 	Parents         *ebpf.MapSpec `ebpf:"parents"`
 	Pathbuf         *ebpf.MapSpec `ebpf:"pathbuf"`
 	Patterns        *ebpf.MapSpec `ebpf:"patterns"`
 	Socks           *ebpf.MapSpec `ebpf:"socks"`
 	StatesGen       *ebpf.MapSpec `ebpf:"states_gen"`
+	TargetIds       *ebpf.MapSpec `ebpf:"target_ids"`
 	Targets         *ebpf.MapSpec `ebpf:"targets"`
 	Tcache          *ebpf.MapSpec `ebpf:"tcache"`
 	UringNet        *ebpf.MapSpec `ebpf:"uring_net"`
@@ -534,30 +824,45 @@ type bpfMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type bpfVariableSpecs struct {
-	GlobTargets          *ebpf.VariableSpec `ebpf:"glob_targets"`
-	MaxArgBytes          *ebpf.VariableSpec `ebpf:"max_arg_bytes"`
-	TargetSlots          *ebpf.VariableSpec `ebpf:"target_slots"`
-	UnusedCgroupEvent    *ebpf.VariableSpec `ebpf:"unused_cgroup_event"`
-	UnusedCgroupFlag     *ebpf.VariableSpec `ebpf:"unused_cgroup_flag"`
-	UnusedCgroupOp       *ebpf.VariableSpec `ebpf:"unused_cgroup_op"`
-	UnusedCgroupState    *ebpf.VariableSpec `ebpf:"unused_cgroup_state"`
-	UnusedDnsDirection   *ebpf.VariableSpec `ebpf:"unused_dns_direction"`
-	UnusedDnsEvent       *ebpf.VariableSpec `ebpf:"unused_dns_event"`
-	UnusedEventFlag      *ebpf.VariableSpec `ebpf:"unused_event_flag"`
-	UnusedExecEvent      *ebpf.VariableSpec `ebpf:"unused_exec_event"`
-	UnusedExitEvent      *ebpf.VariableSpec `ebpf:"unused_exit_event"`
-	UnusedForkEvent      *ebpf.VariableSpec `ebpf:"unused_fork_event"`
-	UnusedGlobPattern    *ebpf.VariableSpec `ebpf:"unused_glob_pattern"`
-	UnusedKindCounters   *ebpf.VariableSpec `ebpf:"unused_kind_counters"`
-	UnusedLimit          *ebpf.VariableSpec `ebpf:"unused_limit"`
-	UnusedNetEvent       *ebpf.VariableSpec `ebpf:"unused_net_event"`
-	UnusedNetFlag        *ebpf.VariableSpec `ebpf:"unused_net_flag"`
-	UnusedOpenEvent      *ebpf.VariableSpec `ebpf:"unused_open_event"`
-	UnusedRecordKind     *ebpf.VariableSpec `ebpf:"unused_record_kind"`
-	UnusedSockInfo       *ebpf.VariableSpec `ebpf:"unused_sock_info"`
-	UnusedSockStateEvent *ebpf.VariableSpec `ebpf:"unused_sock_state_event"`
-	UnusedSyscallId      *ebpf.VariableSpec `ebpf:"unused_syscall_id"`
-	WakeupBytes          *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
+	GlobTargets           *ebpf.VariableSpec `ebpf:"glob_targets"`
+	MaxArgBytes           *ebpf.VariableSpec `ebpf:"max_arg_bytes"`
+	TargetSlots           *ebpf.VariableSpec `ebpf:"target_slots"`
+	UnusedAccessFlag      *ebpf.VariableSpec `ebpf:"unused_access_flag"`
+	UnusedBpfEvent        *ebpf.VariableSpec `ebpf:"unused_bpf_event"`
+	UnusedBpfFlag         *ebpf.VariableSpec `ebpf:"unused_bpf_flag"`
+	UnusedCgroupEvent     *ebpf.VariableSpec `ebpf:"unused_cgroup_event"`
+	UnusedCgroupFlag      *ebpf.VariableSpec `ebpf:"unused_cgroup_flag"`
+	UnusedCgroupMoveEvent *ebpf.VariableSpec `ebpf:"unused_cgroup_move_event"`
+	UnusedCgroupOp        *ebpf.VariableSpec `ebpf:"unused_cgroup_op"`
+	UnusedCgroupState     *ebpf.VariableSpec `ebpf:"unused_cgroup_state"`
+	UnusedDnsDirection    *ebpf.VariableSpec `ebpf:"unused_dns_direction"`
+	UnusedDnsEvent        *ebpf.VariableSpec `ebpf:"unused_dns_event"`
+	UnusedEventFlag       *ebpf.VariableSpec `ebpf:"unused_event_flag"`
+	UnusedExecEvent       *ebpf.VariableSpec `ebpf:"unused_exec_event"`
+	UnusedExitEvent       *ebpf.VariableSpec `ebpf:"unused_exit_event"`
+	UnusedFileOpEvent     *ebpf.VariableSpec `ebpf:"unused_file_op_event"`
+	UnusedFileOpFlag      *ebpf.VariableSpec `ebpf:"unused_file_op_flag"`
+	UnusedForkEvent       *ebpf.VariableSpec `ebpf:"unused_fork_event"`
+	UnusedGlobPattern     *ebpf.VariableSpec `ebpf:"unused_glob_pattern"`
+	UnusedKindCounters    *ebpf.VariableSpec `ebpf:"unused_kind_counters"`
+	UnusedLimit           *ebpf.VariableSpec `ebpf:"unused_limit"`
+	UnusedMarkFlag        *ebpf.VariableSpec `ebpf:"unused_mark_flag"`
+	UnusedMember          *ebpf.VariableSpec `ebpf:"unused_member"`
+	UnusedMountEvent      *ebpf.VariableSpec `ebpf:"unused_mount_event"`
+	UnusedMountFlag       *ebpf.VariableSpec `ebpf:"unused_mount_flag"`
+	UnusedMoveFlag        *ebpf.VariableSpec `ebpf:"unused_move_flag"`
+	UnusedNamespaceEvent  *ebpf.VariableSpec `ebpf:"unused_namespace_event"`
+	UnusedNetEvent        *ebpf.VariableSpec `ebpf:"unused_net_event"`
+	UnusedNetFlag         *ebpf.VariableSpec `ebpf:"unused_net_flag"`
+	UnusedOpenEvent       *ebpf.VariableSpec `ebpf:"unused_open_event"`
+	UnusedProcAccessEvent *ebpf.VariableSpec `ebpf:"unused_proc_access_event"`
+	UnusedRecordKind      *ebpf.VariableSpec `ebpf:"unused_record_kind"`
+	UnusedSockInfo        *ebpf.VariableSpec `ebpf:"unused_sock_info"`
+	UnusedSockStateEvent  *ebpf.VariableSpec `ebpf:"unused_sock_state_event"`
+	UnusedSyscallId       *ebpf.VariableSpec `ebpf:"unused_syscall_id"`
+	UnusedTargetFlag      *ebpf.VariableSpec `ebpf:"unused_target_flag"`
+	UnusedTargetInfo      *ebpf.VariableSpec `ebpf:"unused_target_info"`
+	WakeupBytes           *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // bpfObjects contains all objects after they have been loaded into the kernel.
@@ -582,6 +887,8 @@ func (o *bpfObjects) Close() error {
 type bpfMaps struct {
 	CgroupStates    *ebpf.Map `ebpf:"cgroup_states"`
 	Counters        *ebpf.Map `ebpf:"counters"`
+	EscapeState     *ebpf.Map `ebpf:"escape_state"`
+	Escapes         *ebpf.Map `ebpf:"escapes"`
 	Events          *ebpf.Map `ebpf:"events"`
 	Exited          *ebpf.Map `ebpf:"exited"`
 	Globbuf         *ebpf.Map `ebpf:"globbuf"`
@@ -589,11 +896,14 @@ type bpfMaps struct {
 	HookAddrs       *ebpf.Map `ebpf:"hook_addrs"`
 	HookScratch     *ebpf.Map `ebpf:"hook_scratch"`
 	Inflight        *ebpf.Map `ebpf:"inflight"`
+	Marks           *ebpf.Map `ebpf:"marks"`
+	Members         *ebpf.Map `ebpf:"members"`
 	Parents         *ebpf.Map `ebpf:"parents"`
 	Pathbuf         *ebpf.Map `ebpf:"pathbuf"`
 	Patterns        *ebpf.Map `ebpf:"patterns"`
 	Socks           *ebpf.Map `ebpf:"socks"`
 	StatesGen       *ebpf.Map `ebpf:"states_gen"`
+	TargetIds       *ebpf.Map `ebpf:"target_ids"`
 	Targets         *ebpf.Map `ebpf:"targets"`
 	Tcache          *ebpf.Map `ebpf:"tcache"`
 	UringNet        *ebpf.Map `ebpf:"uring_net"`
@@ -605,6 +915,8 @@ func (m *bpfMaps) Close() error {
 	return _BpfClose(
 		m.CgroupStates,
 		m.Counters,
+		m.EscapeState,
+		m.Escapes,
 		m.Events,
 		m.Exited,
 		m.Globbuf,
@@ -612,11 +924,14 @@ func (m *bpfMaps) Close() error {
 		m.HookAddrs,
 		m.HookScratch,
 		m.Inflight,
+		m.Marks,
+		m.Members,
 		m.Parents,
 		m.Pathbuf,
 		m.Patterns,
 		m.Socks,
 		m.StatesGen,
+		m.TargetIds,
 		m.Targets,
 		m.Tcache,
 		m.UringNet,
@@ -629,30 +944,45 @@ func (m *bpfMaps) Close() error {
 //
 // It can be passed to loadBpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type bpfVariables struct {
-	GlobTargets          *ebpf.Variable `ebpf:"glob_targets"`
-	MaxArgBytes          *ebpf.Variable `ebpf:"max_arg_bytes"`
-	TargetSlots          *ebpf.Variable `ebpf:"target_slots"`
-	UnusedCgroupEvent    *ebpf.Variable `ebpf:"unused_cgroup_event"`
-	UnusedCgroupFlag     *ebpf.Variable `ebpf:"unused_cgroup_flag"`
-	UnusedCgroupOp       *ebpf.Variable `ebpf:"unused_cgroup_op"`
-	UnusedCgroupState    *ebpf.Variable `ebpf:"unused_cgroup_state"`
-	UnusedDnsDirection   *ebpf.Variable `ebpf:"unused_dns_direction"`
-	UnusedDnsEvent       *ebpf.Variable `ebpf:"unused_dns_event"`
-	UnusedEventFlag      *ebpf.Variable `ebpf:"unused_event_flag"`
-	UnusedExecEvent      *ebpf.Variable `ebpf:"unused_exec_event"`
-	UnusedExitEvent      *ebpf.Variable `ebpf:"unused_exit_event"`
-	UnusedForkEvent      *ebpf.Variable `ebpf:"unused_fork_event"`
-	UnusedGlobPattern    *ebpf.Variable `ebpf:"unused_glob_pattern"`
-	UnusedKindCounters   *ebpf.Variable `ebpf:"unused_kind_counters"`
-	UnusedLimit          *ebpf.Variable `ebpf:"unused_limit"`
-	UnusedNetEvent       *ebpf.Variable `ebpf:"unused_net_event"`
-	UnusedNetFlag        *ebpf.Variable `ebpf:"unused_net_flag"`
-	UnusedOpenEvent      *ebpf.Variable `ebpf:"unused_open_event"`
-	UnusedRecordKind     *ebpf.Variable `ebpf:"unused_record_kind"`
-	UnusedSockInfo       *ebpf.Variable `ebpf:"unused_sock_info"`
-	UnusedSockStateEvent *ebpf.Variable `ebpf:"unused_sock_state_event"`
-	UnusedSyscallId      *ebpf.Variable `ebpf:"unused_syscall_id"`
-	WakeupBytes          *ebpf.Variable `ebpf:"wakeup_bytes"`
+	GlobTargets           *ebpf.Variable `ebpf:"glob_targets"`
+	MaxArgBytes           *ebpf.Variable `ebpf:"max_arg_bytes"`
+	TargetSlots           *ebpf.Variable `ebpf:"target_slots"`
+	UnusedAccessFlag      *ebpf.Variable `ebpf:"unused_access_flag"`
+	UnusedBpfEvent        *ebpf.Variable `ebpf:"unused_bpf_event"`
+	UnusedBpfFlag         *ebpf.Variable `ebpf:"unused_bpf_flag"`
+	UnusedCgroupEvent     *ebpf.Variable `ebpf:"unused_cgroup_event"`
+	UnusedCgroupFlag      *ebpf.Variable `ebpf:"unused_cgroup_flag"`
+	UnusedCgroupMoveEvent *ebpf.Variable `ebpf:"unused_cgroup_move_event"`
+	UnusedCgroupOp        *ebpf.Variable `ebpf:"unused_cgroup_op"`
+	UnusedCgroupState     *ebpf.Variable `ebpf:"unused_cgroup_state"`
+	UnusedDnsDirection    *ebpf.Variable `ebpf:"unused_dns_direction"`
+	UnusedDnsEvent        *ebpf.Variable `ebpf:"unused_dns_event"`
+	UnusedEventFlag       *ebpf.Variable `ebpf:"unused_event_flag"`
+	UnusedExecEvent       *ebpf.Variable `ebpf:"unused_exec_event"`
+	UnusedExitEvent       *ebpf.Variable `ebpf:"unused_exit_event"`
+	UnusedFileOpEvent     *ebpf.Variable `ebpf:"unused_file_op_event"`
+	UnusedFileOpFlag      *ebpf.Variable `ebpf:"unused_file_op_flag"`
+	UnusedForkEvent       *ebpf.Variable `ebpf:"unused_fork_event"`
+	UnusedGlobPattern     *ebpf.Variable `ebpf:"unused_glob_pattern"`
+	UnusedKindCounters    *ebpf.Variable `ebpf:"unused_kind_counters"`
+	UnusedLimit           *ebpf.Variable `ebpf:"unused_limit"`
+	UnusedMarkFlag        *ebpf.Variable `ebpf:"unused_mark_flag"`
+	UnusedMember          *ebpf.Variable `ebpf:"unused_member"`
+	UnusedMountEvent      *ebpf.Variable `ebpf:"unused_mount_event"`
+	UnusedMountFlag       *ebpf.Variable `ebpf:"unused_mount_flag"`
+	UnusedMoveFlag        *ebpf.Variable `ebpf:"unused_move_flag"`
+	UnusedNamespaceEvent  *ebpf.Variable `ebpf:"unused_namespace_event"`
+	UnusedNetEvent        *ebpf.Variable `ebpf:"unused_net_event"`
+	UnusedNetFlag         *ebpf.Variable `ebpf:"unused_net_flag"`
+	UnusedOpenEvent       *ebpf.Variable `ebpf:"unused_open_event"`
+	UnusedProcAccessEvent *ebpf.Variable `ebpf:"unused_proc_access_event"`
+	UnusedRecordKind      *ebpf.Variable `ebpf:"unused_record_kind"`
+	UnusedSockInfo        *ebpf.Variable `ebpf:"unused_sock_info"`
+	UnusedSockStateEvent  *ebpf.Variable `ebpf:"unused_sock_state_event"`
+	UnusedSyscallId       *ebpf.Variable `ebpf:"unused_syscall_id"`
+	UnusedTargetFlag      *ebpf.Variable `ebpf:"unused_target_flag"`
+	UnusedTargetInfo      *ebpf.Variable `ebpf:"unused_target_info"`
+	WakeupBytes           *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // bpfPrograms contains all programs after they have been loaded into the kernel.
@@ -661,6 +991,7 @@ type bpfVariables struct {
 type bpfPrograms struct {
 	HandleBind4              *ebpf.Program `ebpf:"handle_bind4"`
 	HandleBind6              *ebpf.Program `ebpf:"handle_bind6"`
+	HandleCgroupAttachTask   *ebpf.Program `ebpf:"handle_cgroup_attach_task"`
 	HandleCgroupMkdir        *ebpf.Program `ebpf:"handle_cgroup_mkdir"`
 	HandleCgroupRmdir        *ebpf.Program `ebpf:"handle_cgroup_rmdir"`
 	HandleConnect4           *ebpf.Program `ebpf:"handle_connect4"`
@@ -687,6 +1018,7 @@ func (p *bpfPrograms) Close() error {
 	return _BpfClose(
 		p.HandleBind4,
 		p.HandleBind6,
+		p.HandleCgroupAttachTask,
 		p.HandleCgroupMkdir,
 		p.HandleCgroupRmdir,
 		p.HandleConnect4,

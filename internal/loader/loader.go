@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math/bits"
 	"os"
+	"reflect"
 	"time"
 	"unsafe"
 
@@ -37,6 +38,16 @@ type (
 	CgroupEvent    = bpfCgroupEvent
 	CgroupState    = bpfCgroupState
 	KindCounters   = bpfKindCounters
+
+	CgroupMoveEvent = bpfCgroupMoveEvent
+	ProcAccessEvent = bpfProcAccessEvent
+	TargetInfo      = bpfTargetInfo
+	FileOpEvent     = bpfFileOpEvent
+	MountEvent      = bpfMountEvent
+	NamespaceEvent  = bpfNamespaceEvent
+	BPFEvent        = bpfBpfEvent
+	GlobPattern     = bpfGlobPattern
+	Member          = bpfMember
 )
 
 // Record kinds, as in enum record_kind.
@@ -54,7 +65,15 @@ const (
 	// KindSockState: how a recorded connect left SYN_SENT.
 	KindSockState = uint32(bpfRecordKindKIND_SOCK_STATE)
 	KindDNS       = uint32(bpfRecordKindKIND_DNS)
-	KindMax       = uint32(bpfRecordKindKIND_MAX)
+
+	KindCgroupMove = uint32(bpfRecordKindKIND_CGROUP_MOVE)
+	KindProcAccess = uint32(bpfRecordKindKIND_PROC_ACCESS)
+	KindFileOp     = uint32(bpfRecordKindKIND_FILE_OP)
+	KindMount      = uint32(bpfRecordKindKIND_MOUNT)
+	KindNamespace  = uint32(bpfRecordKindKIND_NAMESPACE)
+	KindBPF        = uint32(bpfRecordKindKIND_BPF)
+
+	KindMax = uint32(bpfRecordKindKIND_MAX)
 )
 
 // Syscall ids on the wire, as in enum syscall_id.
@@ -84,6 +103,47 @@ const (
 	SyscallIOUringAccept    = uint32(bpfSyscallIdSC_IO_URING_ACCEPT)
 	SyscallIOUringBind      = uint32(bpfSyscallIdSC_IO_URING_BIND)
 	SyscallIOUringListen    = uint32(bpfSyscallIdSC_IO_URING_LISTEN)
+
+	SyscallRename          = uint32(bpfSyscallIdSC_RENAME)
+	SyscallRenameat        = uint32(bpfSyscallIdSC_RENAMEAT)
+	SyscallRenameat2       = uint32(bpfSyscallIdSC_RENAMEAT2)
+	SyscallUnlink          = uint32(bpfSyscallIdSC_UNLINK)
+	SyscallUnlinkat        = uint32(bpfSyscallIdSC_UNLINKAT)
+	SyscallRmdir           = uint32(bpfSyscallIdSC_RMDIR)
+	SyscallLink            = uint32(bpfSyscallIdSC_LINK)
+	SyscallLinkat          = uint32(bpfSyscallIdSC_LINKAT)
+	SyscallSymlink         = uint32(bpfSyscallIdSC_SYMLINK)
+	SyscallSymlinkat       = uint32(bpfSyscallIdSC_SYMLINKAT)
+	SyscallChmod           = uint32(bpfSyscallIdSC_CHMOD)
+	SyscallFchmod          = uint32(bpfSyscallIdSC_FCHMOD)
+	SyscallFchmodat        = uint32(bpfSyscallIdSC_FCHMODAT)
+	SyscallFchmodat2       = uint32(bpfSyscallIdSC_FCHMODAT2)
+	SyscallChown           = uint32(bpfSyscallIdSC_CHOWN)
+	SyscallFchown          = uint32(bpfSyscallIdSC_FCHOWN)
+	SyscallLchown          = uint32(bpfSyscallIdSC_LCHOWN)
+	SyscallFchownat        = uint32(bpfSyscallIdSC_FCHOWNAT)
+	SyscallTruncate        = uint32(bpfSyscallIdSC_TRUNCATE)
+	SyscallFtruncate       = uint32(bpfSyscallIdSC_FTRUNCATE)
+	SyscallMount           = uint32(bpfSyscallIdSC_MOUNT)
+	SyscallUmount2         = uint32(bpfSyscallIdSC_UMOUNT2)
+	SyscallMoveMount       = uint32(bpfSyscallIdSC_MOVE_MOUNT)
+	SyscallFsopen          = uint32(bpfSyscallIdSC_FSOPEN)
+	SyscallFsconfig        = uint32(bpfSyscallIdSC_FSCONFIG)
+	SyscallFsmount         = uint32(bpfSyscallIdSC_FSMOUNT)
+	SyscallMountSetattr    = uint32(bpfSyscallIdSC_MOUNT_SETATTR)
+	SyscallPivotRoot       = uint32(bpfSyscallIdSC_PIVOT_ROOT)
+	SyscallUnshare         = uint32(bpfSyscallIdSC_UNSHARE)
+	SyscallSetns           = uint32(bpfSyscallIdSC_SETNS)
+	SyscallBPF             = uint32(bpfSyscallIdSC_BPF)
+	SyscallPtrace          = uint32(bpfSyscallIdSC_PTRACE)
+	SyscallProcessVMReadv  = uint32(bpfSyscallIdSC_PROCESS_VM_READV)
+	SyscallProcessVMWritev = uint32(bpfSyscallIdSC_PROCESS_VM_WRITEV)
+	SyscallPidfdOpen       = uint32(bpfSyscallIdSC_PIDFD_OPEN)
+	SyscallPidfdSendSignal = uint32(bpfSyscallIdSC_PIDFD_SEND_SIGNAL)
+	SyscallKill            = uint32(bpfSyscallIdSC_KILL)
+	SyscallTkill           = uint32(bpfSyscallIdSC_TKILL)
+	SyscallTgkill          = uint32(bpfSyscallIdSC_TGKILL)
+	SyscallRtSigqueueinfo  = uint32(bpfSyscallIdSC_RT_SIGQUEUEINFO)
 )
 
 // Network records, as in enum net_flag and enum dns_direction.
@@ -101,6 +161,45 @@ const (
 	DNSEgress     = uint32(bpfDnsDirectionDNS_EGRESS)
 	DNSIngress    = uint32(bpfDnsDirectionDNS_INGRESS)
 	DNSBytes      = int(bpfLimitDNS_BYTES)
+)
+
+// Flags of the escape records, as in the enums of bpf/agenttrace.h.
+const (
+	MoveThreadgroup    = uint32(bpfMoveFlagMF_THREADGROUP)
+	MoveTraced         = uint32(bpfMoveFlagMF_TRACED)
+	MoveFromKnown      = uint32(bpfMoveFlagMF_FROM_KNOWN)
+	MoveAttempt        = uint32(bpfMoveFlagMF_ATTEMPT)
+	MovePathTruncated  = uint32(bpfMoveFlagMF_PATH_TRUNCATED)
+	TargetFound        = uint32(bpfTargetFlagTF_FOUND)
+	TargetTraced       = uint32(bpfTargetFlagTF_TRACED)
+	TargetExeTruncated = uint32(bpfTargetFlagTF_EXE_TRUNCATED)
+	TargetNoExe        = uint32(bpfTargetFlagTF_NO_EXE)
+	AccessTainted      = uint32(bpfAccessFlagPA_TAINTED)
+	AccessThreadGroup  = uint32(bpfAccessFlagPA_THREAD_GROUP)
+	AccessBadPidfd     = uint32(bpfAccessFlagPA_BAD_PIDFD)
+
+	FileOpPathFault        = uint32(bpfFileOpFlagFO_PATH_FAULT)
+	FileOpPathTruncated    = uint32(bpfFileOpFlagFO_PATH_TRUNCATED)
+	FileOpNewPathFault     = uint32(bpfFileOpFlagFO_NEW_PATH_FAULT)
+	FileOpNewPathTruncated = uint32(bpfFileOpFlagFO_NEW_PATH_TRUNCATED)
+	FileOpDir              = uint32(bpfFileOpFlagFO_DIR)
+	FileOpDirTruncated     = uint32(bpfFileOpFlagFO_DIR_TRUNCATED)
+	FileOpNewDir           = uint32(bpfFileOpFlagFO_NEW_DIR)
+	FileOpNewDirTruncated  = uint32(bpfFileOpFlagFO_NEW_DIR_TRUNCATED)
+	FileOpFile             = uint32(bpfFileOpFlagFO_FILE)
+	FileOpFileDeleted      = uint32(bpfFileOpFlagFO_FILE_DELETED)
+	MountSource            = uint32(bpfMountFlagMO_SOURCE)
+	MountTarget            = uint32(bpfMountFlagMO_TARGET)
+	MountFstype            = uint32(bpfMountFlagMO_FSTYPE)
+	MountSourceFault       = uint32(bpfMountFlagMO_SOURCE_FAULT)
+	MountTargetFault       = uint32(bpfMountFlagMO_TARGET_FAULT)
+	MountFstypeFault       = uint32(bpfMountFlagMO_FSTYPE_FAULT)
+	MountTruncated         = uint32(bpfMountFlagMO_TRUNCATED)
+	MountOldUmount         = uint32(bpfMountFlagMO_OLD_UMOUNT)
+	MountAttrFault         = uint32(bpfMountFlagMO_ATTR_FAULT)
+	BPFMap                 = uint32(bpfBpfFlagBF_MAP)
+	BPFProg                = uint32(bpfBpfFlagBF_PROG)
+	BPFLink                = uint32(bpfBpfFlagBF_LINK)
 )
 
 // cgroup records, as in enum cgroup_op and enum cgroup_flag.
@@ -133,6 +232,7 @@ const (
 	MaxPatterns     = int(bpfLimitMAX_PATTERNS)
 	MaxPatternDepth = int(bpfLimitMAX_PATTERN_DEPTH)
 	GlobBytes       = int(bpfLimitGLOB_BYTES)
+	FstypeBytes     = int(bpfLimitFSTYPE_BYTES)
 )
 
 // Defaults and bounds of the knobs.
@@ -186,6 +286,7 @@ type Hook struct {
 var Hooks = []Hook{
 	{Name: "tp_btf/cgroup_mkdir", Program: "handle_cgroup_mkdir"},
 	{Name: "tp_btf/cgroup_rmdir", Program: "handle_cgroup_rmdir"},
+	{Name: "tp_btf/cgroup_attach_task", Program: "handle_cgroup_attach_task"},
 	{Name: "tp_btf/sched_process_fork", Program: "handle_sched_process_fork"},
 	{Name: "tp_btf/sched_process_exec", Program: "handle_sched_process_exec"},
 	{Name: "tp_btf/sched_process_exit", Program: "handle_sched_process_exit"},
@@ -215,7 +316,7 @@ type Tracer struct {
 	reader *ringbuf.Reader
 	cfg    Config
 
-	statesGen uint64 // see bumpStates
+	expect expectedState // what user space set in the maps it still writes; see CheckState
 }
 
 func (c *Config) normalize() error {
@@ -292,17 +393,64 @@ func Load(cfg Config) (*Tracer, error) {
 	return t, nil
 }
 
-// SetTarget makes the cgroup open at cgroupFD (and all its descendants, now
-// and later) traced, in slot 0..MaxTargets-1.
-func (t *Tracer) SetTarget(slot uint32, cgroupFD int) error {
+// SetTarget makes the cgroup open at cgroupFD, whose id is cgroupID (and all
+// its descendants, now and later) traced, in slot 0..MaxTargets-1.
+func (t *Tracer) SetTarget(slot uint32, cgroupFD int, cgroupID uint64) error {
 	if slot >= t.cfg.TargetSlots {
 		return fmt.Errorf("target slot %d out of range", slot)
 	}
 	if err := t.objs.Targets.Put(slot, uint32(cgroupFD)); err != nil {
 		return fmt.Errorf("setting target cgroup: %w", err)
 	}
+	if err := t.objs.TargetIds.Put(cgroupID, slot); err != nil {
+		return fmt.Errorf("setting target cgroup id: %w", err)
+	}
 	return nil
 }
+
+// Freeze makes every map that user space does not change after start
+// read-only from user space (bpf_map_freeze): the programs still write
+// them, but no process, root included, can change them through bpf(2)
+// any more. In run mode that is every map, once SetTarget has been called;
+// the daemon keeps writing its target patterns and cgroup states (see
+// Tamper for how they are watched). The ring buffer has no update to refuse.
+func (t *Tracer) Freeze() error {
+	writable := map[*ebpf.Map]bool{t.objs.Events: true}
+	if t.cfg.Globs {
+		writable[t.objs.Patterns] = true
+		writable[t.objs.CgroupStates] = true
+		writable[t.objs.StatesGen] = true
+	}
+	// Every map of the object, so that a new one is frozen too.
+	maps := reflect.ValueOf(&t.objs.bpfMaps).Elem()
+	for i := range maps.NumField() {
+		mp, _ := maps.Field(i).Interface().(*ebpf.Map)
+		if mp == nil || writable[mp] {
+			continue
+		}
+		if err := mp.Freeze(); err != nil {
+			return fmt.Errorf("freezing map %s: %w", mp, err)
+		}
+	}
+	return nil
+}
+
+// Members returns the processes the kernel knows as traced by tgid,
+// wherever they are: created by a traced process, or taken over by one.
+func (t *Tracer) Members() (map[uint32]Member, error) {
+	out := map[uint32]Member{}
+	var tgid uint32
+	var m Member
+	it := t.objs.Members.Iterate()
+	for it.Next(&tgid, &m) {
+		out[tgid] = m
+	}
+	return out, it.Err()
+}
+
+// MemberTainted marks a member taken over by a traced process (ptrace,
+// process_vm_writev), as opposed to created by one.
+const MemberTainted = uint32(bpfMarkFlagMARK_TAINTED)
 
 func boolU32(b bool) uint32 {
 	if b {
@@ -337,7 +485,13 @@ func (t *Tracer) SetPatterns(patterns [][]string) error {
 				}
 			}
 		}
-		if err := t.objs.Patterns.Put(i, &p); err != nil {
+		t.expect.mu.Lock()
+		err := t.objs.Patterns.Put(i, &p)
+		if err == nil {
+			t.expect.patterns[i] = p
+		}
+		t.expect.mu.Unlock()
+		if err != nil {
 			return fmt.Errorf("setting target pattern: %w", err)
 		}
 	}
@@ -347,26 +501,57 @@ func (t *Tracer) SetPatterns(patterns [][]string) error {
 // PutCgroupState stores what the kernel needs to know of the cgroup id.
 func (t *Tracer) PutCgroupState(id uint64, partial uint32, traced bool) error {
 	st := bpfCgroupState{Partial: partial, Traced: boolU32(traced)}
+	t.expect.mu.Lock()
+	defer t.expect.mu.Unlock()
+	if !traced {
+		if err := t.untracingLocked(id); err != nil {
+			return err
+		}
+	}
 	if err := t.objs.CgroupStates.Put(id, &st); err != nil {
 		return fmt.Errorf("storing cgroup %d state: %w", id, err)
 	}
-	return t.bumpStates()
+	t.expect.put(id, st)
+	return t.bumpStatesLocked()
 }
 
 // DeleteCgroupState forgets the cgroup id; a missing entry is not an error.
 func (t *Tracer) DeleteCgroupState(id uint64) error {
+	t.expect.mu.Lock()
+	defer t.expect.mu.Unlock()
+	if err := t.untracingLocked(id); err != nil {
+		return err
+	}
 	err := t.objs.CgroupStates.Delete(id)
 	if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		return fmt.Errorf("deleting cgroup %d state: %w", id, err)
 	}
-	return t.bumpStates()
+	delete(t.expect.states, id)
+	return t.bumpStatesLocked()
 }
 
-// bumpStates invalidates the kernel's per-CPU cache of traced() decisions
-// (tcache) after a change to cgroup_states.
-func (t *Tracer) bumpStates() error {
-	t.statesGen++
-	if err := t.objs.StatesGen.Put(uint32(0), t.statesGen); err != nil {
+// statesUntraced is bit 63 of states_gen (STATES_UNTRACED in common.h): set
+// for good once a cgroup agenttrace traced is untraced. Its tasks carry
+// marks (task storage) that keep them traced; until then the kernel skips
+// the marks lookup for tasks in untraced cgroups.
+const statesUntraced = 1 << 63
+
+// untracingLocked sets statesUntraced before cgroup id stops being traced,
+// if the kernel has it traced now. t.expect.mu is held.
+func (t *Tracer) untracingLocked(id uint64) error {
+	var old bpfCgroupState
+	if t.expect.gen&statesUntraced != 0 || t.objs.CgroupStates.Lookup(id, &old) != nil || old.Traced == 0 {
+		return nil
+	}
+	t.expect.gen |= statesUntraced
+	return t.bumpStatesLocked()
+}
+
+// bumpStatesLocked invalidates the kernel's per-CPU cache of traced()
+// decisions (tcache) after a change to cgroup_states. t.expect.mu is held.
+func (t *Tracer) bumpStatesLocked() error {
+	t.expect.gen++
+	if err := t.objs.StatesGen.Put(uint32(0), t.expect.gen); err != nil {
 		return fmt.Errorf("updating the cgroup state generation: %w", err)
 	}
 	return nil
@@ -424,6 +609,7 @@ func (t *Tracer) programs() map[string]*ebpf.Program {
 	return map[string]*ebpf.Program{
 		"handle_cgroup_mkdir":          t.objs.HandleCgroupMkdir,
 		"handle_cgroup_rmdir":          t.objs.HandleCgroupRmdir,
+		"handle_cgroup_attach_task":    t.objs.HandleCgroupAttachTask,
 		"handle_sched_process_fork":    t.objs.HandleSchedProcessFork,
 		"handle_sched_process_exec":    t.objs.HandleSchedProcessExec,
 		"handle_sched_process_exit":    t.objs.HandleSchedProcessExit,
@@ -458,6 +644,20 @@ func (t *Tracer) ProgramTags() map[string]string {
 		}
 	}
 	return tags
+}
+
+// ProgramStats returns each program's run count and total run time by hook
+// name. The kernel keeps them only while statistics are enabled
+// (ebpf.EnableStats, or the kernel.bpf_stats_enabled sysctl).
+func (t *Tracer) ProgramStats() map[string]ebpf.ProgramStats {
+	stats := make(map[string]ebpf.ProgramStats, len(Hooks))
+	progs := t.programs()
+	for _, h := range Hooks {
+		if st, err := progs[h.Program].Stats(); err == nil {
+			stats[h.Name] = *st
+		}
+	}
+	return stats
 }
 
 // ReadInto reads the next record, waiting at most until the deadline set

@@ -259,7 +259,7 @@ func (e *event) classify() error {
 		}
 		return " (pid " + strconv.FormatUint(uint64(r.Proc.Pid), 10) + ")"
 	}
-	if e.classifyNet() {
+	if e.classifyNet() || e.classifyEscape(pid()) {
 		return nil
 	}
 	switch x := r.Body.(type) {
@@ -597,23 +597,26 @@ func (e *event) append(b, line []byte) []byte {
 		// attributes.
 		b = e.appendDevice(b)
 	}
-	switch x := r.Body.(type) {
-	case *record.Exec:
-		b = e.appendExec(b, x)
-	case *record.Fork:
-		b = e.appendFork(b, x)
-	case *record.Exit:
-		b = e.appendExit(b, x)
-	case *record.Open:
-		b = e.appendOpen(b, x)
-	case *record.Connect, *record.Send, *record.Bind, *record.Listen, *record.Accept, *record.SockState, *record.DNS:
-		b = e.appendNet(b)
-	case *record.Snapshot:
-		b = e.appendSnapshot(b, x)
-	case *record.Start, *record.Stop, *record.Reload:
-		b = e.appendApp(b)
-	case *record.Header, *record.Checkpoint, *record.Recovery, *record.Gap, *record.Heartbeat, *record.Freeze, *record.Thaw, *record.Cgroup, *record.Target:
-		b = e.appendLog(b)
+	var escaped bool
+	if b, escaped = e.appendEscape(b); !escaped {
+		switch x := r.Body.(type) {
+		case *record.Exec:
+			b = e.appendExec(b, x)
+		case *record.Fork:
+			b = e.appendFork(b, x)
+		case *record.Exit:
+			b = e.appendExit(b, x)
+		case *record.Open:
+			b = e.appendOpen(b, x)
+		case *record.Connect, *record.Send, *record.Bind, *record.Listen, *record.Accept, *record.SockState, *record.DNS:
+			b = e.appendNet(b)
+		case *record.Snapshot:
+			b = e.appendSnapshot(b, x)
+		case *record.Start, *record.Stop, *record.Reload:
+			b = e.appendApp(b)
+		case *record.Header, *record.Checkpoint, *record.Recovery, *record.Gap, *record.Heartbeat, *record.Freeze, *record.Thaw, *record.Cgroup, *record.Target:
+			b = e.appendLog(b)
+		}
 	}
 	if len(e.observables) > 0 {
 		b = append(appendKey(b, "observables"), '[')

@@ -197,7 +197,8 @@ func TestOCSFEveryRecordMapsAndValidates(t *testing.T) {
 		}
 	}
 	for _, typ := range []string{"header", "start", "exec", "open", "connect", "fork", "exit", "stop",
-		"checkpoint", "recovery", "gap", "heartbeat", "freeze", "thaw", "snapshot"} {
+		"checkpoint", "recovery", "gap", "heartbeat", "freeze", "thaw", "snapshot",
+		"cgroup_move", "proc_access", "file_op", "mount", "namespace", "bpf", "tamper"} {
 		if !types[typ] {
 			t.Errorf("no %s record was mapped", typ)
 		}
@@ -265,6 +266,18 @@ func TestOCSFMapping(t *testing.T) {
 		{"cgroup-state-full", 1008, 9, intp(2), "state_full", nil},
 		{"target", 1008, 9, intp(1), "", nil},
 		{"target-remove", 1008, 10, intp(1), "", nil},
+		{"cgroup-move", 1007, 99, intp(1), "", nil},
+		{"cgroup-move-clone3-refused", 1007, 1, intp(2), "EACCES", nil},
+		{"proc-access-ptrace-tainted", 1007, 4, intp(1), "", nil},
+		{"proc-access-kill", 1007, 99, intp(2), "EPERM", nil},
+		{"proc-access-pidfd-open", 1007, 3, intp(1), "", nil},
+		{"file-op-rename", 1001, 5, intp(1), "", nil},
+		{"file-op-fchown", 1001, 7, intp(1), "", nil},
+		{"mount", 1001, 12, intp(1), "", nil},
+		{"mount-umount-i386", 1001, 13, intp(1), "", nil},
+		{"namespace", 1007, 99, intp(1), "", nil},
+		{"bpf", 1007, 99, intp(2), "EPERM", nil},
+		{"tamper", 1008, 99, intp(2), "cgroup_states", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -74,7 +74,9 @@ type Stats struct {
 func (s *Stats) WrittenCounts() record.Counts {
 	c := record.Counts{}
 	for kind := record.KindExec; kind < loader.KindMax; kind++ {
-		c[record.KindName(kind)] = s.Written[kind]
+		if record.IsKind(kind) { // not the numbers no record kind uses
+			c[record.KindName(kind)] = s.Written[kind]
+		}
 	}
 	return c
 }
@@ -455,6 +457,9 @@ func (p *Pipeline) heartbeat() {
 		RingUsed: p.src.Pending(),
 	}
 	for kind := record.KindExec; kind < loader.KindMax; kind++ {
+		if !record.IsKind(kind) {
+			continue // a number no record kind uses
+		}
 		hb.Kinds = append(hb.Kinds, record.KindTotals{
 			Kind:    record.KindName(kind),
 			Matched: matched[kind],

@@ -67,7 +67,7 @@ func Privileges() error {
 const BTFPath = "/sys/kernel/btf/vmlinux"
 
 // ErrNoBTF means the kernel does not expose BTF.
-var ErrNoBTF = errors.New("kernel has no BTF (" + BTFPath + " is missing): agenttrace needs a kernel built with CONFIG_DEBUG_INFO_BTF=y (5.8 or later)")
+var ErrNoBTF = errors.New("kernel has no BTF (" + BTFPath + " is missing): agenttrace needs a kernel built with CONFIG_DEBUG_INFO_BTF=y (6.2 or later)")
 
 // BTF returns nil if the kernel exposes BTF.
 func BTF() error {
@@ -166,12 +166,12 @@ func Requirements() []Requirement {
 			return "effective CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN", h.privErr
 		}, "run as root (sudo) or grant CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN"},
 		{"kernel", ModeAll, func(h *Host) (string, error) {
-			found := h.release + " (5.8 or later required)"
-			if !atLeast(h.major, h.minor, 5, 8) {
+			found := h.release + " (6.2 or later required)"
+			if !atLeast(h.major, h.minor, 6, 2) {
 				return "", errors.New(found)
 			}
 			return found, nil
-		}, "upgrade to Linux 5.8 or later (ring buffer, BTF tracing programs)"},
+		}, "upgrade to Linux 6.2 or later (ring buffer, BTF tracing programs, task storage, bpf_task_from_pid)"},
 		{"BTF", ModeAll, func(h *Host) (string, error) { return BTFPath, h.btfErr },
 			"use a kernel built with CONFIG_DEBUG_INFO_BTF=y"},
 		{"cgroup2", ModeAll, func(h *Host) (string, error) { return "mounted at " + h.mount, h.cgErr },

@@ -222,8 +222,12 @@ type Stop struct {
 	// run
 	ExitCode          int
 	Error             string // the command could not be started or waited for
-	LeftRunning       int    // processes alive when the grace period ended
+	LeftRunning       int    // processes of the session alive when the grace period ended, wherever they were
 	LeftRunningAction string
+	// TaintedRunning counts processes outside the session that it took
+	// over (ptrace, process_vm_writev) still running at its end: they are
+	// not killed.
+	TaintedRunning int
 	// daemon
 	UptimeNs int64
 	// Records are the kernel records written, by kind (every kernel kind);
@@ -251,6 +255,9 @@ func (s *Stop) appendBody(b []byte) []byte {
 		if s.LeftRunningAction != "" {
 			b = AppendString(b, "left_running_action", s.LeftRunningAction)
 		}
+		if s.TaintedRunning > 0 {
+			b = appendInt(b, "tainted_running", int64(s.TaintedRunning))
+		}
 	}
 	b = s.Records.append(b, "records")
 	return s.Lost.append(b, "lost")
@@ -260,6 +267,7 @@ func (s *Stop) decode(r *reader) {
 	s.Mode, s.Reason = r.string("mode"), r.bytes("reason")
 	s.ExitCode, s.Error = int(r.int("exit_code")), r.bytes("error")
 	s.LeftRunning, s.LeftRunningAction = int(r.int("left_running")), r.bytes("left_running_action")
+	s.TaintedRunning = int(r.int("tainted_running"))
 	s.UptimeNs = r.int("uptime_ns")
 	r.into("records", &s.Records)
 	r.into("lost", &s.Lost)

@@ -66,6 +66,11 @@ func ownBodies() []Body {
 			}},
 		&Snapshot{Pid: 4243, Ppid: 4242, Auid: 4294967295, Comm: "sh", Argv: []string{}, StartTime: 1059720000000,
 			StartTimeResolution: 10_000_000, Errors: []string{"exe: no such file or directory"}},
+		&Tamper{What: "cgroup_states", CgroupID: 4242, Cgroup: "/agents/caf\xe9", Expected: TamperValue{Traced: true},
+			Found: TamperValue{Absent: true}, Restored: true},
+		&Tamper{What: "cgroup_states", CgroupID: 4243, Expected: TamperValue{Partial: 3, Traced: true}, Found: TamperValue{Partial: 3}},
+		&Tamper{What: "patterns", Slot: 2, Expected: TamperValue{Pattern: "agents/*"}, Found: TamperValue{Pattern: ""}, Restored: true},
+		&Tamper{What: "states_gen", Expected: TamperValue{Gen: 41}, Found: TamperValue{Gen: 0}, Restored: true},
 	}
 }
 

@@ -314,7 +314,8 @@ func TestTypes(t *testing.T) {
 		}
 	}
 	for k := KindExec; k < KindMax; k++ {
-		if !kinds[k] {
+		// 13 is reserved for the io_uring record of the files branch (SPEC.md).
+		if !kinds[k] && k != 13 {
 			t.Errorf("kind %d (%s) is not in Types", k, KindName(k))
 		}
 	}
@@ -324,7 +325,8 @@ func TestTypes(t *testing.T) {
 	if (&Event{Kind: KindUnknown}).Body() != nil || (&Event{Kind: KindMax}).Body() != nil {
 		t.Error("an event of an unknown kind has a body")
 	}
-	want := []string{"exec", "open", "connect", "fork", "exit", "cgroup", "send", "bind", "listen", "accept", "sock_state", "dns", "unknown"}
+	want := []string{"exec", "open", "connect", "fork", "exit", "cgroup", "send", "bind", "listen", "accept", "sock_state", "dns",
+		"cgroup_move", "proc_access", "file_op", "mount", "namespace", "bpf", "unknown"}
 	if got := LossNames(); strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("LossNames() = %v, want %v", got, want)
 	}

@@ -151,6 +151,13 @@ type Event struct {
 	Fork      Fork
 	Exit      Exit
 	Cgroup    Cgroup
+
+	CgroupMove CgroupMove
+	ProcAccess ProcAccess
+	FileOp     FileOp
+	Mount      Mount
+	Namespace  Namespace
+	BPF        BPF
 }
 
 // Body is the member of e that Kind names; nil for an unknown kind.
@@ -180,6 +187,18 @@ func (e *Event) Body() Body {
 		return &e.Exit
 	case KindCgroup:
 		return &e.Cgroup
+	case KindCgroupMove:
+		return &e.CgroupMove
+	case KindProcAccess:
+		return &e.ProcAccess
+	case KindFileOp:
+		return &e.FileOp
+	case KindMount:
+		return &e.Mount
+	case KindNamespace:
+		return &e.Namespace
+	case KindBPF:
+		return &e.BPF
 	}
 	return nil
 }
@@ -637,6 +656,11 @@ type Fork struct {
 	ChildExecID ExecID // the child's image at the fork: the parent's exec counter
 	// ChildToolCall: the child starts a tool call (named by ChildExecID).
 	ChildToolCall bool
+	// ChildCgroupID is the cgroup the child started in when not its
+	// parent's (clone3 with CLONE_INTO_CGROUP), else 0; ChildCgroup its
+	// path, when resolved.
+	ChildCgroupID uint64
+	ChildCgroup   string
 }
 
 // Type is "fork".
@@ -648,12 +672,19 @@ func (f *Fork) appendBody(b []byte) []byte {
 	if f.ChildToolCall {
 		b = appendExecID(b, "child_tool_call", f.ChildExecID)
 	}
+	if f.ChildCgroupID != 0 {
+		b = appendUint(b, "child_cgroup_id", f.ChildCgroupID)
+		if f.ChildCgroup != "" {
+			b = AppendString(b, "child_cgroup", f.ChildCgroup)
+		}
+	}
 	return b
 }
 
 func (f *Fork) decode(r *reader) {
 	f.ChildPid, f.ChildExecID = r.uint32("child_pid"), r.execID("child_exec_id")
 	f.ChildToolCall = r.o.has("child_tool_call")
+	f.ChildCgroupID, f.ChildCgroup = r.uint("child_cgroup_id"), r.bytes("child_cgroup")
 }
 
 // Exit is the end of a process (its last thread).

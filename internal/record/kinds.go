@@ -19,7 +19,15 @@ const (
 	// KindSockState: how a recorded connect left SYN_SENT.
 	KindSockState uint32 = 11
 	KindDNS       uint32 = 12
-	KindMax       uint32 = 13
+
+	KindCgroupMove uint32 = 14
+	KindProcAccess uint32 = 15
+	KindFileOp     uint32 = 16
+	KindMount      uint32 = 17
+	KindNamespace  uint32 = 18
+	KindBPF        uint32 = 19
+
+	KindMax uint32 = 20
 )
 
 // TypeInfo is one record type: the value of a record's "type" member.
@@ -49,6 +57,13 @@ var Types = []TypeInfo{
 	{"fork", KindFork},
 	{"exit", KindExit},
 	{"cgroup", KindCgroup},
+	{"cgroup_move", KindCgroupMove},
+	{"proc_access", KindProcAccess},
+	{"file_op", KindFileOp},
+	{"mount", KindMount},
+	{"namespace", KindNamespace},
+	{"bpf", KindBPF},
+	{"tamper", 0},
 	{"snapshot", 0},
 	{"target", 0},
 	{"reload", 0},
@@ -75,10 +90,15 @@ var kindNames = func() [KindMax]string {
 // KindName is the record type of a kernel record kind; "unknown" for
 // KindUnknown and for a kind this build does not know.
 func KindName(kind uint32) string {
-	if kind < KindMax {
+	if kind < KindMax && kindNames[kind] != "" {
 		return kindNames[kind]
 	}
 	return "unknown"
+}
+
+// IsKind reports whether kind is a kernel record kind this build knows.
+func IsKind(kind uint32) bool {
+	return kind > KindUnknown && kind < KindMax && kindNames[kind] != ""
 }
 
 // IsKernel reports whether records of type name come from the kernel (and
@@ -97,7 +117,9 @@ func IsKernel(name string) bool {
 func LossNames() []string {
 	names := make([]string, 0, KindMax)
 	for k := KindExec; k < KindMax; k++ {
-		names = append(names, kindNames[k])
+		if IsKind(k) {
+			names = append(names, kindNames[k])
+		}
 	}
 	return append(names, kindNames[KindUnknown])
 }

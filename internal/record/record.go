@@ -275,8 +275,15 @@ func (e *Encoder) AppendEvent(b []byte, seq uint64, prev *[32]byte, ev *Event) [
 		}
 	case KindFork:
 		ev.Fork.ChildToolCall = e.attr.active && e.attr.fork(member, ev.Fork.ChildExecID.process(), self.Seq)
+		ev.Fork.ChildCgroup = e.cgroupPath(ev.Fork.ChildCgroupID)
 	case KindCgroup:
 		e.cgroupTargets(&ev.Cgroup)
+	case KindCgroupMove:
+		e.cgroupMove(&ev.CgroupMove)
+	case KindFileOp:
+		if s := e.sensitive.Load(); s.Match(unsafeBytes(ev.FileOp.Path.Path)) || s.Match(unsafeBytes(ev.FileOp.NewPath.Path)) {
+			tag = TagCredentialAccess
+		}
 	case KindExit:
 		delete(e.exes, process)
 		if e.attr.active {
@@ -359,6 +366,30 @@ func (e *Encoder) cgroupTargets(c *Cgroup) {
 	}
 }
 
+// cgroupPath is the path of cgroup id, "" if unknown (or id is 0).
+func (e *Encoder) cgroupPath(id uint64) string {
+	if id == 0 || e.Cgroups == nil {
+		return ""
+	}
+	path, _ := e.Cgroups.Path(id)
+	return path
+}
+
+// cgroupMove names the cgroups of a move and teaches the resolver the
+// destination's path, as the kernel wrote it.
+func (e *Encoder) cgroupMove(m *CgroupMove) {
+	if m.FromKnown {
+		m.FromCgroup = e.cgroupPath(m.FromCgroupID)
+	}
+	if m.Attempt {
+		m.ToCgroup = e.cgroupPath(m.ToCgroupID)
+		return
+	}
+	if l, ok := e.Cgroups.(interface{ Learn(uint64, string) }); ok && m.ToCgroup != "" && !m.ToCgroupTruncated {
+		l.Learn(m.ToCgroupID, m.ToCgroup)
+	}
+}
+
 // AppendRecord appends r as a line, without newline: the inverse of Decode
 // (Decode(AppendRecord(r)) is r). Writers use an Encoder; this is for tools
 // and tests that re-encode what they read.
@@ -407,6 +438,20 @@ func NewBody(name string) Body {
 		return new(Exit)
 	case "cgroup":
 		return new(Cgroup)
+	case "cgroup_move":
+		return new(CgroupMove)
+	case "proc_access":
+		return new(ProcAccess)
+	case "file_op":
+		return new(FileOp)
+	case "mount":
+		return new(Mount)
+	case "namespace":
+		return new(Namespace)
+	case "bpf":
+		return new(BPF)
+	case "tamper":
+		return new(Tamper)
 	case "header":
 		return new(Header)
 	case "checkpoint":

@@ -209,7 +209,7 @@ table.files td { padding: 0 10px 0 0; vertical-align: top; }
 <table class="meta">
 <tr><td>command</td><td><code>{{argv .Argv}}</code></td></tr>
 <tr><td>host</td><td>{{display .Host}} · agenttrace pid {{.AgenttracePid}} · cgroup <code>{{display .Cgroup}}</code></td></tr>
-<tr><td>ended</td><td>{{if .Ended}}exit {{.ExitCode}} after {{seconds .DurationNs}}{{if .LeftRunning}}; {{.LeftRunning}} processes left running were killed{{end}}{{if .Lost}}; <span class="cred-line">EVENTS LOST: {{lost .Lost}}</span>{{end}}{{else}}<span class="problem">no stop record</span>{{end}}</td></tr>
+<tr><td>ended</td><td>{{if .Ended}}exit {{.ExitCode}} after {{seconds .DurationNs}}{{if .LeftRunning}}; {{.LeftRunning}} processes left running were killed{{end}}{{if .TaintedRunning}}; <span class="cred-line">{{.TaintedRunning}} processes outside the session it took over were still running</span>{{end}}{{if .Lost}}; <span class="cred-line">EVENTS LOST: {{lost .Lost}}</span>{{end}}{{else}}<span class="problem">no stop record</span>{{end}}</td></tr>
 {{- if not .Attributed}}<tr><td>note</td><td>the tracer did not attribute tool calls in this log: computed from the records' ids</td></tr>{{end}}
 </table>
 <h3>Timeline of tool calls</h3>
@@ -251,7 +251,7 @@ document.querySelectorAll("button[data-open]").forEach(function (b) {
 </script>
 </body>
 </html>
-{{define "proc"}}<li><details open><summary><span class="pid">pid {{.Pid}}</span> <code>{{range $i, $img := .Images}}{{if $i}} → exec {{end}}{{argv $img.Argv}}{{else}}(no exec recorded: {{display .Comm}}){{end}}</code> · {{if .Exit}}{{exit .Exit}}{{else}}no exit recorded{{end}}</summary>
+{{define "proc"}}<li><details open><summary><span class="pid">pid {{.Pid}}</span> <code>{{range $i, $img := .Images}}{{if $i}} → exec {{end}}{{argv $img.Argv}}{{else}}(no exec recorded: {{display .Comm}}){{end}}</code> · {{if .Exit}}{{exit .Exit}}{{else}}no exit recorded{{end}}{{if .Cgroup}} · in cgroup <code>{{display .Cgroup}}</code>{{end}}</summary>
 {{- range .Credentials}}
 <div class="cred-line">CREDENTIAL {{.Access}} <code>{{display .Path}}</code>{{count .Count}}{{if .Errno}} (failed: {{.Errno}}){{end}}<span class="tag">{{range .Tags}}{{.}}{{end}}</span></div>
 {{- end}}
@@ -270,6 +270,9 @@ document.querySelectorAll("button[data-open]").forEach(function (b) {
 {{- end}}
 {{- range .ExecFailed}}
 <div class="failed">exec failed {{.Errno}} <code>{{display .Filename}}</code> <code>{{argv .Argv}}</code></div>
+{{- end}}
+{{- range .Actions}}
+<div{{if or .Alert .Tags}} class="cred-line"{{end}}>{{.Type}} <code>{{display .Text}}</code>{{if .Errno}} <span class="failed">(failed: {{.Errno}})</span>{{end}}</div>
 {{- end}}
 {{- if .Children}}<ul>{{range .Children}}{{template "proc" .}}{{end}}</ul>{{end}}
 </details></li>{{end}}

@@ -122,18 +122,21 @@ type Summary struct {
 
 // Session is one agenttrace run: from its start record to its stop record.
 type Session struct {
-	Seq           uint64        `json:"seq"` // of its start record; 0 for records before any start
-	Time          string        `json:"time"`
-	Host          string        `json:"host"`
-	AgenttracePid uint32        `json:"agenttrace_pid"`
-	Command       string        `json:"command"`
-	Argv          []string      `json:"argv"`
-	Cgroup        string        `json:"cgroup"`
-	DurationNs    int64         `json:"duration_ns"`
-	Ended         bool          `json:"ended"` // a stop record closes it
-	ExitCode      int           `json:"exit_code"`
-	LeftRunning   int           `json:"left_running"`
-	Lost          record.Counts `json:"lost,omitempty"`
+	Seq           uint64   `json:"seq"` // of its start record; 0 for records before any start
+	Time          string   `json:"time"`
+	Host          string   `json:"host"`
+	AgenttracePid uint32   `json:"agenttrace_pid"`
+	Command       string   `json:"command"`
+	Argv          []string `json:"argv"`
+	Cgroup        string   `json:"cgroup"`
+	DurationNs    int64    `json:"duration_ns"`
+	Ended         bool     `json:"ended"` // a stop record closes it
+	ExitCode      int      `json:"exit_code"`
+	LeftRunning   int      `json:"left_running"`
+	// TaintedRunning: processes outside the session it took over, still
+	// running at its end (not killed, untraced after it).
+	TaintedRunning int           `json:"tainted_running,omitempty"`
+	Lost           record.Counts `json:"lost,omitempty"`
 	// Attributed: the log itself carries tool-call attribution (written by
 	// a tracer that has it); otherwise it was computed only here.
 	Attributed bool        `json:"attributed"`
@@ -181,7 +184,13 @@ type Process struct {
 	Connects    []*Connect     `json:"connects,omitempty"`
 	Net         []*Net         `json:"network,omitempty"` // sends, binds, listens, accepts, DNS questions
 	ExecFailed  []*ExecFailure `json:"exec_failures,omitempty"`
-	Children    []*Process     `json:"children,omitempty"`
+	// Actions are its escape records (moves, accesses to other processes,
+	// file operations, mounts, namespaces, bpf), in order.
+	Actions []*Action `json:"actions,omitempty"`
+	// Cgroup is where the process started or was moved to, when that is
+	// not the session's cgroup (from its fork or move records).
+	Cgroup   string     `json:"cgroup,omitempty"`
+	Children []*Process `json:"children,omitempty"`
 
 	creator  string
 	toolCall string
@@ -351,6 +360,7 @@ func (b *builder) add(line []byte) error {
 	case *record.Stop:
 		if s := b.session; s != nil {
 			s.Ended, s.ExitCode, s.LeftRunning, s.Lost = true, body.ExitCode, body.LeftRunning, body.Lost
+			s.TaintedRunning = body.TaintedRunning
 			s.DurationNs = int64(r.Ktime - s.ktime)
 			b.finish()
 		}
@@ -556,12 +566,37 @@ func (b *builder) kernel(r *record.Record, attr record.Attribution) {
 	case *record.Fork:
 		child := s.process(processKey(body.ChildExecID.String()), r)
 		child.Pid, child.creator = int(body.ChildPid), p.ID
+		// Every fork shows its child, even one with no record of its own
+		// (until it execs, it runs its parent's program).
+		child.selected = child.selected || sel
+		if child.Comm == "" {
+			child.Comm = p.Comm
+		}
+		if body.ChildCgroupID != 0 {
+			child.Cgroup = cgroupText(body.ChildCgroupID, body.ChildCgroup)
+		}
 		if attr.ChildToolCall != "" {
 			child.toolCall = attr.ChildToolCall
 			t := s.toolCall(attr.ChildToolCall, r)
 			t.ForkOf = p.argv()
 		} else {
 			child.toolCall = attr.ToolCall
+		}
+	case *record.CgroupMove:
+		if sel {
+			p.Actions = append(p.Actions, action(r))
+		}
+		if !body.Attempt {
+			if moved := s.procs[processKey(body.ExecID.String())]; moved != nil {
+				moved.Cgroup = cgroupText(body.ToCgroupID, body.ToCgroup)
+			}
+		}
+	case *record.ProcAccess, *record.FileOp, *record.Mount, *record.Namespace, *record.BPF:
+		if sel {
+			p.Actions = append(p.Actions, action(r))
+			if call != nil && r.HasTag(record.TagCredentialAccess) {
+				call.Credential = true
+			}
 		}
 	case *record.Exit:
 		x := &Exit{Core: body.Status&0x80 != 0, AtNs: int64(r.Ktime - s.ktime)}

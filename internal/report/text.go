@@ -124,6 +124,9 @@ func (t *textWriter) session(s *Session) {
 		t.line(1, "command  ", argvText(s.Argv))
 		if s.Ended {
 			end := fmt.Sprintf("exit %d after %s", s.ExitCode, seconds(s.DurationNs))
+			if s.TaintedRunning > 0 {
+				end += fmt.Sprintf("; %d processes outside the session it took over were still running", s.TaintedRunning)
+			}
 			if s.LeftRunning > 0 {
 				end += fmt.Sprintf("; %d processes left running were killed", s.LeftRunning)
 			}
@@ -222,6 +225,9 @@ func (t *textWriter) process(p *Process, indent int) {
 	if p.Exit != nil {
 		end = exitText(p.Exit)
 	}
+	if p.Cgroup != "" {
+		end += " · in cgroup " + display(p.Cgroup)
+	}
 	t.line(indent, t.style(styleBold, fmt.Sprintf("pid %d", p.Pid)), "  ", head, " · ", end)
 	for _, f := range p.Credentials {
 		t.line(indent+1, t.style(styleRed, "CREDENTIAL "+f.Access+" "+display(f.Path)+count(f.Count)+failure(f.Errno)))
@@ -243,6 +249,18 @@ func (t *textWriter) process(p *Process, indent int) {
 	t.files(p.Files, indent+1)
 	for _, x := range p.ExecFailed {
 		t.line(indent+1, t.style(styleYellow, "exec failed "+x.Errno), " ", display(x.Filename), " ", argvText(x.Argv))
+	}
+	for _, a := range p.Actions {
+		text := display(a.Text) + failure(a.Errno)
+		switch {
+		case a.Alert:
+			text = t.style(styleRed, strings.ToUpper(a.Type)+" "+text)
+		case len(a.Tags) > 0:
+			text = t.style(styleRed, a.Type+" "+text+" ["+strings.Join(a.Tags, ",")+"]")
+		default:
+			text = a.Type + " " + text
+		}
+		t.line(indent+1, text)
 	}
 	for _, c := range p.Children {
 		t.process(c, indent+1)

@@ -93,11 +93,14 @@ type Result struct {
 	Records     uint64
 	ByType      map[string]uint64
 	Lost        map[string]uint64 // by kind, from the kernel's counters
-	LeftRunning int               // processes alive when the grace period ended
-	Freezes     int               // fail-closed freezes
-	Unrecorded  uint64            // lost events not even a gap record could count (log not writable at the end)
-	CommandErr  error             // the command could not be started or waited for
-	Exports     []ExportResult
+	LeftRunning int               // processes of the session alive when the grace period ended, wherever they were
+	// TaintedRunning counts processes outside the session that it took over
+	// (ptrace, process_vm_writev) still running at its end: not killed.
+	TaintedRunning int
+	Freezes        int    // fail-closed freezes
+	Unrecorded     uint64 // lost events not even a gap record could count (log not writable at the end)
+	CommandErr     error  // the command could not be started or waited for
+	Exports        []ExportResult
 }
 
 // ExportResult is what one exporter delivered.
@@ -202,8 +205,14 @@ func Run(opts Options) (*Result, error) {
 	}
 	enc.SetSensitive(sensitive)
 	cfg := tracer.Config{
-		Load:    loader.Config{MaxArgBytes: opts.MaxArgBytes, RingBytes: opts.RingBytes},
-		Target:  func(k *loader.Tracer) error { return k.SetTarget(0, cg.FD()) },
+		Load: loader.Config{MaxArgBytes: opts.MaxArgBytes, RingBytes: opts.RingBytes},
+		Target: func(k *loader.Tracer) error {
+			if err := k.SetTarget(0, cg.FD(), cg.ID); err != nil {
+				return err
+			}
+			// Nothing in the kernel changes from here on: nobody can change it.
+			return k.Freeze()
+		},
 		Encoder: enc,
 		Log: sink.Options{
 			Base: opts.LogPath, Signer: signer, VerifierKey: vkey, Version: Version,
@@ -261,19 +270,16 @@ func Run(opts Options) (*Result, error) {
 
 	exitCode, waitErr := runCommand(cmdPath, opts, cg)
 
-	// The command is gone; give its descendants the grace period, then kill.
-	empty, _ := cg.WaitEmpty(opts.Grace)
-	left := 0
-	if !empty {
-		pids, _ := cg.Procs()
-		left = len(pids)
-		cg.Kill()
-		cg.WaitEmpty(10 * time.Second)
+	// The command is gone; give its descendants the grace period, then
+	// kill them, wherever they are.
+	left, tainted, treeErr := endTree(tr.Kernel, cg, opts.Grace)
+	if waitErr == nil {
+		waitErr = treeErr
 	}
 
 	// Nothing in the cgroup can emit any more: drain the ring and stop.
 	stats, pipeErr := tr.Stop(time.Minute)
-	res := &Result{LogPath: opts.LogPath, PublicKey: pubPath, ExitCode: exitCode, CommandErr: waitErr, LeftRunning: left,
+	res := &Result{LogPath: opts.LogPath, PublicKey: pubPath, ExitCode: exitCode, CommandErr: waitErr, LeftRunning: left, TaintedRunning: tainted,
 		Freezes: stats.Freezes, ByType: stats.WrittenCounts(), Lost: stats.LostCounts()}
 	for kind := range stats.Unwritten {
 		res.Unrecorded += stats.Unwritten[kind]
@@ -313,7 +319,7 @@ func Hooks(k *loader.Tracer) []record.Hook {
 
 // stopBody is the session's stop record.
 func stopBody(reason string, res *Result, waitErr error, stats *pipeline.Stats) *record.Stop {
-	s := &record.Stop{Reason: reason, ExitCode: res.ExitCode, LeftRunning: res.LeftRunning,
+	s := &record.Stop{Reason: reason, ExitCode: res.ExitCode, LeftRunning: res.LeftRunning, TaintedRunning: res.TaintedRunning,
 		Records: stats.WrittenCounts(), Lost: stats.LostCounts()}
 	if waitErr != nil {
 		s.Error = waitErr.Error()

@@ -43,6 +43,7 @@ import (
 var daemonHooks = []string{
 	"tp_btf/cgroup_mkdir",
 	"tp_btf/cgroup_rmdir",
+	"tp_btf/cgroup_attach_task",
 	"tp_btf/sched_process_fork",
 	"tp_btf/sched_process_exec",
 	"tp_btf/sched_process_exit",

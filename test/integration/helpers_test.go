@@ -106,7 +106,10 @@ func runHelper(action string, args []string) int {
 	case "touch":
 		err = os.WriteFile(args[0], nil, 0o644)
 	default:
-		err = fmt.Errorf("unknown helper action %q", action)
+		var known bool
+		if ops, err, known = escapeHelper(action, args, extra); !known {
+			err = fmt.Errorf("unknown helper action %q", action)
+		}
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "helper %s: %v\n", action, err)

@@ -196,7 +196,8 @@ func checkSegment(t *testing.T, data []byte, firstSeq uint64, firstPrev string) 
 	if counts["gap"] != 0 || counts["freeze"] != 0 {
 		t.Errorf("the log reports loss (gap or freeze records): %v", counts)
 	}
-	for _, typ := range []string{"exec", "open", "connect", "fork", "exit", "send", "bind", "listen", "accept", "sock_state", "dns"} {
+	for _, typ := range []string{"exec", "open", "connect", "fork", "exit", "send", "bind", "listen", "accept", "sock_state", "dns",
+		"cgroup_move", "proc_access", "file_op", "mount", "namespace", "bpf"} {
 		if got := stop.Stop.Records[typ]; got != counts[typ] {
 			t.Errorf("stop record counts %d %s records, the log has %d", got, typ, counts[typ])
 		}
@@ -253,14 +254,27 @@ func checkTree(t *testing.T, recs []*rec) {
 		execID       string // current
 	}
 	children := map[string]*child{} // by "pid-start"
+	// Processes outside the session that a traced one took over (a
+	// proc_access record says "tainted"): traced from then on, created by
+	// whoever created them.
+	tainted := map[string]bool{}
 	agentPid := strconv.Itoa(recs[1].Start.Pid) + "-"
 	for _, r := range recs {
+		if r.Type == "proc_access" {
+			if b, _ := r.body.(map[string]any); b["tainted"] == true {
+				target, _ := b["target"].(map[string]any)
+				id, _ := target["exec_id"].(string)
+				process, _ := execIDParts(t, id)
+				tainted[process] = true
+			}
+		}
 		if r.Proc.ExecID == "" {
 			continue
 		}
 		process, seq := execIDParts(t, r.Proc.ExecID)
 		c, forked := children[process]
 		switch {
+		case !forked && tainted[process]:
 		case !forked:
 			if !strings.HasPrefix(r.Proc.ParentExecID, agentPid) {
 				t.Errorf("record of a process without a fork record: parent_exec_id %q is not agenttrace's (pid %s):\n%s", r.Proc.ParentExecID, agentPid, r.line)

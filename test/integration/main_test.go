@@ -41,6 +41,10 @@ var (
 	// i386Bin and forkBin are the C helpers; empty if they could not be built (cBuildErr says why).
 	i386Bin, forkBin string
 	cBuildErr        error
+	// victimBin, injectBin and nsopsBin are the escape tests' C helpers
+	// (escape_test.go); empty if they could not be built (escapeBuildErr).
+	victimBin, injectBin, nsopsBin string
+	escapeBuildErr                 error
 	// baseDir holds every test's directory. It is world-searchable so a
 	// helper that dropped root can still reach its files.
 	baseDir string
@@ -84,6 +88,7 @@ func testMain(m *testing.M) int {
 	}
 	i386Bin, forkBin, cBuildErr = buildCHelpers(binDir)
 	uringNetBin, uringNetErr = buildNetHelpers(binDir)
+	victimBin, injectBin, nsopsBin, escapeBuildErr = buildEscapeHelpers(binDir)
 	return m.Run()
 }
 
@@ -135,6 +140,23 @@ func buildCHelpers(dir string) (i386, fork string, err error) {
 		return "", "", err
 	}
 	return i386, fork, nil
+}
+
+// buildEscapeHelpers compiles the escape tests' C helpers.
+func buildEscapeHelpers(dir string) (victim, inject, nsops string, err error) {
+	gcc, err := exec.LookPath("gcc")
+	if err != nil {
+		return "", "", "", fmt.Errorf("gcc is needed to build the C test helpers (apt-get install gcc libc6-dev): %w", err)
+	}
+	var out [3]string
+	for i, name := range []string{"victim", "inject", "nsops"} {
+		out[i] = filepath.Join(dir, name)
+		args := []string{"-O2", "-Wall", "-Werror", "-o", out[i], filepath.Join("testdata", name+".c")}
+		if msg, err := exec.Command(gcc, args...).CombinedOutput(); err != nil {
+			return "", "", "", fmt.Errorf("gcc %s: %w\n%s", strings.Join(args, " "), err, msg)
+		}
+	}
+	return out[0], out[1], out[2], nil
 }
 
 func inCI() bool { return os.Getenv("CI") == "true" }
