@@ -49,7 +49,7 @@ func commands(t *testing.T) map[string]*cobra.Command {
 		}
 	}
 	walk(newRootCommand(nil, nil, nil))
-	for _, want := range []string{"run", "show", "verify", "daemon", "export", "keygen", "check", "version", "help", "completion", "completion bash", "completion zsh", "completion fish"} {
+	for _, want := range []string{"run", "show", "verify", "daemon", "daemon stop", "export", "keygen", "check", "version", "help", "completion", "completion bash", "completion zsh", "completion fish"} {
 		if all[want] == nil {
 			t.Fatalf("the command tree has no %q", want)
 		}

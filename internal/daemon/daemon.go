@@ -67,9 +67,18 @@ type Daemon struct {
 }
 
 // Run runs the daemon with the configuration at cfgPath until ctx is done
-// or it receives SIGTERM or SIGINT; SIGHUP reloads. It returns nil after a
-// clean stop (drained, final checkpoint written).
+// or it receives SIGTERM or SIGINT, which hand the kernel side over (it
+// stays pinned, recording, for the next daemon to adopt), or SIGUSR1 (a
+// deliberate stop: `agenttrace daemon stop`), which releases it; SIGHUP
+// reloads. It returns nil after a clean stop (drained, final checkpoint
+// written).
 func Run(ctx context.Context, cfgPath string, logger zerolog.Logger) error {
+	return run(ctx, cfgPath, logger, false)
+}
+
+// run is Run; releaseNow stops at once, releasing the kernel side (what
+// `agenttrace daemon stop` does when no daemon runs).
+func run(ctx context.Context, cfgPath string, logger zerolog.Logger, releaseNow bool) error {
 	cfg, err := config.LoadDaemon(cfgPath)
 	if err != nil {
 		return err
@@ -81,29 +90,37 @@ func Run(ctx context.Context, cfgPath string, logger zerolog.Logger) error {
 	// Signals before anything is attached: a SIGTERM during start-up
 	// still ends in a drained, checkpointed log.
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1)
 	defer signal.Stop(sigs)
 
 	if err := d.start(sigs); err != nil {
 		d.abort()
 		return err
 	}
-	logger.Info().Str("log", d.rt.Log.Path()).Strs("targets", patternTexts(cfg.Targets)).Int("traced_cgroups", d.targetCount()).Msg("tracing")
+	logger.Info().Str("log", d.rt.Log.Path()).Strs("targets", patternTexts(cfg.Targets)).Int("traced_cgroups", d.targetCount()).
+		Str("kernel_state", string(d.rt.Kernel.State())).Msg("tracing")
 
-	reason := ""
+	reason, release := "", releaseNow
+	if releaseNow {
+		reason = "agenttrace daemon stop"
+	}
 	for reason == "" {
 		select {
 		case <-ctx.Done():
 			reason = "context cancelled"
 		case sig := <-sigs:
-			if sig == syscall.SIGHUP {
+			switch sig {
+			case syscall.SIGHUP:
 				d.reload()
 				continue
+			case syscall.SIGUSR1:
+				reason, release = "agenttrace daemon stop", true
+			default:
+				reason = "signal " + unixSignalName(sig)
 			}
-			reason = "signal " + unixSignalName(sig)
 		}
 	}
-	return d.stop(reason)
+	return d.stop(reason, release)
 }
 
 // start brings the daemon up: log, tracer, start record, targets. Every
@@ -173,7 +190,7 @@ func (d *Daemon) start(sigs <-chan os.Signal) error {
 		}
 	}
 	tcfg := tracer.Config{
-		Load: loader.Config{Globs: true, MaxArgBytes: cfg.MaxArgBytes, RingBytes: cfg.RingSize},
+		Load: loader.Config{Globs: true, MaxArgBytes: cfg.MaxArgBytes, RingBytes: cfg.RingSize, PinDir: loader.PinDir(cfg.StateDir)},
 		Target: func(k *loader.Tracer) error {
 			d.kernel = k
 			if err := k.SetPatterns(components(cfg.Targets)); err != nil {
@@ -204,11 +221,15 @@ func (d *Daemon) start(sigs <-chan os.Signal) error {
 	if err := d.newExporters(); err != nil {
 		return err
 	}
+	tcfg.BeforeRead = func(t *tracer.Tracer) error {
+		if err := t.Log.Append(d.startBody(t)); err != nil {
+			return fmt.Errorf("writing the start record: %w", err)
+		}
+		d.kernelStateRecords(t)
+		return nil
+	}
 	if d.rt, err = d.startTracer(tcfg, sigs); err != nil {
 		return err
-	}
-	if err := d.rt.Log.Append(d.startBody()); err != nil {
-		return fmt.Errorf("writing the start record: %w", err)
 	}
 	if err := d.applyTargets("start"); err != nil {
 		return err
@@ -251,7 +272,7 @@ func (d *Daemon) abort() {
 	d.stopTamper()
 	d.stopExporters(time.Now().Add(d.cfg.DrainTimeout))
 	if d.rt != nil {
-		d.rt.Stop(d.cfg.DrainTimeout)
+		d.rt.HandOver(d.cfg.DrainTimeout)
 		d.rt.Close()
 	}
 	if d.met != nil {
@@ -262,21 +283,32 @@ func (d *Daemon) abort() {
 	}
 }
 
-// stop drains and closes: no new events are accepted (the hooks are
-// detached), everything in the ring buffer is written, then the stop record
-// and the final checkpoint; exporters get what is left of drain_timeout to
-// deliver them.
-func (d *Daemon) stop(reason string) error {
-	d.logger.Info().Str("reason", reason).Msg("stopping")
+// stop drains and closes: everything in the ring buffer now is written,
+// then the stop record and the final checkpoint; exporters get what is
+// left of drain_timeout to deliver them. Released, the hooks are detached
+// first and the kernel side goes; otherwise it stays pinned, recording
+// into its ring for the next daemon.
+func (d *Daemon) stop(reason string, release bool) error {
+	d.logger.Info().Str("reason", reason).Bool("release", release).Msg("stopping")
 	deadline := time.Now().Add(d.cfg.DrainTimeout)
 	d.stopTamper()
 	// Not under d.mu: the pipeline takes it (cgroupRecord) while it drains.
-	stats, pipeErr := d.rt.Stop(time.Until(deadline))
+	var stats pipeline.Stats
+	var pipeErr error
+	if release {
+		stats, pipeErr = d.rt.Stop(time.Until(deadline))
+	} else {
+		stats, pipeErr = d.rt.HandOver(time.Until(deadline))
+	}
 	if pipeErr != nil {
 		d.logger.Error().Err(pipeErr).Msg("drain")
 	}
+	state := "released"
+	if d.rt.Kernel.Pinned() {
+		state = "kept"
+	}
 	stop := &record.Stop{Mode: record.ModeDaemon, Reason: reason, UptimeNs: int64(time.Since(d.started)),
-		Records: stats.WrittenCounts(), Lost: stats.LostCounts()}
+		KernelState: state, Reread: stats.Reread, Records: stats.WrittenCounts(), Lost: stats.LostCounts()}
 	err := d.rt.Log.Append(stop)
 	if err != nil {
 		err = fmt.Errorf("writing the stop record: %w", err)
@@ -289,8 +321,35 @@ func (d *Daemon) stop(reason string) error {
 		d.logger.Error().Err(err).Msg("stopped with errors")
 		return err
 	}
-	d.logger.Info().Msg("stopped: log drained and checkpointed")
+	if state == "kept" {
+		d.logger.Info().Str("pinned", d.rt.Kernel.PinPath()).Msg("stopped: log drained and checkpointed; the kernel side keeps recording for the next daemon (agenttrace daemon stop releases it)")
+	} else {
+		d.logger.Info().Msg("stopped: log drained and checkpointed; the kernel side is released")
+	}
 	return nil
+}
+
+// kernelStateRecords says in the log what the kernel side's past is: an
+// adopted one's tail that could not be matched, replaced ones' unread
+// events (a gap each).
+func (d *Daemon) kernelStateRecords(t *tracer.Tracer) {
+	if err := t.ResumeErr; err != nil {
+		d.logger.Error().Err(err).Msg("the adopted kernel side's ring cannot be matched with the log: records its last reader wrote after its last commit may be written twice")
+	}
+	for _, r := range t.Replaced {
+		now := time.Now()
+		gap := &record.Gap{Stage: "kernel", CPU: -1, From: d.started, To: now, Lost: record.Counts{}}
+		if r.Known {
+			gap.Reason = "a kernel side of another build or configuration was replaced: what it matched and no log shows was never read"
+			gap.Lost["unknown"] = r.Unread
+		} else {
+			gap.Reason = "an incomplete or unreadable kernel side was replaced: what it matched and no log shows could not be counted"
+		}
+		d.logger.Warn().Str("pinned", r.Dir).Bool("counted", r.Known).Uint64("unread", r.Unread).Msg("replaced a pinned kernel side")
+		if err := t.Log.Append(gap); err != nil {
+			d.logger.Error().Err(err).Msg("the gap record of a replaced kernel side could not be written")
+		}
+	}
 }
 
 // cgroupRecord keeps the target list current between walks: a cgroup that
@@ -436,13 +495,20 @@ func (d *Daemon) appendOwn(body record.Body) {
 	}
 }
 
-func (d *Daemon) startBody() *record.Start {
+func (d *Daemon) startBody(t *tracer.Tracer) *record.Start {
 	cfg := d.cfg
 	s := &record.Start{
 		Mode: record.ModeDaemon, AgenttraceVersion: session.Version, Pid: os.Getpid(), Uid: os.Getuid(),
 		Config: cfg.Path, ConfigSHA256: cfg.Hash, CgroupMount: d.mount, Targets: patternTexts(cfg.Targets),
-		MaxArgBytes: cfg.MaxArgBytes, RingSize: d.rt.Kernel.RingSize(), FailClosed: cfg.FailClosed,
-		SensitivePaths: d.rt.Enc.Sensitive().Patterns(), Hooks: session.Hooks(d.rt.Kernel),
+		MaxArgBytes: cfg.MaxArgBytes, RingSize: t.Kernel.RingSize(), FailClosed: cfg.FailClosed,
+		SensitivePaths: t.Enc.Sensitive().Patterns(), Hooks: session.Hooks(t.Kernel),
+		KernelState: string(t.Kernel.State()),
+	}
+	if t.Kernel.Adopted() {
+		s.ResumedAfterSeq = t.Kernel.Resumed().Seq
+		if t.ResumeErr != nil {
+			s.ResumeError = t.ResumeErr.Error()
+		}
 	}
 	if tracesPath(cfg.Targets, d.self) {
 		s.ExcludedCgroup = "/" + d.self

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math/bits"
 	"os"
+	"path/filepath"
 	"reflect"
 	"time"
 	"unsafe"
@@ -262,6 +263,10 @@ type Config struct {
 	// Globs selects pattern targets (SetPatterns, PutCgroupState: the
 	// daemon) instead of the target slots (SetTarget: run).
 	Globs bool
+	// PinDir, if set, pins the kernel side there (PinDir(state dir)), or
+	// adopts the one pinned there by an earlier daemon: it outlives this
+	// process unless Release is called (see pin.go).
+	PinDir string
 }
 
 // PollInterval bounds how long a record can wait in the ring buffer when
@@ -311,10 +316,22 @@ var Hooks = []Hook{
 
 // Tracer is the loaded and attached kernel side.
 type Tracer struct {
-	objs   bpfObjects
-	links  []link.Link
-	reader *ringbuf.Reader
-	cfg    Config
+	objs  bpfObjects
+	links []link.Link
+	ring  *ring
+	cfg   Config
+	cpus  int
+
+	// Pinned kernel side (Config.PinDir).
+	identity      [32]byte
+	pinDir        string // this build's directory
+	others        []string
+	state         KernelState
+	custody       *ebpf.Map
+	custodyPinned bool
+	progress      *Progress // adopted: the custody record found
+	adoptFailure  string
+	released      bool
 
 	expect expectedState // what user space set in the maps it still writes; see CheckState
 }
@@ -361,12 +378,13 @@ func Load(cfg Config) (*Tracer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parsing eBPF object: %w", err)
 	}
-	for name, value := range map[string]any{
+	settings := map[string]any{
 		"max_arg_bytes": cfg.MaxArgBytes,
 		"wakeup_bytes":  cfg.WakeupBytes,
 		"target_slots":  cfg.TargetSlots,
 		"glob_targets":  boolU32(cfg.Globs),
-	} {
+	}
+	for name, value := range settings {
 		if err := spec.Variables[name].Set(value); err != nil {
 			return nil, fmt.Errorf("setting %s: %w", name, err)
 		}
@@ -375,6 +393,34 @@ func Load(cfg Config) (*Tracer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("counting CPUs: %w", err)
 	}
+	t := &Tracer{cfg: cfg, cpus: cpus}
+	if cfg.PinDir != "" {
+		t.identity = identityOf(settings, &cfg, cpus)
+		if t.others, err = t.preparePins(cfg.PinDir); err != nil {
+			return nil, err
+		}
+		adopted, err := t.adopt()
+		if err != nil {
+			return nil, err
+		}
+		if adopted {
+			t.state = StateAdopted
+			if t.ring, err = newRing(t.objs.Events); err != nil {
+				t.closeAdopted()
+				return nil, err
+			}
+			if err := t.ring.skipTo(t.progress.RingPos); err != nil {
+				t.Close()
+				return nil, err
+			}
+			t.custodyPinned = true
+			return t, nil
+		}
+		t.state = StateCreated
+		if len(t.others) > 0 {
+			t.state = StateReplaced
+		}
+	}
 	heap := spec.Maps["heap"]
 	heap.MaxEntries = uint32(cpus)
 	// Fixed part, filename and exe, argv, and a path's worth of slack for
@@ -382,7 +428,6 @@ func Load(cfg Config) (*Tracer, error) {
 	heap.ValueSize = uint32(unsafe.Sizeof(ExecEvent{})) + 3*uint32(PathBytes) + cfg.MaxArgBytes
 	spec.Maps["events"].MaxEntries = cfg.RingBytes
 
-	t := &Tracer{cfg: cfg}
 	if err := spec.LoadAndAssign(&t.objs, nil); err != nil {
 		var verr *ebpf.VerifierError
 		if errors.As(err, &verr) {
@@ -390,8 +435,23 @@ func Load(cfg Config) (*Tracer, error) {
 		}
 		return nil, classify(fmt.Errorf("loading eBPF programs: %w", err))
 	}
+	if t.ring, err = newRing(t.objs.Events); err != nil {
+		t.objs.Close()
+		return nil, err
+	}
+	if t.pinDir != "" {
+		if err := t.pinMaps(); err != nil {
+			t.Close()
+			removePins(t.pinDir)
+			return nil, err
+		}
+	}
 	return t, nil
 }
+
+// Adopted reports whether the kernel side is one an earlier daemon left
+// pinned, already attached and recording.
+func (t *Tracer) Adopted() bool { return t.state == StateAdopted }
 
 // SetTarget makes the cgroup open at cgroupFD, whose id is cgroupID (and all
 // its descendants, now and later) traced, in slot 0..MaxTargets-1.
@@ -415,6 +475,9 @@ func (t *Tracer) SetTarget(slot uint32, cgroupFD int, cgroupID uint64) error {
 // the daemon keeps writing its target patterns and cgroup states (see
 // Tamper for how they are watched). The ring buffer has no update to refuse.
 func (t *Tracer) Freeze() error {
+	if t.Adopted() {
+		return nil // frozen by the daemon that created it
+	}
 	writable := map[*ebpf.Map]bool{t.objs.Events: true}
 	if t.cfg.Globs {
 		writable[t.objs.Patterns] = true
@@ -569,15 +632,14 @@ func (t *Tracer) CgroupStates() (map[uint64]CgroupState, error) {
 	return out, it.Err()
 }
 
-// Attach attaches every hook and opens the ring buffer reader. On error
-// everything attached so far is detached.
+// Attach attaches every hook (pinning each link if the kernel side is
+// pinned). On error everything attached so far is detached. An adopted
+// kernel side is attached already.
 func (t *Tracer) Attach() error {
-	progs := t.programs()
-	reader, err := ringbuf.NewReader(t.objs.Events)
-	if err != nil {
-		return fmt.Errorf("opening ring buffer: %w", err)
+	if t.Adopted() {
+		return nil
 	}
-	t.reader = reader
+	progs := t.programs()
 	root, err := cgroup.Mount()
 	if err != nil {
 		return err
@@ -591,6 +653,12 @@ func (t *Tracer) Attach() error {
 			return classify(fmt.Errorf("attaching %s: %w", h.Name, err))
 		}
 		t.links = append(t.links, l)
+		if t.pinDir != "" {
+			if err := l.Pin(filepath.Join(t.pinDir, "link_"+h.Program)); err != nil {
+				t.detach()
+				return fmt.Errorf("pinning %s: %w", h.Name, err)
+			}
+		}
 	}
 	return nil
 }
@@ -663,24 +731,33 @@ func (t *Tracer) ProgramStats() map[string]ebpf.ProgramStats {
 // ReadInto reads the next record, waiting at most until the deadline set
 // with SetDeadline. It returns os.ErrDeadlineExceeded when the ring is empty
 // at the deadline and ringbuf.ErrFlushed after Flush once the ring is drained.
+//
+// What it reads stays the kernel's until Commit: see ring.
 func (t *Tracer) ReadInto(rec *ringbuf.Record) error {
-	return t.reader.ReadInto(rec)
+	return t.ring.readInto(rec)
 }
 
 // SetDeadline bounds how long ReadInto waits for a record (zero: forever).
+// Only ReadInto's goroutine may call it.
 func (t *Tracer) SetDeadline(deadline time.Time) {
-	t.reader.SetDeadline(deadline)
+	t.ring.setDeadline(deadline)
 }
 
 // Flush makes a blocked or later ReadInto return everything already in the
 // ring, then ringbuf.ErrFlushed.
-func (t *Tracer) Flush() error {
-	return t.reader.Flush()
+func (t *Tracer) Flush() {
+	t.ring.flush()
 }
 
-// Pending reports the bytes waiting in the ring buffer.
+// Pending reports the bytes in the ring buffer not read yet.
 func (t *Tracer) Pending() int {
-	return t.reader.AvailableBytes()
+	return t.ring.pending()
+}
+
+// Used reports the bytes of the ring buffer the kernel cannot write: not
+// read, or read and not committed.
+func (t *Tracer) Used() int {
+	return t.ring.used()
 }
 
 // PerCPUCounters returns the kernel's counters by CPU, then by record kind.
@@ -720,7 +797,8 @@ func (t *Tracer) RingSize() int {
 	return int(t.cfg.RingBytes)
 }
 
-// Detach removes the hooks; records already in the ring stay readable.
+// Detach removes the hooks, unless they are pinned (Release first);
+// records already in the ring stay readable.
 func (t *Tracer) Detach() {
 	t.detach()
 }
@@ -732,11 +810,15 @@ func (t *Tracer) detach() {
 	t.links = nil
 }
 
-// Close detaches, closes the reader and unloads, in reverse order of setup.
+// Close detaches (unless pinned), closes the reader and unloads, in
+// reverse order of setup. A pinned kernel side stays, recording.
 func (t *Tracer) Close() error {
 	t.detach()
-	if t.reader != nil {
-		t.reader.Close()
+	if t.ring != nil {
+		t.ring.close()
+	}
+	if t.custody != nil {
+		t.custody.Close()
 	}
 	return t.objs.Close()
 }

@@ -90,7 +90,7 @@ func (g *Guard) Freezes() int {
 }
 
 func (g *Guard) check() {
-	used := g.src.Pending()
+	used := g.src.Used()
 	blocked, why := g.log.Blocked()
 	g.mu.Lock()
 	defer g.mu.Unlock()

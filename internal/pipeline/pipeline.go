@@ -43,8 +43,12 @@ type Source interface {
 	ReadInto(rec *ringbuf.Record) error
 	SetDeadline(deadline time.Time)
 	PerCPUCounters(dst [][loader.KindMax]loader.KindCounters) ([][loader.KindMax]loader.KindCounters, error)
-	Pending() int
+	Pending() int // bytes not read yet
+	Used() int    // bytes the kernel cannot write yet: not read, or not committed
 	RingSize() int
+	// Commit says that everything read so far is in the log, as far as p
+	// says, and hands the ring's space back to the kernel.
+	Commit(p *loader.Progress) error
 }
 
 // Options of a pipeline.
@@ -57,6 +61,12 @@ type Options struct {
 	// pipeline's goroutine: the operator must hear of a full disk at once,
 	// not when it is over.
 	OnBlocked func(err error)
+	// Resume continues the accounting of a kernel side an earlier
+	// pipeline read (an adopted, pinned one): see ResumeFrom.
+	Resume *Resume
+	// OnCommitError, if set, is told when the custody record could not be
+	// written (the ring's space then stays the kernel's).
+	OnCommitError func(err error)
 }
 
 // Stats are the pipeline's counts, by record kind.
@@ -68,6 +78,9 @@ type Stats struct {
 	GapRecords uint64
 	Heartbeats uint64
 	Freezes    int // fail-closed freezes (the tracer's guard)
+	// Reread: records read again from an adopted ring that the log
+	// already had (its last reader wrote them and died before committing).
+	Reread uint64
 }
 
 // WrittenCounts are the kernel records written, by type: every kernel kind.
@@ -115,8 +128,14 @@ type gapKey struct {
 	cpu    int // -1 for user-space stages
 }
 
-// gapWrite: records the log file refused (disk full).
-var gapWrite = gapKey{"write", "the log file refused writes", -1}
+// gapWrite: records the log file refused (disk full). The kernel's
+// losses are counted per CPU (gapKey.cpu set) as gapRingFull and
+// gapInflightFull.
+var (
+	gapWrite        = gapKey{"write", "the log file refused writes", -1}
+	gapRingFull     = gapKey{"kernel", "ring buffer full", -1}
+	gapInflightFull = gapKey{"kernel", "syscall pairing map full", -1}
+)
 
 type gap struct {
 	lost     [loader.KindMax]uint64 // kernel events, by kind
@@ -146,6 +165,14 @@ type Pipeline struct {
 	accounted     [][loader.KindMax]loader.KindCounters // kernel losses already counted
 	lastAccount   time.Time
 	lastHeartbeat time.Time
+
+	// An adopted kernel side's counts are since its creation: base is
+	// what earlier pipelines wrote and counted, skip the records of its
+	// ring the log already has.
+	base     struct{ written, gapped [loader.KindMax]uint64 }
+	skip     map[EventID]bool
+	progress loader.Progress
+	handOver atomic.Bool
 }
 
 // New returns a pipeline from src to log.
@@ -157,8 +184,24 @@ func New(src Source, log *sink.Writer, opts Options) *Pipeline {
 	p := &Pipeline{src: src, log: log, opts: opts, start: now, lastHeartbeat: now, lastAccount: now,
 		gaps: map[gapKey]*gap{}}
 	p.heartbeatEvery.Store(int64(opts.Heartbeat))
+	if r := opts.Resume; r != nil {
+		p.base.written, p.base.gapped = r.Written, r.Gapped
+		for k := range r.Written {
+			p.live.written[k].Store(r.Written[k])
+			p.live.gapped[k].Store(r.Gapped[k])
+		}
+		p.accounted = r.Accounted
+		if len(r.Skip) > 0 {
+			p.skip = r.Skip
+		}
+	}
 	return p
 }
+
+// HandOver makes the pipeline end, when the source is flushed, without
+// counting what the kernel matched and the log does not have as lost: the
+// kernel side stays (pinned) and its next reader reads on.
+func (p *Pipeline) HandOver() { p.handOver.Store(true) }
 
 // SetHeartbeat changes the heartbeat interval (0: DefaultHeartbeat); safe
 // while Run runs.
@@ -188,10 +231,14 @@ func (p *Pipeline) Counted() (counted [loader.KindMax]uint64) {
 	return counted
 }
 
-// Stats returns the counts; call it after Run has returned.
+// Stats returns this pipeline's counts; call it after Run has returned.
 func (p *Pipeline) Stats() Stats {
 	s := p.stats
 	s.Written, s.Gapped = p.Live()
+	for k := range s.Written {
+		s.Written[k] -= p.base.written[k]
+		s.Gapped[k] -= p.base.gapped[k]
+	}
 	return s
 }
 
@@ -206,6 +253,11 @@ func (p *Pipeline) Run() error {
 		lastFlush = time.Now()
 		n         uint64
 	)
+	// Commit at once: a kernel side just created is complete (pinned)
+	// only from its first commit.
+	if err := p.flush(); err != nil {
+		return err
+	}
 	p.src.SetDeadline(lastFlush.Add(loader.PollInterval))
 	for {
 		err := p.src.ReadInto(&rec)
@@ -228,6 +280,9 @@ func (p *Pipeline) Run() error {
 
 		if err := decoder.Decode(rec.RawSample, &ev); err != nil {
 			p.lose(gapKey{"decode", "malformed record", -1}, kindOf(rec.RawSample), 1)
+			continue
+		}
+		if p.skip != nil && p.reread(&ev) {
 			continue
 		}
 		if p.opts.WriteDelay > 0 {
@@ -308,14 +363,56 @@ func (p *Pipeline) housekeeping(flush bool) error {
 }
 
 // flush writes what the log buffers; a log that refuses writes is not an
-// error here (the sink keeps the records and retries).
+// error here (the sink keeps the records and retries). Once everything read
+// is in the file, it is committed (see commit).
 func (p *Pipeline) flush() error {
-	if err := p.log.Flush(); err != nil && !errors.Is(err, sink.ErrBlocked) {
+	pos, err := p.log.FlushPosition()
+	if err != nil && !errors.Is(err, sink.ErrBlocked) {
 		if blocked, _ := p.log.Blocked(); !blocked {
 			return err
 		}
 	}
+	if err == nil {
+		p.commit(pos)
+	}
 	return nil
+}
+
+// commit tells the source that everything read is in the log file, which
+// ends at pos, with the counts that continue the accounting; the ring's
+// space goes back to the kernel. Not while a loss is counted but not in a
+// gap record yet (it would be lost uncounted if agenttrace died now), nor
+// while an adopted ring's records the log already has are still ahead
+// (the next reader would write them twice).
+func (p *Pipeline) commit(pos sink.Position) {
+	if len(p.gaps) > 0 || p.skip != nil {
+		return
+	}
+	pr := &p.progress
+	pr.LogID, pr.Seq, pr.Segment, pr.Offset = pos.LogID, pos.Seq, pos.Segment, pos.Offset
+	pr.Written, pr.Gapped = p.Live()
+	if len(pr.Accounted) != len(p.accounted) {
+		pr.Accounted = make([][loader.KindMax]loader.KindCounters, len(p.accounted))
+	}
+	copy(pr.Accounted, p.accounted)
+	if err := p.src.Commit(pr); err != nil && p.opts.OnCommitError != nil {
+		p.opts.OnCommitError(err)
+	}
+}
+
+// reread reports whether ev is a record of an adopted ring that the log
+// already has.
+func (p *Pipeline) reread(ev *record.Event) bool {
+	id := EventID{CPU: ev.CPU, Kind: ev.Kind, Kseq: ev.Kseq}
+	if !p.skip[id] {
+		return false
+	}
+	delete(p.skip, id)
+	if len(p.skip) == 0 {
+		p.skip = nil
+	}
+	p.stats.Reread++
+	return true
 }
 
 // accountKernel counts kernel-side losses since the last call as gaps, per
@@ -334,10 +431,10 @@ func (p *Pipeline) accountKernel() {
 		for kind := range counters[cpu] {
 			cur, seen := &counters[cpu][kind], &p.accounted[cpu][kind]
 			if d := cur.LostRingbuf - seen.LostRingbuf; d > 0 {
-				p.loseWindow(gapKey{"kernel", "ring buffer full", cpu}, uint32(kind), d, p.lastAccount, now)
+				p.loseWindow(gapKey{gapRingFull.stage, gapRingFull.reason, cpu}, uint32(kind), d, p.lastAccount, now)
 			}
 			if d := cur.LostInflight - seen.LostInflight; d > 0 {
-				p.loseWindow(gapKey{"kernel", "syscall pairing map full", cpu}, uint32(kind), d, p.lastAccount, now)
+				p.loseWindow(gapKey{gapInflightFull.stage, gapInflightFull.reason, cpu}, uint32(kind), d, p.lastAccount, now)
 			}
 			*seen = *cur
 		}
@@ -454,7 +551,7 @@ func (p *Pipeline) heartbeat() {
 		UptimeNs: int64(now.Sub(p.start)),
 		Records:  c.Records + c.Headers + c.Checkpoints + c.Recoveries + 1, // with this one
 		RingSize: p.src.RingSize(),
-		RingUsed: p.src.Pending(),
+		RingUsed: p.src.Used(),
 	}
 	for kind := record.KindExec; kind < loader.KindMax; kind++ {
 		if !record.IsKind(kind) {
@@ -485,9 +582,14 @@ func (p *Pipeline) pendingLost(kind uint32) uint64 {
 
 // finish runs after the ring is drained: it counts the last kernel losses,
 // writes every pending gap, and checks the accounting identity; any event
-// it cannot explain is recorded as a gap too.
+// it cannot explain is recorded as a gap too. Handing over (HandOver),
+// what the kernel matched and the log does not have yet is still in the
+// ring, or in the kernel side's hooks, for the next reader: no identity.
 func (p *Pipeline) finish() error {
 	p.accountKernel()
+	if p.handOver.Load() {
+		return p.finishHandOver()
+	}
 	for kind := range p.stats.Matched {
 		p.stats.Matched[kind] = 0
 	}
@@ -512,10 +614,14 @@ func (p *Pipeline) finish() error {
 	for kind := range p.stats.Unwritten {
 		p.stats.Unwritten[kind] = p.pendingLost(uint32(kind))
 	}
-	if err := p.log.Flush(); err != nil {
-		if blocked, _ := p.log.Blocked(); !blocked {
-			return err
-		}
-	}
-	return nil
+	return p.flush()
+}
+
+// finishHandOver ends a pipeline whose kernel side stays: what it counted
+// is written, and what it read committed, if the log takes it.
+func (p *Pipeline) finishHandOver() error {
+	p.writeGaps()
+	// Nothing is Unwritten: a loss not in a gap record is after the last
+	// commit, so the next reader counts it again (or reads its record).
+	return p.flush()
 }

@@ -26,6 +26,7 @@ type fakeSource struct {
 	idleAt   int                                   // deliver an idle deadline before this record (housekeeping runs)
 	next     int
 	idled    bool
+	commits  int
 }
 
 func (s *fakeSource) ReadInto(rec *ringbuf.Record) error {
@@ -44,7 +45,12 @@ func (s *fakeSource) ReadInto(rec *ringbuf.Record) error {
 
 func (s *fakeSource) SetDeadline(time.Time) {}
 func (s *fakeSource) Pending() int          { return 0 }
-func (s *fakeSource) RingSize() int         { return 1 << 20 }
+func (s *fakeSource) Used() int             { return 0 }
+func (s *fakeSource) Commit(*loader.Progress) error {
+	s.commits++
+	return nil
+}
+func (s *fakeSource) RingSize() int { return 1 << 20 }
 
 func (s *fakeSource) PerCPUCounters(dst [][loader.KindMax]loader.KindCounters) ([][loader.KindMax]loader.KindCounters, error) {
 	return append(dst[:0], s.counters...), nil

@@ -148,6 +148,14 @@ type Start struct {
 	ExcludedCgroup string // the daemon's own cgroup, when a target matches it
 	RingSize       int
 	FailClosed     bool
+	// KernelState: "created", "adopted" (the kernel side an earlier daemon
+	// left pinned, recording meanwhile) or "replaced" (created; the pinned
+	// one of another build or configuration removed).
+	KernelState string
+	// Adopted: the last record of the log its last reader committed, and
+	// why the log's tail could not be matched with the ring, if it could not.
+	ResumedAfterSeq uint64
+	ResumeError     string
 	// both
 	MaxArgBytes    uint32
 	SensitivePaths []string
@@ -181,6 +189,15 @@ func (s *Start) appendBody(b []byte) []byte {
 		b = appendUint(b, "max_arg_bytes", uint64(s.MaxArgBytes))
 		b = appendInt(b, "ring_size", int64(s.RingSize))
 		b = appendBool(b, "fail_closed", s.FailClosed)
+		if s.KernelState != "" {
+			b = appendASCII(b, "kernel_state", s.KernelState)
+		}
+		if s.KernelState == "adopted" {
+			b = appendUint(b, "resumed_after_seq", s.ResumedAfterSeq)
+			if s.ResumeError != "" {
+				b = AppendString(b, "resume_error", s.ResumeError)
+			}
+		}
 	} else {
 		b = AppendString(b, "command", s.Command)
 		b = AppendStrings(b, "argv", s.Argv)
@@ -207,6 +224,7 @@ func (s *Start) decode(r *reader) {
 	s.Config, s.ConfigSHA256, s.CgroupMount = r.bytes("config"), r.string("config_sha256"), r.bytes("cgroup_mount")
 	s.Targets, s.ExcludedCgroup = r.strings("targets"), r.bytes("excluded_cgroup")
 	s.RingSize, s.FailClosed = int(r.int("ring_size")), r.bool("fail_closed")
+	s.KernelState, s.ResumedAfterSeq, s.ResumeError = r.string("kernel_state"), r.uint("resumed_after_seq"), r.bytes("resume_error")
 	s.MaxArgBytes, s.SensitivePaths = r.uint32("max_arg_bytes"), r.strings("sensitive_paths")
 	var hooks []struct{ Hook, Tag string }
 	r.into("hooks", &hooks)
@@ -230,6 +248,12 @@ type Stop struct {
 	TaintedRunning int
 	// daemon
 	UptimeNs int64
+	// KernelState: "kept" (pinned, recording, for the next daemon to
+	// adopt) or "released" (detached and gone: a deliberate stop).
+	KernelState string
+	// Reread: records of an adopted ring that the log already had, read
+	// again and not written twice.
+	Reread uint64
 	// Records are the kernel records written, by kind (every kernel kind);
 	// Lost the events not written, by kind (only kinds that lost some).
 	Records Counts
@@ -246,6 +270,12 @@ func (s *Stop) appendBody(b []byte) []byte {
 	b = AppendString(b, "reason", s.Reason)
 	if s.Mode == ModeDaemon {
 		b = appendInt(b, "uptime_ns", s.UptimeNs)
+		if s.KernelState != "" {
+			b = appendASCII(b, "kernel_state", s.KernelState)
+		}
+		if s.Reread > 0 {
+			b = appendUint(b, "reread", s.Reread)
+		}
 	} else {
 		b = appendInt(b, "exit_code", int64(s.ExitCode))
 		if s.Error != "" {
@@ -268,7 +298,7 @@ func (s *Stop) decode(r *reader) {
 	s.ExitCode, s.Error = int(r.int("exit_code")), r.bytes("error")
 	s.LeftRunning, s.LeftRunningAction = int(r.int("left_running")), r.bytes("left_running_action")
 	s.TaintedRunning = int(r.int("tainted_running"))
-	s.UptimeNs = r.int("uptime_ns")
+	s.UptimeNs, s.KernelState, s.Reread = r.int("uptime_ns"), r.string("kernel_state"), r.uint("reread")
 	r.into("records", &s.Records)
 	r.into("lost", &s.Lost)
 }

@@ -96,6 +96,17 @@ func KindName(kind uint32) string {
 	return "unknown"
 }
 
+// KindOf is the kernel record kind of records of type name; KindUnknown
+// for agenttrace's own records and names this build does not know.
+func KindOf(name string) uint32 {
+	for _, t := range Types {
+		if t.Name == name {
+			return t.Kind
+		}
+	}
+	return KindUnknown
+}
+
 // IsKind reports whether kind is a kernel record kind this build knows.
 func IsKind(kind uint32) bool {
 	return kind > KindUnknown && kind < KindMax && kindNames[kind] != ""

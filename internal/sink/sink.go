@@ -476,6 +476,30 @@ func (w *Writer) Flush() error {
 	return w.flushLocked()
 }
 
+// Position is where the file ends: the last record in it, and the length
+// of the segment it is in.
+type Position struct {
+	LogID   string
+	Seq     uint64
+	Segment int
+	Offset  int64
+}
+
+// FlushPosition writes buffered records to the file and says where it
+// then ends: everything appended before the call is in the file (written,
+// not necessarily durable: it survives the process, not the machine).
+func (w *Writer) FlushPosition() (Position, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.flushLocked(); err != nil {
+		return Position{}, err
+	}
+	if len(w.buf) > 0 {
+		return Position{}, fmt.Errorf("%w: %d bytes not written", ErrBlocked, len(w.buf))
+	}
+	return Position{LogID: w.logID, Seq: w.seq, Segment: w.segNum, Offset: w.segBytes}, nil
+}
+
 func (w *Writer) flushLocked() error {
 	if w.err != nil {
 		return w.err

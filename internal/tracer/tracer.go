@@ -11,6 +11,7 @@ package tracer
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/agenttrace/agenttrace/internal/loader"
@@ -33,6 +34,10 @@ type Config struct {
 	Pipeline pipeline.Options
 	// Freezer, if set, makes the tracer fail-closed from the start.
 	Freezer pipeline.Freezer
+	// BeforeRead, if set, runs once the hooks are attached and before the
+	// ring is read: the caller's start record goes first in the log, before
+	// what an adopted kernel side recorded while no daemon ran.
+	BeforeRead func(*Tracer) error
 }
 
 // Tracer is a loaded, attached and running tracer.
@@ -41,6 +46,11 @@ type Tracer struct {
 	Enc    *record.Encoder
 	Log    *sink.Writer
 	Pipe   *pipeline.Pipeline
+
+	// Kernel state adopted or replaced (a daemon's pinned kernel side).
+	Resume    *pipeline.Resume       // adopted: where the accounting stood
+	ResumeErr error                  // adopted: why the log's tail could not be matched with the ring
+	Replaced  []loader.ReplacedState // kernel sides of other builds, removed
 
 	pipeDone chan error
 	pipeErr  error
@@ -74,8 +84,22 @@ func (t *Tracer) start(cfg Config) error {
 	if t.Log, err = sink.Open(cfg.Log); err != nil {
 		return err
 	}
+	if t.Kernel.Adopted() {
+		// The log's tail after the custody point: records the last
+		// reader wrote and did not commit are still in the ring.
+		t.Resume, t.ResumeErr = pipeline.ResumeFrom(cfg.Log.Base, t.Log.LogID(), t.Kernel.Resumed())
+		cfg.Pipeline.Resume = t.Resume
+	}
 	if err = t.Kernel.Attach(); err != nil {
 		return err
+	}
+	// Only now that this kernel side records: nothing goes unrecorded
+	// between the two.
+	t.Replaced = t.Kernel.RemoveReplaced()
+	if cfg.BeforeRead != nil {
+		if err := cfg.BeforeRead(t); err != nil {
+			return err
+		}
 	}
 	t.Pipe = pipeline.New(t.Kernel, t.Log, cfg.Pipeline)
 	t.pipeDone = make(chan error, 1)
@@ -86,10 +110,15 @@ func (t *Tracer) start(cfg Config) error {
 	return nil
 }
 
-// undo takes down a Start that failed part way.
+// undo takes down a Start that failed part way. An adopted kernel side
+// stays pinned, recording (the daemon retries a start on a full disk); one
+// loaded now goes.
 func (t *Tracer) undo() {
+	if t.Kernel != nil && !t.Kernel.Pinned() {
+		t.Kernel.Release()
+	}
 	if t.Pipe != nil {
-		t.Stop(time.Minute)
+		t.HandOver(time.Minute)
 	}
 	t.Close()
 }
@@ -119,21 +148,42 @@ func (t *Tracer) Freezes() int {
 // given to Stop. The records not drained are in no gap record either.
 var ErrDrainTimeout = errors.New("draining the ring buffer did not finish in time")
 
-// Stop ends tracing: the guard (thawing what it froze), the hooks, then it
-// drains the ring into the log and waits for the pipeline, at most
-// timeout. It returns the pipeline's counts. The log stays open for the
-// caller's stop record; Close closes it.
+// Stop ends tracing: the guard (thawing what it froze), the hooks (a
+// pinned kernel side is released: a deliberate stop), then it drains the
+// ring into the log and waits for the pipeline, at most timeout. It
+// returns the pipeline's counts. The log stays open for the caller's stop
+// record; Close closes it.
 func (t *Tracer) Stop(timeout time.Duration) (pipeline.Stats, error) {
+	return t.stop(timeout, false)
+}
+
+// HandOver ends this tracer's part and leaves its pinned kernel side
+// recording, for the next daemon to adopt: the guard stops, what the ring
+// holds now is written to the log, and the pipeline ends without counting
+// the rest as lost. Without a pinned kernel side it is Stop.
+func (t *Tracer) HandOver(timeout time.Duration) (pipeline.Stats, error) {
+	return t.stop(timeout, t.Kernel.Pinned())
+}
+
+func (t *Tracer) stop(timeout time.Duration, handOver bool) (pipeline.Stats, error) {
 	freezes := t.Freezes()
 	t.SetFailClosed(nil)
-	t.Kernel.Detach()
+	if handOver {
+		t.Pipe.HandOver()
+	} else {
+		if err := t.Kernel.Release(); err != nil {
+			t.pipeErr = fmt.Errorf("unpinning the kernel side: %w", err)
+		}
+		t.Kernel.Detach()
+	}
 	t.Kernel.Flush()
 	if !t.drained {
 		select {
-		case t.pipeErr = <-t.pipeDone:
+		case err := <-t.pipeDone:
+			t.pipeErr = errors.Join(t.pipeErr, err)
 			t.drained = true
 		case <-time.After(timeout):
-			t.pipeErr = ErrDrainTimeout
+			t.pipeErr = errors.Join(t.pipeErr, ErrDrainTimeout)
 		}
 	}
 	stats := t.Pipe.Stats()

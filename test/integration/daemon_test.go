@@ -33,6 +33,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/agenttrace/agenttrace/internal/loader"
 	"github.com/agenttrace/agenttrace/internal/logfile"
 	"github.com/agenttrace/agenttrace/internal/record"
 	"github.com/agenttrace/agenttrace/schema"
@@ -106,7 +107,50 @@ func newDaemonEnv(t *testing.T) *daemonEnv {
 		t.Fatalf("agenttrace keygen: %v\n%s", err, out)
 	}
 	e.keyPath, e.pubPath = filepath.Join(keys, "signing.key"), filepath.Join(keys, "signing.pub")
+	// SIGTERM leaves the daemon's kernel side pinned, recording: every
+	// test ends it for good, as an operator would (after the test's own
+	// daemons are gone: cleanups run last-registered first).
+	t.Cleanup(func() { e.release(t) })
 	return e
+}
+
+// release ends the kernel side a test's daemons left pinned, with
+// `agenttrace daemon stop` (with no daemon running it adopts the kernel side,
+// drains it into the log and releases it). A test that ends with a
+// configuration that does not load (a rejected reload) cannot: its pins
+// are removed directly. TestDaemonRestartPinned tests daemon stop itself.
+func (e *daemonEnv) release(t *testing.T) {
+	t.Helper()
+	pinned := loader.PinDir(e.stateDir)
+	if !dirExists(pinned) {
+		return
+	}
+	out, err := exec.Command(agentBin, "daemon", "stop", "--config", e.cfgPath).CombinedOutput()
+	if dirExists(pinned) {
+		t.Logf("agenttrace daemon stop left %s (%v: %s): removing it", pinned, err, out)
+		removePinned(t, pinned)
+	}
+}
+
+// removePinned unpins everything below dir.
+func removePinned(t *testing.T, dir string) {
+	var paths []string
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil {
+			paths = append(paths, p)
+		}
+		return nil
+	})
+	for i := len(paths) - 1; i >= 0; i-- {
+		if err := os.Remove(paths[i]); err != nil {
+			t.Errorf("unpinning %s: %v", paths[i], err)
+		}
+	}
+}
+
+func dirExists(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.IsDir()
 }
 
 // cg is the directory of the cgroup rel below the test's base.
