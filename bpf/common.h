@@ -444,56 +444,212 @@ static __always_inline __u32 read_user_path(char *dst, const char *src, __u32 *f
 }
 
 /*
- * Write the path of (dentry, vfsmount) into s->buf, right-aligned at
- * PATH_BYTES, walking up through mounts to the global root, and leave the
- * offset of its first byte in s->off. Returns true if the walk reached the
- * root. The offset lives in map memory on purpose: the verifier then sees
- * every iteration alike and the loop verifies in linear time.
+ * bpf_rdonly_cast (6.2+) turns a kernel pointer into a typed one that the
+ * verifier lets the program load from directly (a fault-safe load), where
+ * bpf_probe_read_kernel costs a helper call per field. KREAD uses it when
+ * the kernel has it; on older kernels the other branch is the one that
+ * verifies, and the weak kfunc's call is never reached.
  */
-static __always_inline bool walk_path(struct path_scratch *s, struct dentry *dentry, struct vfsmount *vfsmnt)
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
+#define HAVE_RDONLY_CAST (!!bpf_rdonly_cast)
+#define KCAST(type, ptr) ((type *)bpf_rdonly_cast((const void *)(ptr), bpf_core_type_id_kernel(type)))
+/* One member (a.b.c allowed, no pointer chasing) of the kernel object of type at ptr. */
+#define KREAD(type, ptr, member) \
+	(HAVE_RDONLY_CAST ? KCAST(type, ptr)->member : BPF_CORE_READ((type *)(ptr), member))
+
+#define MNT_INTERNAL 0x4000
+#define PIDFS_MAGIC 0x50494446
+
+/* The mount namespace of the host (its inode number), set from user space. */
+const volatile __u32 host_mnt_ns = 0;
+
+/* Where the current task's paths start: its root, and whether it is the host's. */
+struct task_root {
+	struct dentry *dentry;
+	struct vfsmount *mnt;
+	bool other_ns; /* the task's mount namespace is not the host's */
+};
+
+static __always_inline void current_root(struct task_root *r)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fs_struct *fs = KREAD(struct task_struct, task, fs);
+	struct nsproxy *ns = KREAD(struct task_struct, task, nsproxy);
+	struct mnt_namespace *mnt_ns = KREAD(struct nsproxy, ns, mnt_ns);
+
+	r->dentry = KREAD(struct fs_struct, fs, root.dentry);
+	r->mnt = KREAD(struct fs_struct, fs, root.mnt);
+	r->other_ns = KREAD(struct mnt_namespace, mnt_ns, ns.inum) != host_mnt_ns;
+}
+
+/*
+ * Write the path of (dentry, vfsmount) into s->buf, right-aligned at
+ * PATH_BYTES, walking up through mounts to the root of the mount namespace,
+ * and leave the offset of its first byte in s->off. The offset lives in map
+ * memory on purpose: the verifier then sees every iteration alike and the
+ * loop verifies in linear time.
+ *
+ * Fills fi's path flags: FF_PATH_TRUNCATED when the walk stopped before the
+ * root; FF_FILELESS for a file on a kernel-internal mount, whose "path" is
+ * then its own name (memfd:NAME), not a path; and, when root is given,
+ * ns_len/ns_seen where the walk met the task's root and FF_IN_NS when that
+ * root is not the namespace's or the namespace is not the host's.
+ */
+static __always_inline void walk_path(struct path_scratch *s, struct file_info *fi, struct dentry *dentry,
+				      struct vfsmount *vfsmnt, struct task_root *root)
 {
 	struct mount *mnt = container_of(vfsmnt, struct mount, mnt);
-	struct dentry *mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
+	struct dentry *mnt_root = KREAD(struct vfsmount, vfsmnt, mnt_root);
 	bool complete = false;
 
 	s->off = PATH_BYTES;
+	fi->ns_len = 0;
+	fi->ns_seen = 0;
+	if (KREAD(struct vfsmount, vfsmnt, mnt_flags) & MNT_INTERNAL)
+		fi->flags |= FF_FILELESS;
 	for (int i = 0; i < MAX_PATH_COMPONENTS; i++) {
-		struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
+		struct dentry *parent = KREAD(struct dentry, dentry, d_parent);
 
+		if (root && !fi->ns_seen && dentry == root->dentry && &mnt->mnt == root->mnt) {
+			fi->ns_seen = 1;
+			fi->ns_len = PATH_BYTES - s->off;
+		}
 		if (dentry == mnt_root) {
-			struct mount *mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
+			struct mount *mnt_parent = KREAD(struct mount, mnt, mnt_parent);
 			if (mnt == mnt_parent) {
 				complete = true;
 				break;
 			}
 			/* Cross to the mount point in the parent mount. */
-			dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+			dentry = KREAD(struct mount, mnt, mnt_mountpoint);
 			mnt = mnt_parent;
-			mnt_root = BPF_CORE_READ(mnt, mnt.mnt_root);
+			mnt_root = KREAD(struct mount, mnt, mnt.mnt_root);
 			continue;
 		}
-		if (dentry == parent) {
-			complete = true;
-			break;
-		}
-
-		const unsigned char *name = BPF_CORE_READ(dentry, d_name.name);
-		__u32 len = BPF_CORE_READ(dentry, d_name.len);
+		/*
+		 * A root that is not its mount's: a pseudo file's own dentry
+		 * (memfd, pipe, socket: no parent at all) or a disconnected one.
+		 * Its name is all there is: no leading '/'.
+		 */
+		bool last = dentry == parent;
+		const unsigned char *name = KREAD(struct dentry, dentry, d_name.name);
+		__u32 len = KREAD(struct dentry, dentry, d_name.len);
 		__u32 off = s->off;
 		if (len > NAME_BYTES - 1 || len + 1 > off)
 			break;
-		off -= len + 1;
+		off -= len;
+		bpf_probe_read_kernel(&s->buf[off & PATH_MASK], len & (NAME_BYTES - 1), name);
+		if (last) {
+			s->off = off;
+			complete = true;
+			break;
+		}
+		off--;
 		s->buf[off & PATH_MASK] = '/';
-		bpf_probe_read_kernel(&s->buf[(off + 1) & PATH_MASK], len & (NAME_BYTES - 1), name);
 		s->off = off;
 		dentry = parent;
 	}
-	if (s->off == PATH_BYTES) {
+	__u32 written = PATH_BYTES - s->off;
+	if (s->off == PATH_BYTES && !(fi->flags & FF_FILELESS)) {
 		/* The root itself. */
 		s->off = PATH_BYTES - 1;
 		s->buf[PATH_BYTES - 1] = '/';
 	}
-	return complete;
+	if (!complete)
+		fi->flags |= FF_PATH_TRUNCATED;
+	fi->path_len = PATH_BYTES - s->off;
+	if (root && !(fi->flags & FF_FILELESS) && (root->other_ns || !fi->ns_seen || fi->ns_len != written))
+		fi->flags |= FF_IN_NS;
+}
+
+/* The inode's change time before 6.11 (6.6-6.10, and older). */
+struct inode___ctime_6_6 {
+	struct timespec64 __i_ctime;
+} __attribute__((preserve_access_index));
+
+struct inode___ctime_old {
+	struct timespec64 i_ctime;
+} __attribute__((preserve_access_index));
+
+/* The inode's identity, type and change time. */
+static __always_inline void read_inode(struct file_info *fi, struct inode *inode)
+{
+	struct super_block *sb = KREAD(struct inode, inode, i_sb);
+
+	fi->ino = KREAD(struct inode, inode, i_ino);
+	fi->mode = KREAD(struct inode, inode, i_mode);
+	fi->uid = KREAD(struct inode, inode, i_uid.val);
+	fi->gid = KREAD(struct inode, inode, i_gid.val);
+	fi->dev = KREAD(struct super_block, sb, s_dev);
+	fi->magic = KREAD(struct super_block, sb, s_magic);
+	if (bpf_core_field_exists(struct inode, i_ctime_sec)) {
+		/* Bit 31 of the ns is I_CTIME_QUERIED (multigrain timestamps, 6.13+). */
+		fi->ctime = (__u64)KREAD(struct inode, inode, i_ctime_sec) * 1000000000 +
+			    (KREAD(struct inode, inode, i_ctime_nsec) & 0x7fffffff);
+	} else if (bpf_core_field_exists(struct inode___ctime_6_6, __i_ctime)) {
+		fi->ctime = (__u64)BPF_CORE_READ((struct inode___ctime_6_6 *)inode, __i_ctime.tv_sec) * 1000000000 +
+			    BPF_CORE_READ((struct inode___ctime_6_6 *)inode, __i_ctime.tv_nsec);
+	} else {
+		fi->ctime = (__u64)BPF_CORE_READ((struct inode___ctime_old *)inode, i_ctime.tv_sec) * 1000000000 +
+			    BPF_CORE_READ((struct inode___ctime_old *)inode, i_ctime.tv_nsec);
+	}
+	if (KREAD(struct inode, inode, __i_nlink) == 0)
+		fi->flags |= FF_DELETED;
+}
+
+/*
+ * Resolve (dentry, mnt) into fi and its path into s (see walk_path): the
+ * file of a struct file or path, never anything from user memory.
+ */
+static __always_inline void resolve_path(struct path_scratch *s, struct file_info *fi, struct dentry *dentry,
+					 struct vfsmount *mnt, struct task_root *root)
+{
+	struct mount *m = container_of(mnt, struct mount, mnt);
+
+	fi->flags = FF_PRESENT;
+	read_inode(fi, KREAD(struct dentry, dentry, d_inode));
+	fi->mnt_id = KREAD(struct mount, m, mnt_id);
+	/* d_unhashed(): unlinked, or never in the dcache (pseudo files). */
+	if (!KREAD(struct dentry, dentry, d_hash.pprev) && dentry != KREAD(struct dentry, dentry, d_parent))
+		fi->flags |= FF_DELETED;
+	walk_path(s, fi, dentry, mnt, root);
+	if (fi->flags & FF_FILELESS)
+		fi->flags &= ~FF_DELETED;
+}
+
+static __always_inline void resolve_file(struct path_scratch *s, struct file_info *fi, struct file *file,
+					 struct task_root *root)
+{
+	resolve_path(s, fi, KREAD(struct file, file, f_path.dentry), KREAD(struct file, file, f_path.mnt), root);
+}
+
+/* The struct file behind the current task's descriptor fd, or NULL. */
+static __always_inline struct file *current_fd(long fd)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct files_struct *files = KREAD(struct task_struct, task, files);
+	struct fdtable *fdt = KREAD(struct files_struct, files, fdt);
+	struct file **fds = KREAD(struct fdtable, fdt, fd);
+	struct file *file = NULL;
+
+	if (fd < 0 || fd >= KREAD(struct fdtable, fdt, max_fds))
+		return NULL;
+	bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
+	return file;
+}
+
+static __always_inline struct path_scratch *path_scratch(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&pathbuf, &zero);
+}
+
+/* Copy the path walk_path left in s to dst (at most PATH_BYTES - 1 bytes and a NUL). */
+static __always_inline void copy_walked(char *dst, struct path_scratch *s, __u32 len)
+{
+	__u32 off = s->off & PATH_MASK;
+
+	bpf_probe_read_kernel(dst, len & PATH_MASK, &s->buf[off]);
 }
 
 #endif /* AGENTTRACE_COMMON_H */

@@ -185,7 +185,9 @@ static __always_inline __u32 path_into(char *dst, struct dentry *dentry, struct 
 	struct path_scratch *s = bpf_map_lookup_elem(&pathbuf, &zero);
 	if (!s)
 		return 0;
-	if (!walk_path(s, dentry, mnt))
+	struct file_info fi = {};
+	walk_path(s, &fi, dentry, mnt, NULL);
+	if (fi.flags & FF_PATH_TRUNCATED)
 		*trunc = true;
 	__u32 off = s->off & PATH_MASK;
 	__u32 len = (PATH_BYTES - off) & PATH_MASK;

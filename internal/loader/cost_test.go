@@ -84,7 +84,7 @@ func BenchmarkTracedOpenCost(b *testing.B) {
 		defer cg.Remove()
 		cgs[i] = cg
 	}
-	if err := tr.SetTarget(0, cgs[0].FD()); err != nil {
+	if err := tr.SetTarget(0, cgs[0].FD(), cgs[0].ID); err != nil {
 		b.Fatal(err)
 	}
 	if err := tr.Attach(); err != nil {

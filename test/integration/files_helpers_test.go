@@ -59,7 +59,11 @@ func filesHelper(action string, args []string, extra map[string]any) (ops []help
 	case "linger":
 		ms, _ := strconv.Atoi(args[0])
 		if len(args) > 1 {
-			unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(bytePtr(args[1]))), 0, 0, 0)
+			// Every thread: the last one to exit names the exit record.
+			tasks, _ := os.ReadDir("/proc/self/task")
+			for _, task := range tasks {
+				os.WriteFile("/proc/self/task/"+task.Name()+"/comm", []byte(args[1]), 0)
+			}
 		}
 		time.Sleep(time.Duration(ms) * time.Millisecond)
 		extra["pid"] = os.Getpid()

@@ -171,6 +171,16 @@ func rdonly(o obj) obj {
 	return o
 }
 
+// oLargefile is O_LARGEFILE on x86_64 (unix.O_LARGEFILE is 0 there).
+const oLargefile = 0o100000
+
+// large: an io_uring open of O_RDONLY, as the kernel holds it: with
+// O_LARGEFILE, which it adds on 64-bit.
+func large(o obj) obj {
+	o["flags"], o["flags_raw"], o["mode"] = []string{"O_RDONLY", "O_LARGEFILE"}, oLargefile, "0"
+	return o
+}
+
 // TestOpenRelative: three different files all named target.txt, opened
 // relative to the working directory after chdir and after fchdir, to a
 // dirfd and to a dirfd dup2'd to another number, by an unprivileged agent.
@@ -403,6 +413,11 @@ func TestOpenByHandle(t *testing.T) {
 	t.Parallel()
 	dir := testDir(t)
 	_, flags := sensitiveFixture(t, dir)
+	// One name only: a handle names an inode, and the kernel opens it
+	// through whichever of its dentries it finds.
+	if err := os.Remove(filepath.Join(dir, "hard.txt")); err != nil {
+		t.Fatal(err)
+	}
 	s := agent(t, dir, runOpts{helper: "handle", flags: flags}, helperBin, dir)
 	if s.exit != 0 {
 		t.Fatalf("agenttrace exited %d:\n%s", s.exit, s.stderr)
@@ -488,14 +503,14 @@ func TestIOUringOpen(t *testing.T) {
 		tagged   bool
 		sqeFlags []string
 	}{
-		{"openat", 0x1001, rdonly(obj{"syscall": "io_uring_openat", "dirfd": unix.AT_FDCWD, "path": p("uring-a.txt")}), p("uring-a.txt"), 0, false, nil},
-		{"openat-async", 0x1002, obj{"syscall": "io_uring_openat", "dirfd": dirfd, "path": "uring-b.txt", "flags": []string{"O_RDONLY", "O_CLOEXEC"},
-			"flags_raw": unix.O_CLOEXEC, "mode": "0"}, p("uring-b.txt"), 0, false, []string{"IOSQE_ASYNC"}},
-		{"openat2", 0x1003, rdonly(obj{"syscall": "io_uring_openat2", "dirfd": dirfd, "path": "uring-c.txt", "resolve": []string{"RESOLVE_BENEATH"}}),
+		{"openat", 0x1001, large(obj{"syscall": "io_uring_openat", "dirfd": unix.AT_FDCWD, "path": p("uring-a.txt")}), p("uring-a.txt"), 0, false, nil},
+		{"openat-async", 0x1002, obj{"syscall": "io_uring_openat", "dirfd": dirfd, "path": "uring-b.txt", "flags": []string{"O_RDONLY", "O_LARGEFILE", "O_CLOEXEC"},
+			"flags_raw": unix.O_CLOEXEC | oLargefile, "mode": "0"}, p("uring-b.txt"), 0, false, []string{"IOSQE_ASYNC"}},
+		{"openat2", 0x1003, large(obj{"syscall": "io_uring_openat2", "dirfd": dirfd, "path": "uring-c.txt", "resolve": []string{"RESOLVE_BENEATH"}}),
 			p("uring-c.txt"), 0, false, nil},
-		{"openat-enoent", 0x1004, rdonly(obj{"syscall": "io_uring_openat", "dirfd": dirfd, "path": "missing.txt", "dir": dirOf(t, dir)}), "", unix.ENOENT, false, nil},
-		{"openat-secret", 0x1005, rdonly(obj{"syscall": "io_uring_openat", "dirfd": unix.AT_FDCWD, "path": secret}), secret, 0, true, nil},
-		{"openat-overflow", 0x1008, rdonly(obj{"syscall": "io_uring_openat", "dirfd": unix.AT_FDCWD, "path": p("uring-overflow.txt")}), p("uring-overflow.txt"), 0, false, nil},
+		{"openat-enoent", 0x1004, large(obj{"syscall": "io_uring_openat", "dirfd": dirfd, "path": "missing.txt", "dir": dirOf(t, dir)}), "", unix.ENOENT, false, nil},
+		{"openat-secret", 0x1005, large(obj{"syscall": "io_uring_openat", "dirfd": unix.AT_FDCWD, "path": secret}), secret, 0, true, nil},
+		{"openat-overflow", 0x1008, large(obj{"syscall": "io_uring_openat", "dirfd": unix.AT_FDCWD, "path": p("uring-overflow.txt")}), p("uring-overflow.txt"), 0, false, nil},
 	} {
 		t.Run(c.op, func(t *testing.T) {
 			op := listOp(t, list, c.op, c.errno)
@@ -513,12 +528,12 @@ func TestIOUringOpen(t *testing.T) {
 	t.Run("slot", func(t *testing.T) {
 		op := listOp(t, list, "openat-slot", 0)
 		r := s.one(t, "open", byUserData(0x1006))
-		wantBody(t, r, rdonly(obj{"syscall": "io_uring_openat", "dirfd": unix.AT_FDCWD, "path": p("uring-slot.txt"),
+		wantBody(t, r, large(obj{"syscall": "io_uring_openat", "dirfd": unix.AT_FDCWD, "path": p("uring-slot.txt"),
 			"io_uring": obj{"user_data": 0x1006, "sqe_flags": []string{}}, "file_slot": 2, "ret": op.Ret, "file": fileOf(t, p("uring-slot.txt"))}))
 	})
 	t.Run("cqe-skip", func(t *testing.T) {
 		r := s.one(t, "open", byUserData(0x1007))
-		wantBody(t, r, rdonly(obj{"syscall": "io_uring_openat", "dirfd": unix.AT_FDCWD, "path": p("uring-skip.txt"),
+		wantBody(t, r, large(obj{"syscall": "io_uring_openat", "dirfd": unix.AT_FDCWD, "path": p("uring-skip.txt"),
 			"io_uring": obj{"user_data": 0x1007, "sqe_flags": []string{"IOSQE_CQE_SKIP_SUCCESS"}, "no_completion": true}}))
 	})
 }
