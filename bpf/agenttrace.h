@@ -21,6 +21,8 @@
 enum limit {
 	/* PATH_MAX including the terminating NUL, as the kernel uses it. */
 	PATH_BYTES = 4096,
+	/* NAME_MAX + 1: the longest path component and a NUL. */
+	NAME_BYTES = 256,
 	/* sizeof(struct sockaddr_storage). */
 	SOCKADDR_BYTES = 128,
 	/* Number of slots in the targets cgroup array. */
@@ -300,7 +302,8 @@ enum open_flag {
  * syscall's argument and a NUL (the path as passed; open_by_handle_at: the
  * handle's bytes; memfd_create: the name; pidfd_getfd: the source's exe),
  * then file.path_len bytes of the file's path and a NUL. Only that much is
- * sent.
+ * sent; the last NAME_BYTES are room the path walk may write past a path's
+ * end into, never sent.
  */
 struct open_event {
 	struct event_header hdr;
@@ -320,7 +323,7 @@ struct open_event {
 	__u32 oflags;        /* enum open_flag */
 	__u32 sqe_flags;     /* io_uring: IOSQE_* */
 	__u32 _pad;
-	char names[2 * PATH_BYTES];
+	char names[2 * PATH_BYTES + NAME_BYTES];
 };
 
 /* io_uring_setup: a ring was created (its opens are open records). */

@@ -20,7 +20,6 @@
  */
 #define HAVE_TASK_BTF bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf)
 
-#define NAME_BYTES 256
 #define PATH_MASK (PATH_BYTES - 1)
 #define MAX_PATH_COMPONENTS 64
 
@@ -204,11 +203,19 @@ static __always_inline void set_outside(void)
 		s->outside = 1;
 }
 
-/* Per-CPU scratch for building a path backwards from its last component. */
+/*
+ * Per-CPU scratch for a path walk: the components found going up from the
+ * file (dentry and name length), then written out root first.
+ */
 struct path_scratch {
-	__u32 off;
-	__u32 _pad;
-	char buf[2 * PATH_BYTES];
+	__u64 from_dentry; /* what resolve_path resolves */
+	__u64 from_mnt;
+	__u32 n;        /* components found */
+	__u32 len;      /* bytes of the path so far, '/'s included */
+	__u32 pos;      /* writing: bytes written */
+	__u32 pseudo;   /* the top component is a pseudo file's own name: no '/' */
+	__u64 dentry[MAX_PATH_COMPONENTS];
+	__u32 name_len[MAX_PATH_COMPONENTS];
 };
 
 struct {
@@ -465,9 +472,10 @@ const volatile __u32 host_mnt_ns = 0;
 
 /* Where the current task's paths start: its root, and whether it is the host's. */
 struct task_root {
-	struct dentry *dentry;
-	struct vfsmount *mnt;
-	bool other_ns; /* the task's mount namespace is not the host's */
+	__u64 dentry;      /* struct dentry * */
+	__u64 mnt;         /* struct vfsmount * */
+	__u32 use;         /* zero: not of interest (no path_in_ns) */
+	__u32 other_ns;    /* the task's mount namespace is not the host's */
 };
 
 static __always_inline void current_root(struct task_root *r)
@@ -477,32 +485,49 @@ static __always_inline void current_root(struct task_root *r)
 	struct nsproxy *ns = KREAD(struct task_struct, task, nsproxy);
 	struct mnt_namespace *mnt_ns = KREAD(struct nsproxy, ns, mnt_ns);
 
-	r->dentry = KREAD(struct fs_struct, fs, root.dentry);
-	r->mnt = KREAD(struct fs_struct, fs, root.mnt);
+	r->dentry = (__u64)KREAD(struct fs_struct, fs, root.dentry);
+	r->mnt = (__u64)KREAD(struct fs_struct, fs, root.mnt);
+	r->use = 1;
 	r->other_ns = KREAD(struct mnt_namespace, mnt_ns, ns.inum) != host_mnt_ns;
 }
 
 /*
- * Write the path of (dentry, vfsmount) into s->buf, right-aligned at
- * PATH_BYTES, walking up through mounts to the root of the mount namespace,
- * and leave the offset of its first byte in s->off. The offset lives in map
- * memory on purpose: the verifier then sees every iteration alike and the
- * loop verifies in linear time.
+ * A name stored in the dentry itself (d_shortname) is copied a machine word
+ * at a time, past its end: a path's destination must have NAME_BYTES more
+ * than PATH_BYTES - 1 (written next, or never sent).
+ */
+#define SHORT_NAME_BYTES 40
+/* In path_scratch.name_len: the name is in the dentry (d_shortname). */
+#define SHORT_NAME 0x10000
+
+/*
+ * Write the path of (dentry, vfsmount) to dst (at most PATH_BYTES - 1 bytes,
+ * no NUL; dst must have NAME_BYTES more), walking up through mounts to the
+ * root of the mount namespace, and set fi->path_len.
  *
- * Fills fi's path flags: FF_PATH_TRUNCATED when the walk stopped before the
- * root; FF_FILELESS for a file on a kernel-internal mount, whose "path" is
- * then its own name (memfd:NAME), not a path; and, when root is given,
- * ns_len/ns_seen where the walk met the task's root and FF_IN_NS when that
- * root is not the namespace's or the namespace is not the host's.
+ * The walk goes up from the file and notes each component; the path is then
+ * written root first, straight into the record: a name stored in the dentry
+ * itself (the short ones, most of them) is copied with direct loads, a
+ * longer one with one helper call. When the components do not fit, the
+ * path is its last components (FF_PATH_TRUNCATED). The loop state lives in
+ * map memory on purpose: the verifier then sees every iteration alike and
+ * the loops verify in linear time.
+ *
+ * Also sets FF_FILELESS for a file on a kernel-internal mount, whose "path"
+ * is then its own name (memfd:NAME); and, when root is given, ns_len and
+ * ns_seen where the walk met the task's root, and FF_IN_NS when that root is
+ * not the namespace's or the namespace is not the host's.
  */
 static __always_inline void walk_path(struct path_scratch *s, struct file_info *fi, struct dentry *dentry,
-				      struct vfsmount *vfsmnt, struct task_root *root)
+				      struct vfsmount *vfsmnt, struct task_root *root, char *dst)
 {
 	struct mount *mnt = container_of(vfsmnt, struct mount, mnt);
 	struct dentry *mnt_root = KREAD(struct vfsmount, vfsmnt, mnt_root);
 	bool complete = false;
 
-	s->off = PATH_BYTES;
+	s->n = 0;
+	s->len = 0;
+	s->pseudo = 0;
 	fi->ns_len = 0;
 	fi->ns_seen = 0;
 	if (KREAD(struct vfsmount, vfsmnt, mnt_flags) & MNT_INTERNAL)
@@ -510,9 +535,9 @@ static __always_inline void walk_path(struct path_scratch *s, struct file_info *
 	for (int i = 0; i < MAX_PATH_COMPONENTS; i++) {
 		struct dentry *parent = KREAD(struct dentry, dentry, d_parent);
 
-		if (root && !fi->ns_seen && dentry == root->dentry && &mnt->mnt == root->mnt) {
+		if (root->use && !fi->ns_seen && (__u64)dentry == root->dentry && (__u64)&mnt->mnt == root->mnt) {
 			fi->ns_seen = 1;
-			fi->ns_len = PATH_BYTES - s->off;
+			fi->ns_len = s->len;
 		}
 		if (dentry == mnt_root) {
 			struct mount *mnt_parent = KREAD(struct mount, mnt, mnt_parent);
@@ -532,33 +557,68 @@ static __always_inline void walk_path(struct path_scratch *s, struct file_info *
 		 * Its name is all there is: no leading '/'.
 		 */
 		bool last = dentry == parent;
-		const unsigned char *name = KREAD(struct dentry, dentry, d_name.name);
 		__u32 len = KREAD(struct dentry, dentry, d_name.len);
-		__u32 off = s->off;
-		if (len > NAME_BYTES - 1 || len + 1 > off)
+		__u32 total = s->len + len + (last ? 0 : 1);
+		__u32 n = s->n;
+		if (len > NAME_BYTES - 1 || total > PATH_BYTES - 1 || n >= MAX_PATH_COMPONENTS)
 			break;
-		off -= len;
-		bpf_probe_read_kernel(&s->buf[off & PATH_MASK], len & (NAME_BYTES - 1), name);
+		s->dentry[n & (MAX_PATH_COMPONENTS - 1)] = (__u64)dentry;
+		/*
+		 * Decided here, and kept in map memory, so that the writing loop
+		 * does not split the verifier's state on len.
+		 */
+		if (HAVE_RDONLY_CAST && bpf_core_field_exists(struct dentry, d_shortname) && len <= SHORT_NAME_BYTES &&
+		    (__u64)KREAD(struct dentry, dentry, d_name.name) ==
+			    (__u64)dentry + bpf_core_field_offset(struct dentry, d_shortname))
+			len |= SHORT_NAME;
+		s->name_len[n & (MAX_PATH_COMPONENTS - 1)] = len;
+		s->n = n + 1;
+		s->len = total;
 		if (last) {
-			s->off = off;
+			s->pseudo = 1;
 			complete = true;
 			break;
 		}
-		off--;
-		s->buf[off & PATH_MASK] = '/';
-		s->off = off;
 		dentry = parent;
 	}
-	__u32 written = PATH_BYTES - s->off;
-	if (s->off == PATH_BYTES && !(fi->flags & FF_FILELESS)) {
+
+	/* Root first. */
+	s->pos = 0;
+	for (int j = 0; j < MAX_PATH_COMPONENTS; j++) {
+		if (j >= s->n)
+			break;
+		__u32 k = (s->n - 1 - j) & (MAX_PATH_COMPONENTS - 1);
+		struct dentry *d = (struct dentry *)s->dentry[k];
+		__u32 v = s->name_len[k];
+		__u32 len = v & (NAME_BYTES - 1);
+		__u32 pos = s->pos;
+		if (!(j == 0 && s->pseudo)) {
+			dst[pos & PATH_MASK] = '/';
+			pos++;
+		}
+		if (HAVE_RDONLY_CAST && bpf_core_field_exists(struct dentry, d_shortname) && (v & SHORT_NAME)) {
+			struct dentry *dd = KCAST(struct dentry, d);
+			char *at = &dst[pos & PATH_MASK];
+			((__u64 *)at)[0] = dd->d_shortname.words[0];
+			((__u64 *)at)[1] = dd->d_shortname.words[1];
+			((__u64 *)at)[2] = dd->d_shortname.words[2];
+			((__u64 *)at)[3] = dd->d_shortname.words[3];
+			((__u64 *)at)[4] = dd->d_shortname.words[4];
+		} else {
+			bpf_probe_read_kernel(&dst[pos & PATH_MASK], len, KREAD(struct dentry, d, d_name.name));
+		}
+		s->pos = pos + len;
+	}
+	fi->path_len = s->pos & PATH_MASK;
+	__u32 written = fi->path_len;
+	if (s->n == 0 && !(fi->flags & FF_FILELESS)) {
 		/* The root itself. */
-		s->off = PATH_BYTES - 1;
-		s->buf[PATH_BYTES - 1] = '/';
+		dst[0] = '/';
+		fi->path_len = 1;
 	}
 	if (!complete)
 		fi->flags |= FF_PATH_TRUNCATED;
-	fi->path_len = PATH_BYTES - s->off;
-	if (root && !(fi->flags & FF_FILELESS) && (root->other_ns || !fi->ns_seen || fi->ns_len != written))
+	if (root->use && !(fi->flags & FF_FILELESS) && (root->other_ns || !fi->ns_seen || fi->ns_len != written))
 		fi->flags |= FF_IN_NS;
 }
 
@@ -597,13 +657,26 @@ static __always_inline void read_inode(struct file_info *fi, struct inode *inode
 		fi->flags |= FF_DELETED;
 }
 
+/* Where a path walk writes: PATH_BYTES - 1 bytes and the room walk_path needs. */
+struct path_out {
+	char buf[PATH_BYTES - 1 + NAME_BYTES];
+};
+
 /*
- * Resolve (dentry, mnt) into fi and its path into s (see walk_path): the
- * file of a struct file or path, never anything from user memory.
+ * Resolve (dentry, vfsmount) into fi and its path into dst (see walk_path):
+ * the file of a struct file or path, never anything from user memory.
+ *
+ * A global function: the verifier checks it once, on its own, instead of
+ * once for every way each caller can reach each call (its loops would
+ * otherwise cost most of the million instructions a program may take to
+ * verify).
  */
-static __always_inline void resolve_path(struct path_scratch *s, struct file_info *fi, struct dentry *dentry,
-					 struct vfsmount *mnt, struct task_root *root)
+__noinline int resolve_path(struct path_scratch *s, struct file_info *fi, struct task_root *root, struct path_out *dst)
 {
+	if (!s || !fi || !root || !dst)
+		return 0;
+	struct dentry *dentry = (struct dentry *)s->from_dentry;
+	struct vfsmount *mnt = (struct vfsmount *)s->from_mnt;
 	struct mount *m = container_of(mnt, struct mount, mnt);
 
 	fi->flags = FF_PRESENT;
@@ -612,15 +685,18 @@ static __always_inline void resolve_path(struct path_scratch *s, struct file_inf
 	/* d_unhashed(): unlinked, or never in the dcache (pseudo files). */
 	if (!KREAD(struct dentry, dentry, d_hash.pprev) && dentry != KREAD(struct dentry, dentry, d_parent))
 		fi->flags |= FF_DELETED;
-	walk_path(s, fi, dentry, mnt, root);
+	walk_path(s, fi, dentry, mnt, root, dst->buf);
 	if (fi->flags & FF_FILELESS)
 		fi->flags &= ~FF_DELETED;
+	return 0;
 }
 
 static __always_inline void resolve_file(struct path_scratch *s, struct file_info *fi, struct file *file,
-					 struct task_root *root)
+					 struct task_root *root, char *dst)
 {
-	resolve_path(s, fi, KREAD(struct file, file, f_path.dentry), KREAD(struct file, file, f_path.mnt), root);
+	s->from_dentry = (__u64)KREAD(struct file, file, f_path.dentry);
+	s->from_mnt = (__u64)KREAD(struct file, file, f_path.mnt);
+	resolve_path(s, fi, root, (struct path_out *)dst);
 }
 
 /* The struct file behind the current task's descriptor fd, or NULL. */
@@ -642,14 +718,6 @@ static __always_inline struct path_scratch *path_scratch(void)
 {
 	__u32 zero = 0;
 	return bpf_map_lookup_elem(&pathbuf, &zero);
-}
-
-/* Copy the path walk_path left in s to dst (at most PATH_BYTES - 1 bytes and a NUL). */
-static __always_inline void copy_walked(char *dst, struct path_scratch *s, __u32 len)
-{
-	__u32 off = s->off & PATH_MASK;
-
-	bpf_probe_read_kernel(dst, len & PATH_MASK, &s->buf[off]);
 }
 
 #endif /* AGENTTRACE_COMMON_H */

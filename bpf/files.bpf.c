@@ -16,8 +16,6 @@
 #define O_TRUNC 01000
 #define AT_FDCWD -100
 
-/* Bytes of the argument and of the file's path in names, with their NULs. */
-#define NAMES_MASK (2 * PATH_BYTES - 1)
 
 /* openat2's struct open_how; false if it cannot be read. */
 static __always_inline bool read_open_how(struct open_event *e, __u64 uhow)
@@ -163,10 +161,10 @@ static __always_inline void resolve_source(struct open_event *e, struct path_scr
 	if (!exe)
 		return;
 	struct file_info fi = {};
-	resolve_file(s, &fi, exe, NULL);
+	struct task_root none = {};
+	resolve_file(s, &fi, exe, &none, e->names);
 	if (fi.flags & FF_PATH_TRUNCATED)
 		e->oflags |= OF_SOURCE_EXE_TRUNCATED;
-	copy_walked(e->names, s, fi.path_len);
 	e->path_len = fi.path_len & PATH_MASK;
 }
 
@@ -174,7 +172,7 @@ static __always_inline void resolve_source(struct open_event *e, struct path_scr
  * The directory a failed open of a relative (or unreadable) name was
  * resolved against: the dirfd's file, or the working directory.
  */
-static __always_inline void resolve_dir(struct open_event *e, struct path_scratch *s, struct task_root *root)
+static __always_inline void resolve_dir(struct open_event *e, struct path_scratch *s, struct task_root *root, char *dst)
 {
 	switch (e->syscall) {
 	case SC_OPEN_BY_HANDLE_AT:
@@ -187,12 +185,14 @@ static __always_inline void resolve_dir(struct open_event *e, struct path_scratc
 	if (e->dirfd == AT_FDCWD || e->syscall == SC_OPEN || e->syscall == SC_CREAT) {
 		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 		struct fs_struct *fs = KREAD(struct task_struct, task, fs);
-		resolve_path(s, &e->file, KREAD(struct fs_struct, fs, pwd.dentry), KREAD(struct fs_struct, fs, pwd.mnt), root);
+		s->from_dentry = (__u64)KREAD(struct fs_struct, fs, pwd.dentry);
+		s->from_mnt = (__u64)KREAD(struct fs_struct, fs, pwd.mnt);
+		resolve_path(s, &e->file, root, (struct path_out *)dst);
 	} else {
 		struct file *dir = current_fd(e->dirfd);
 		if (!dir)
 			return;
-		resolve_file(s, &e->file, dir, root);
+		resolve_file(s, &e->file, dir, root, dst);
 	}
 	e->oflags |= OF_DIR;
 }
@@ -207,20 +207,20 @@ static __always_inline void finish_open(struct open_event *e, long ret, struct f
 	struct path_scratch *s = path_scratch();
 	struct task_root root;
 	__u32 n = (e->path_len & PATH_MASK) + 1; /* the argument and its NUL */
+	char *dst = &e->names[n];
 
 	e->ret = ret;
 	e->file.flags = 0;
 	if (s) {
 		current_root(&root);
 		if (ret >= 0 && file)
-			resolve_file(s, &e->file, file, &root);
+			resolve_file(s, &e->file, file, &root, dst);
 		else if (ret < 0)
-			resolve_dir(e, s, &root);
+			resolve_dir(e, s, &root, dst);
 	}
-	if (s && (e->file.flags & FF_PRESENT)) {
+	if (e->file.flags & FF_PRESENT) {
 		__u32 len = e->file.path_len & PATH_MASK;
-		copy_walked(&e->names[n], s, len);
-		e->names[(n + len) & NAMES_MASK] = 0;
+		dst[len] = 0;
 		n += len + 1;
 	}
 	if (n > 2 * PATH_BYTES)

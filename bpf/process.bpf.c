@@ -192,14 +192,14 @@ static __always_inline void read_exe(struct exec_event *e, struct linux_binprm *
 		return;
 	struct file *file = BPF_CORE_READ(bprm, file);
 
-	resolve_file(s, &e->exe, file, NULL);
+	struct task_root none = {};
+	resolve_file(s, &e->exe, file, &none, EXEC_EXE(e));
 	struct inode *inode = KREAD(struct file, file, f_inode);
 	if (KREAD(struct inode, inode, i_writecount.counter) < 0)
 		e->exe.flags |= FF_WRITE_DENIED;
 	if (e->exe.flags & FF_PATH_TRUNCATED)
 		e->hdr.flags |= EF_EXE_TRUNCATED;
-	copy_walked(EXEC_EXE(e), s, e->exe.path_len);
-	e->exe.path_len &= PATH_MASK;
+
 }
 
 SEC("tp_btf/sched_process_exec")

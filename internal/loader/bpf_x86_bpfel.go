@@ -338,6 +338,7 @@ type bpfLimit uint32
 
 const (
 	bpfLimitPATH_BYTES        bpfLimit = 4096
+	bpfLimitNAME_BYTES        bpfLimit = 256
 	bpfLimitSOCKADDR_BYTES    bpfLimit = 128
 	bpfLimitMAX_TARGETS       bpfLimit = 8
 	bpfLimitMAX_PATTERNS      bpfLimit = 16
@@ -471,7 +472,7 @@ type bpfOpenEvent struct {
 	Oflags       uint32
 	SqeFlags     uint32
 	Pad          uint32
-	Names        [8192]int8
+	Names        [8448]int8
 }
 
 type bpfOpenFlag uint32
@@ -493,11 +494,21 @@ type bpfParentId struct {
 	Pad       uint32
 }
 
-type bpfPathScratch struct {
+type bpfPathOut struct {
 	_   structs.HostLayout
-	Off uint32
-	Pad uint32
-	Buf [8192]int8
+	Buf [4351]int8
+}
+
+type bpfPathScratch struct {
+	_          structs.HostLayout
+	FromDentry uint64
+	FromMnt    uint64
+	N          uint32
+	Len        uint32
+	Pos        uint32
+	Pseudo     uint32
+	Dentry     [64]uint64
+	NameLen    [64]uint32
 }
 
 type bpfProcAccessEvent struct {
@@ -703,6 +714,7 @@ type bpfUringKey struct {
 const (
 	bpfMapCgroupStates              = "cgroup_states"
 	bpfMapCounters                  = "counters"
+	bpfMapEscapePaths               = "escape_paths"
 	bpfMapEscapeState               = "escape_state"
 	bpfMapEscapes                   = "escapes"
 	bpfMapEvents                    = "events"
@@ -871,6 +883,7 @@ type bpfProgramSpecs struct {
 type bpfMapSpecs struct {
 	CgroupStates    *ebpf.MapSpec `ebpf:"cgroup_states"`
 	Counters        *ebpf.MapSpec `ebpf:"counters"`
+	EscapePaths     *ebpf.MapSpec `ebpf:"escape_paths"`
 	EscapeState     *ebpf.MapSpec `ebpf:"escape_state"`
 	Escapes         *ebpf.MapSpec `ebpf:"escapes"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
@@ -969,6 +982,7 @@ func (o *bpfObjects) Close() error {
 type bpfMaps struct {
 	CgroupStates    *ebpf.Map `ebpf:"cgroup_states"`
 	Counters        *ebpf.Map `ebpf:"counters"`
+	EscapePaths     *ebpf.Map `ebpf:"escape_paths"`
 	EscapeState     *ebpf.Map `ebpf:"escape_state"`
 	Escapes         *ebpf.Map `ebpf:"escapes"`
 	Events          *ebpf.Map `ebpf:"events"`
@@ -999,6 +1013,7 @@ func (m *bpfMaps) Close() error {
 	return _BpfClose(
 		m.CgroupStates,
 		m.Counters,
+		m.EscapePaths,
 		m.EscapeState,
 		m.Escapes,
 		m.Events,

@@ -3,10 +3,10 @@ package loader_test
 import (
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"syscall"
 	"testing"
@@ -47,13 +47,17 @@ func openWorkload(arg string) int {
 }
 
 // BenchmarkTracedOpenCost measures what the eBPF programs cost per traced
-// open: a process in a traced cgroup makes b.N openat+close pairs, and the
-// run time the kernel accounted to sys_enter and sys_exit (bpf_stats) is
-// divided by b.N. These programs run for every syscall on the host, so the
-// same workload also runs in a cgroup that is not traced, and rounds
-// alternate: "traced-ns/open" and "untraced-ns/open" are the lowest of the
-// rounds (the least disturbed by other processes), and their difference is
-// what tracing adds to an open ("ebpf-ns/open"). It needs root:
+// open: a process in a traced cgroup makes openat+close pairs, and the run
+// time the kernel accounted to sys_enter and sys_exit (bpf_stats) is
+// divided by their number. These programs run for every syscall on the
+// host, so the same workload also runs in a cgroup that is not traced, right
+// after, in 10 alternating rounds of b.N/10 opens each. Each untraced round
+// gives the average cost of a program run that is not traced (nearly all of
+// them the other processes' syscalls); "ebpf-ns/open" is the median over the
+// rounds of what the traced round cost beyond its run count times that
+// average, per open: what tracing adds to an open, however busy the host.
+// "traced-ns/open" and "untraced-ns/open" are the medians of the raw run
+// time per open of each kind of round. It needs root:
 //
 //	go test -run '^$' -bench TracedOpenCost -benchtime 200000x ./internal/loader
 func BenchmarkTracedOpenCost(b *testing.B) {
@@ -112,28 +116,37 @@ func BenchmarkTracedOpenCost(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	// run runs the workload in cg and returns the eBPF run time per open.
-	run := func(cg *cgroup.Cgroup) float64 {
+	const rounds = 10
+	perRound := max(b.N/rounds, 1)
+	// run runs the workload in cg and returns the eBPF run time and the
+	// number of program runs meanwhile.
+	run := func(cg *cgroup.Cgroup) (time.Duration, uint64) {
 		before := tr.ProgramStats()
 		cmd := exec.Command(self)
-		cmd.Env = append(os.Environ(), costWorkloadEnv+"="+strconv.Itoa(b.N))
+		cmd.Env = append(os.Environ(), costWorkloadEnv+"="+strconv.Itoa(perRound))
 		cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: cg.FD()}
 		if out, err := cmd.CombinedOutput(); err != nil {
 			b.Fatalf("workload: %v\n%s", err, out)
 		}
 		after := tr.ProgramStats()
 		var runtime time.Duration
+		var runs uint64
 		for _, hook := range []string{"tp_btf/sys_enter", "tp_btf/sys_exit"} {
 			runtime += after[hook].Runtime - before[hook].Runtime
+			runs += after[hook].RunCount - before[hook].RunCount
 		}
-		return float64(runtime.Nanoseconds()) / float64(b.N)
+		return runtime, runs
 	}
-	const rounds = 5
-	traced, untraced := math.Inf(1), math.Inf(1)
+	var traced, untraced, added []float64
+	n := float64(perRound)
 	b.ResetTimer()
 	for range rounds {
-		traced = min(traced, run(cgs[0]))
-		untraced = min(untraced, run(cgs[1]))
+		tTime, tRuns := run(cgs[0])
+		uTime, uRuns := run(cgs[1])
+		perRun := float64(uTime.Nanoseconds()) / float64(uRuns)
+		traced = append(traced, float64(tTime.Nanoseconds())/n)
+		untraced = append(untraced, float64(uTime.Nanoseconds())/n)
+		added = append(added, (float64(tTime.Nanoseconds())-float64(tRuns)*perRun)/n)
 	}
 	b.StopTimer()
 	tr.Detach()
@@ -146,10 +159,18 @@ func BenchmarkTracedOpenCost(b *testing.B) {
 	if lost := counters[loader.KindOpen].LostRingbuf + counters[loader.KindOpen].LostInflight; lost != 0 {
 		b.Fatalf("%d open records lost: the measurement is not of the full path", lost)
 	}
-	if records < rounds*b.N {
-		b.Fatalf("%d records for %d traced opens", records, rounds*b.N)
+	if records < rounds*perRound {
+		b.Fatalf("%d records for %d traced opens", records, rounds*perRound)
 	}
-	b.ReportMetric(traced, "traced-ns/open")
-	b.ReportMetric(untraced, "untraced-ns/open")
-	b.ReportMetric(traced-untraced, "ebpf-ns/open")
+	b.ReportMetric(median(traced), "traced-ns/open")
+	b.ReportMetric(median(untraced), "untraced-ns/open")
+	b.ReportMetric(median(added), "ebpf-ns/open")
+}
+
+func median(v []float64) float64 {
+	slices.Sort(v)
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
 }
