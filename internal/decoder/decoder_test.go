@@ -21,7 +21,7 @@ import (
 //	exec_event:   hdr 120, ret 120, exe 128..183, 8 x u32 184..215        = 216
 //	open_event:   hdr 120, ret/flags/mode/resolve/user_data/src_start_time/
 //	              src_exec_seq 120..175, file 176..231, 8 x u32 232..263,
-//	              names 264 + 8192                                         = 8456
+//	              names 264 + 8192 + 256 (room for the path walk)          = 8712
 //	io_uring_event: hdr 120, ret 120, 4 x u32 128..143                     = 144
 //	net_event:    hdr 120, ret 120, user_data 128, size 136, fd 144,
 //	              syscall 148, flags 152, backlog 156, msg_index 160,
@@ -110,7 +110,7 @@ func TestLayout(t *testing.T) {
 		{"exec_event.args_len", unsafe.Offsetof(x.ArgsLen), 204},
 		{"exec_event.args_size", unsafe.Offsetof(x.ArgsSize), 208},
 
-		{"sizeof(open_event)", unsafe.Sizeof(o), 8456},
+		{"sizeof(open_event)", unsafe.Sizeof(o), 8712},
 		{"open_event.ret", unsafe.Offsetof(o.Ret), 120},
 		{"open_event.flags", unsafe.Offsetof(o.Flags), 128},
 		{"open_event.mode", unsafe.Offsetof(o.Mode), 136},
@@ -127,7 +127,7 @@ func TestLayout(t *testing.T) {
 		{"open_event.oflags", unsafe.Offsetof(o.Oflags), 252},
 		{"open_event.sqe_flags", unsafe.Offsetof(o.SqeFlags), 256},
 		{"open_event.names", unsafe.Offsetof(o.Names), 264},
-		{"sizeof(open_event.names)", unsafe.Sizeof(o.Names), uintptr(2 * loader.PathBytes)},
+		{"sizeof(open_event.names)", unsafe.Sizeof(o.Names), uintptr(2*loader.PathBytes + 256)},
 
 		{"sizeof(io_uring_event)", unsafe.Sizeof(u), 144},
 		{"io_uring_event.ret", unsafe.Offsetof(u.Ret), 120},
