@@ -22,7 +22,11 @@ import (
 
 // costWorkloadEnv makes this test binary the workload of
 // BenchmarkTracedOpenCost: that many openat+close pairs, then exit.
-const costWorkloadEnv = "AGENTTRACE_OPEN_COST_WORKLOAD"
+// costPathEnv names the file it opens (default /etc/hostname).
+const (
+	costWorkloadEnv = "AGENTTRACE_OPEN_COST_WORKLOAD"
+	costPathEnv     = "AGENTTRACE_OPEN_COST_PATH"
+)
 
 func TestMain(m *testing.M) {
 	if n := os.Getenv(costWorkloadEnv); n != "" {
@@ -36,8 +40,12 @@ func openWorkload(arg string) int {
 	if err != nil {
 		return 2
 	}
+	path := os.Getenv(costPathEnv)
+	if path == "" {
+		path = "/etc/hostname"
+	}
 	for range n {
-		fd, err := unix.Openat(unix.AT_FDCWD, "/etc/hostname", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		fd, err := unix.Openat(unix.AT_FDCWD, path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			return 1
 		}
@@ -60,6 +68,8 @@ func openWorkload(arg string) int {
 // time per open of each kind of round. It needs root:
 //
 //	go test -run '^$' -bench TracedOpenCost -benchtime 200000x ./internal/loader
+//
+// AGENTTRACE_OPEN_COST_PATH chooses the file (the walk costs per component).
 func BenchmarkTracedOpenCost(b *testing.B) {
 	if os.Geteuid() != 0 {
 		b.Skip("needs root: it loads the eBPF programs and creates cgroups")
