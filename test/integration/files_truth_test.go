@@ -33,10 +33,6 @@ func realPath(t *testing.T, path string) string {
 	return filepath.Join(dir, filepath.Base(path))
 }
 
-func devString(dev uint64) string {
-	return fmt.Sprintf("%d:%d", unix.Major(dev), unix.Minor(dev))
-}
-
 // fileType is the file object's "type" for st_mode.
 func fileType(mode uint32) string {
 	switch mode & unix.S_IFMT {
