@@ -284,7 +284,7 @@ func decodeOpen(raw []byte, flags uint32, o *record.Open) error {
 		ArgUnreadable:  flags&loader.FlagArgFault != 0,
 		UserData:       byteOrder.Uint64(raw[openUserData:]),
 		SqeFlags:       byteOrder.Uint32(raw[openSqeFlags:]),
-		NoCompletion:   oflags&loader.OpenNoCompletion != 0,
+		CQESkipped:     oflags&loader.OpenNoCompletion != 0,
 		UserDataShared: oflags&loader.OpenUserDataShared != 0,
 	}
 	switch o.Syscall {

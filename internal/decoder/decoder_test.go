@@ -496,7 +496,7 @@ func TestDecodeValid(t *testing.T) {
 			t.Errorf("io_uring_openat: %v, %+v", err, ev.Open)
 		}
 		raw := rawOpenFile(loader.SyscallIOURingOpenat, "b", "", loader.FileInfo{}, loader.OpenNoCompletion)
-		if err := Decode(raw, &ev); err != nil || !ev.Open.NoCompletion || ev.Open.File.Present {
+		if err := Decode(raw, &ev); err != nil || !ev.Open.CQESkipped || ev.Open.File.Present {
 			t.Errorf("io_uring_openat without a completion: %v, %+v", err, ev.Open)
 		}
 	})

@@ -183,7 +183,7 @@ type Open struct {
 	// io_uring: the submission.
 	UserData       uint64
 	SqeFlags       uint32
-	NoCompletion   bool // IOSQE_CQE_SKIP_SUCCESS: recorded at submission, no result
+	CQESkipped     bool // IOSQE_CQE_SKIP_SUCCESS: recorded at submission, no result
 	UserDataShared bool
 	FileSlot       int32 // io_uring: the fixed-file slot (InSlot)
 	InSlot         bool
@@ -272,14 +272,14 @@ func (o *Open) appendBody(b []byte) []byte {
 		b = append(appendKey(b, "io_uring"), '{')
 		b = appendUint(b, "user_data", o.UserData)
 		b = appendFlagNames(appendKey(b, "sqe_flags"), sqeFlagNames, uint64(o.SqeFlags))
-		if o.NoCompletion {
-			b = appendBool(b, "no_completion", true)
+		if o.CQESkipped {
+			b = appendBool(b, "cqe_skipped", true)
 		}
 		if o.UserDataShared {
 			b = appendBool(b, "user_data_shared", true)
 		}
 		b = append(b, '}')
-		if o.NoCompletion {
+		if o.CQESkipped {
 			return b // recorded at submission: there is no result
 		}
 	}
@@ -350,7 +350,7 @@ func (o *Open) decode(r *reader) {
 		var flags []string
 		u.into("sqe_flags", &flags)
 		o.SqeFlags = uint32(flagBits(sqeFlagNames, flags))
-		o.NoCompletion, o.UserDataShared = u.bool("no_completion"), u.bool("user_data_shared")
+		o.CQESkipped, o.UserDataShared = u.bool("cqe_skipped"), u.bool("user_data_shared")
 		r.done(u)
 	}
 	o.InSlot = r.o.has("file_slot")

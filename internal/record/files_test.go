@@ -129,7 +129,7 @@ var fileCases = []struct {
 				openEv(0, withFile(Open{Ret: 0, Syscall: "io_uring_openat2", Dirfd: 5, Flags: oRdonly, Resolve: unix.RESOLVE_BENEATH,
 					Path: "a.txt", UserData: 7, FileSlot: 2, InSlot: true, UserDataShared: true}, f)),
 				openEv(0, Open{Ret: 0, Syscall: "io_uring_openat", Dirfd: -100, Flags: oRdonly, Path: "b.txt",
-					UserData: 8, SqeFlags: 1 << 6, NoCompletion: true}),
+					UserData: 8, SqeFlags: 1 << 6, CQESkipped: true}),
 			}
 		}(),
 		want: []string{
@@ -141,7 +141,7 @@ var fileCases = []struct {
 			`"open":{"syscall":"io_uring_openat2","dirfd":5,"path":"a.txt","flags":["O_RDONLY"],"flags_raw":0,"mode":"0","resolve":["RESOLVE_BENEATH"],` +
 				`"io_uring":{"user_data":7,"sqe_flags":[],"user_data_shared":true},"file_slot":2,"ret":0,"file":{"path":"/home/u/.env",`,
 			`"open":{"syscall":"io_uring_openat","dirfd":-100,"path":"b.txt","flags":["O_RDONLY"],"flags_raw":0,"mode":"0",` +
-				`"io_uring":{"user_data":8,"sqe_flags":["IOSQE_CQE_SKIP_SUCCESS"],"no_completion":true}}}`,
+				`"io_uring":{"user_data":8,"sqe_flags":["IOSQE_CQE_SKIP_SUCCESS"],"cqe_skipped":true}}}`,
 		},
 	},
 	{

@@ -530,7 +530,7 @@ func TestIOUringOpen(t *testing.T) {
 	t.Run("cqe-skip", func(t *testing.T) {
 		r := s.one(t, "open", byUserData(0x1007))
 		wantBody(t, r, large(obj{"syscall": "io_uring_openat", "dirfd": unix.AT_FDCWD, "path": p("uring-skip.txt"),
-			"io_uring": obj{"user_data": 0x1007, "sqe_flags": []string{"IOSQE_CQE_SKIP_SUCCESS"}, "no_completion": true}}))
+			"io_uring": obj{"user_data": 0x1007, "sqe_flags": []string{"IOSQE_CQE_SKIP_SUCCESS"}, "cqe_skipped": true}}))
 	})
 }
 
