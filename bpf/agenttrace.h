@@ -295,15 +295,21 @@ enum open_flag {
 	 * flags, may be the other one's (file and ret are this completion's).
 	 */
 	OF_USER_DATA_SHARED = 1 << 5,
+	/*
+	 * pidfd_getfd of a socket: a struct sock_info follows the file's path
+	 * and its NUL in names, at the next multiple of 8.
+	 */
+	OF_SOCKET = 1 << 6,
 };
 
 /*
  * open and every other way to get a file: names holds path_len bytes of the
  * syscall's argument and a NUL (the path as passed; open_by_handle_at: the
  * handle's bytes; memfd_create: the name; pidfd_getfd: the source's exe),
- * then file.path_len bytes of the file's path and a NUL. Only that much is
- * sent; the last NAME_BYTES are room the path walk may write past a path's
- * end into, never sent.
+ * then file.path_len bytes of the file's path and a NUL (and, with
+ * OF_SOCKET, a struct sock_info at the next multiple of 8). Only that much
+ * is sent; the last NAME_BYTES are room the path walk may write past a
+ * path's end into, never sent.
  */
 struct open_event {
 	struct event_header hdr;

@@ -10,6 +10,7 @@
  * directory it was relative to, resolved in the kernel.
  */
 #include "syscalls.h"
+#include "net.h"
 
 #define O_CREAT 0100
 #define O_WRONLY 01
@@ -225,6 +226,16 @@ static __always_inline void finish_open(struct open_event *e, long ret, struct f
 	}
 	if (n > 2 * PATH_BYTES)
 		n = 2 * PATH_BYTES;
+	if (e->syscall == SC_PIDFD_GETFD && ret >= 0 && file) {
+		/* A socket taken from another process: which one, and its peer. */
+		struct sock *sk = file_sock(file);
+		__u32 off = (n + 7) & ~7U;
+		if (sk && off <= 2 * PATH_BYTES) {
+			fill_sock((struct sock_info *)&e->names[off], sk);
+			e->oflags |= OF_SOCKET;
+			n = off + sizeof(struct sock_info);
+		}
+	}
 	stamp(&e->hdr);
 	emit(e, offsetof(struct open_event, names) + n, kind);
 }

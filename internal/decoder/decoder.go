@@ -176,7 +176,7 @@ func decodeExec(raw []byte, flags uint32, e *record.Exec) error {
 	if int(r.FilenameLen) >= pathBytes || int(r.Exe.PathLen) >= pathBytes {
 		return malformed("exec name lengths %d, %d", r.FilenameLen, r.Exe.PathLen)
 	}
-	if err := checkFile(&r.Exe); err != nil {
+	if err := checkFile(&r.Exe, raw[ExecSize+pathBytes:ExecSize+pathBytes+int(r.Exe.PathLen)]); err != nil {
 		return err
 	}
 	args := raw[ExecSize+2*pathBytes:]
@@ -234,9 +234,15 @@ const (
 )
 
 // checkFile rejects a file_info whose lengths do not fit its path.
-func checkFile(f *loader.FileInfo) error {
-	if f.Flags&loader.FileInNamespace != 0 && f.NsSeen != 0 && f.NsLen > f.PathLen {
+func checkFile(f *loader.FileInfo, path []byte) error {
+	if f.Flags&loader.FileInNamespace == 0 || f.NsSeen == 0 {
+		return nil
+	}
+	if f.NsLen > f.PathLen {
 		return malformed("path_in_ns of %d bytes in a path of %d", f.NsLen, f.PathLen)
+	}
+	if f.NsLen == 0 && (len(path) == 0 || path[0] != '/') {
+		return malformed("path_in_ns \"/\" of a path not from the root")
 	}
 	return nil
 }
@@ -252,7 +258,7 @@ func file(f *loader.FileInfo, path []byte) record.File {
 	// met the task's root ("/" when it met it at the file itself).
 	if f.Flags&loader.FileInNamespace != 0 && f.NsSeen != 0 {
 		out.HasPathInNS = true
-		out.PathInNS = "/"
+		out.PathInNS = unsafeString(path[:1]) // "/" (checked)
 		if f.NsLen > 0 {
 			out.PathInNS = unsafeString(path[len(path)-int(f.NsLen):])
 		}
@@ -311,14 +317,25 @@ func decodeOpen(raw []byte, flags uint32, o *record.Open) error {
 	if int(fi.PathLen) >= pathBytes || start+int(fi.PathLen) > len(raw) {
 		return malformed("open file path length %d after %d argument bytes in a record of %d bytes", fi.PathLen, pathLen, len(raw))
 	}
-	if err := checkFile(fi); err != nil {
+	if err := checkFile(fi, raw[start:start+int(fi.PathLen)]); err != nil {
 		return err
 	}
 	f := file(fi, raw[start:start+int(fi.PathLen)])
 	if oflags&loader.OpenDir != 0 {
 		o.Dir = f
-	} else {
-		o.File = f
+		return nil
+	}
+	o.File = f
+	if oflags&loader.OpenSocket != 0 {
+		// pidfd_getfd of a socket: its sock_info follows the path's NUL, 8-aligned.
+		off := OpenSize + (end+1-OpenSize+int(fi.PathLen)+1+7)&^7
+		if off+int(unsafe.Sizeof(loader.SockInfo{})) > len(raw) {
+			return malformed("open socket at %d in a record of %d bytes", off, len(raw))
+		}
+		if err := decodeSock(raw, off, (*loader.SockInfo)(unsafe.Pointer(&raw[off])), &o.File.Socket); err != nil {
+			return err
+		}
+		o.File.HasSocket = true
 	}
 	return nil
 }

@@ -286,6 +286,18 @@ func rawOpenFile(sc uint32, arg, filePath string, fi loader.FileInfo, oflags uin
 	return b
 }
 
+// rawOpenSocket is a pidfd_getfd of the socket testSock (its path, of
+// sockfs, is empty) with the source's exe x.
+func rawOpenSocket(exe string, localLen uint32) []byte {
+	b := rawOpenFile(loader.SyscallPidfdGetfd, exe, "", loader.FileInfo{Flags: loader.FilePresent | loader.FileFileless, Ino: 77,
+		Mode: 0o140777, Magic: 0x534F434B}, loader.OpenSource|loader.OpenSocket)
+	off := (len(b) + 7) &^ 7 // OpenSize is a multiple of 8
+	si := testSock()
+	si.Local.Len = localLen
+	b = append(b, make([]byte, off-len(b))...)
+	return append(b, unsafe.Slice((*byte)(unsafe.Pointer(&si)), unsafe.Sizeof(si))...)
+}
+
 func rawIOURing() []byte {
 	r := loader.IOURingEvent{Hdr: header(loader.KindIOURing), Ret: 4, Syscall: loader.SyscallIOURingSetup, Entries: 8,
 		SetupFlags: 8, CqEntries: 16}
@@ -494,6 +506,13 @@ func TestDecodeValid(t *testing.T) {
 		if err := Decode(rawOpenFile(loader.SyscallIOURingOpenat, "b", "/a", fi, loader.OpenFileSlot|loader.OpenUserDataShared), &ev); err != nil ||
 			ev.Open.Syscall != "io_uring_openat" || !ev.Open.InSlot || ev.Open.FileSlot != -16 || !ev.Open.UserDataShared || ev.Open.UserData != 13 {
 			t.Errorf("io_uring_openat: %v, %+v", err, ev.Open)
+		}
+		for _, exe := range []string{"/x", "/usr/bin/x"} { // the socket 8-aligned after 4 and 12 bytes
+			if err := Decode(rawOpenSocket(exe, 16), &ev); err != nil || !ev.Open.File.HasSocket ||
+				ev.Open.File.Socket.Cookie != 4096 || ev.Open.File.Socket.Remote.Addr.String() != "127.0.0.1:443" ||
+				ev.Open.File.Socket.Local.Addr.String() != "127.0.0.1:40000" || ev.Open.Source.Exe != exe {
+				t.Errorf("pidfd_getfd of a socket: %v, %+v", err, ev.Open)
+			}
 		}
 		raw := rawOpenFile(loader.SyscallIOURingOpenat, "b", "", loader.FileInfo{}, loader.OpenNoCompletion)
 		if err := Decode(raw, &ev); err != nil || !ev.Open.CQESkipped || ev.Open.File.Present {
@@ -719,6 +738,10 @@ func TestDecodeMalformed(t *testing.T) {
 		{"open path_len 2^32-1", rawOpen("/etc", 1<<32-1)},
 		{"open file path beyond the record", rawOpenFile(loader.SyscallOpen, "x", "/a", loader.FileInfo{Flags: loader.FilePresent, PathLen: 4}, 0)},
 		{"open file without the argument's NUL", rawOpenFile(loader.SyscallOpen, "x", "", loader.FileInfo{Flags: loader.FilePresent}, 0)[:OpenSize+1]},
+		{"open file path_in_ns / of an empty path", rawOpenFile(loader.SyscallOpen, "x", "",
+			loader.FileInfo{Flags: loader.FilePresent | loader.FileInNamespace, NsSeen: 1}, 0)},
+		{"open socket short by one", func() []byte { b := rawOpenSocket("/x", 16); return b[:len(b)-1] }()},
+		{"open socket local name 113", rawOpenSocket("/x", 113)},
 		{"open file path_len 4096", rawOpenFile(loader.SyscallOpen, "x", string(make([]byte, pathBytes)), loader.FileInfo{Flags: loader.FilePresent, PathLen: uint32(pathBytes)}, 0)},
 		{"open file path_in_ns longer than the path", rawOpenFile(loader.SyscallOpen, "x", "/a",
 			loader.FileInfo{Flags: loader.FilePresent | loader.FileInNamespace, PathLen: 2, NsLen: 3, NsSeen: 1}, 0)},
@@ -831,6 +854,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add(rawOpenFile(loader.SyscallOpenat, "target.txt", "/home/target.txt",
 		loader.FileInfo{Flags: loader.FilePresent | loader.FileInNamespace, PathLen: 16, NsLen: 11, NsSeen: 1}, 0))
 	f.Add(rawOpenFile(loader.SyscallPidfdGetfd, "/usr/bin/x", "/a", loader.FileInfo{Flags: loader.FilePresent, PathLen: 2}, loader.OpenSource|loader.OpenDir))
+	f.Add(rawOpenSocket("/usr/bin/x", 16))
 	f.Add(rawIOURing())
 	f.Add(rawConnect([]byte{2, 0, 1, 187, 10, 0, 0, 1}, 8))
 	f.Add(rawFork())
@@ -868,7 +892,7 @@ func FuzzDecode(f *testing.F) {
 			o := &ev.Open
 			strs = map[string]string{"Path": o.Path, "Handle": o.Handle, "Source.Exe": o.Source.Exe, "File.Path": o.File.Path,
 				"File.PathInNS": o.File.PathInNS, "Dir.Path": o.Dir.Path, "Dir.PathInNS": o.Dir.PathInNS}
-			if len(o.File.Path) >= pathBytes || len(o.Dir.Path) >= pathBytes || len(o.File.PathInNS) > len(o.File.Path) ||
+			if len(o.File.Path) >= pathBytes || len(o.Dir.Path) >= pathBytes || len(o.File.PathInNS) > max(len(o.File.Path), 1) ||
 				len(o.Dir.PathInNS) > max(len(o.Dir.Path), 1) {
 				t.Fatal("a file's path length is out of range")
 			}

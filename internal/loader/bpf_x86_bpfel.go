@@ -484,6 +484,7 @@ const (
 	bpfOpenFlagOF_SOURCE               bpfOpenFlag = 8
 	bpfOpenFlagOF_SOURCE_EXE_TRUNCATED bpfOpenFlag = 16
 	bpfOpenFlagOF_USER_DATA_SHARED     bpfOpenFlag = 32
+	bpfOpenFlagOF_SOCKET               bpfOpenFlag = 64
 )
 
 type bpfParentId struct {

@@ -236,6 +236,7 @@ const (
 	OpenSource             = uint32(bpfOpenFlagOF_SOURCE)
 	OpenSourceExeTruncated = uint32(bpfOpenFlagOF_SOURCE_EXE_TRUNCATED)
 	OpenUserDataShared     = uint32(bpfOpenFlagOF_USER_DATA_SHARED)
+	OpenSocket             = uint32(bpfOpenFlagOF_SOCKET)
 )
 
 // cgroup records, as in enum cgroup_op and enum cgroup_flag.

@@ -47,6 +47,10 @@ type File struct {
 	// Magic is the file system's magic: not in the log, it names a
 	// fileless file of a pipe, socket or anonymous inode.
 	Magic uint32
+	// Socket is the socket of a socket file taken with pidfd_getfd
+	// (HasSocket): "socket", as the network records have it.
+	HasSocket bool
+	Socket    SocketInfo
 }
 
 // fileTypeName names the file type bits of an i_mode.
@@ -116,6 +120,9 @@ func (f *File) append(b []byte, key string) []byte {
 	if f.HasPathInNS {
 		b = AppendString(b, "path_in_ns", f.PathInNS)
 	}
+	if f.HasSocket {
+		b = f.Socket.append(b)
+	}
 	return append(b, '}')
 }
 
@@ -126,6 +133,11 @@ func (f *File) decode(r *reader) {
 	f.Deleted, f.Fileless = r.bool("deleted"), r.bool("fileless")
 	f.HasPathInNS = r.o.has("path_in_ns")
 	f.PathInNS = r.bytes("path_in_ns")
+	if s := r.object("socket"); s != nil {
+		f.HasSocket = true
+		f.Socket.decode(s)
+		r.done(s)
+	}
 }
 
 // appendDir appends the dir object: the directory's path only.

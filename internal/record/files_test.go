@@ -91,7 +91,10 @@ var fileCases = []struct {
 		name: "file_other_syscalls",
 		events: func() []Event {
 			memfd := File{Present: true, Path: "memfd:payload", Ino: 3936, Dev: 1, Mode: 0o100777, MntID: 12, Magic: 0x01021994, Fileless: true}
-			sock := File{Present: true, Ino: 551, Dev: 8, Mode: 0o140777, MntID: 9, Magic: sockfsMagic, Fileless: true}
+			sock := File{Present: true, Ino: 551, Dev: 8, Mode: 0o140777, MntID: 9, Magic: sockfsMagic, Fileless: true, HasSocket: true,
+				Socket: SocketInfo{Cookie: 4096, Family: unix.AF_INET, SockType: unix.SOCK_STREAM, Protocol: unix.IPPROTO_TCP, State: 1,
+					Local:  ParseSockaddr([]byte{2, 0, 0x9c, 0x40, 127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0}),
+					Remote: ParseSockaddr([]byte{2, 0, 0x01, 0xbb, 10, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0})}}
 			tree := regular(81, "/")
 			tree.Mode, tree.MntID = 0o40755, 301
 			return []Event{
@@ -109,7 +112,9 @@ var fileCases = []struct {
 			`"open":{"syscall":"memfd_create","name":"payload","flags":["MFD_CLOEXEC","0x40"],"flags_raw":65,"fd":5,"ret":5,` +
 				`"file":{"path":"memfd:payload","dev":"0:1","ino":3936,"mode":"0100777","type":"regular","mnt_id":12,"fileless":true}}}`,
 			`"open":{"syscall":"pidfd_getfd","pidfd":4,"target_fd":9,"source":{"pid":300,"exec_id":"300-920000000000-8","exe":"/usr/bin/curl"},"fd":6,"ret":6,` +
-				`"file":{"path":"socket:[551]","dev":"0:8","ino":551,"mode":"0140777","type":"socket","mnt_id":9,"fileless":true}}}`,
+				`"file":{"path":"socket:[551]","dev":"0:8","ino":551,"mode":"0140777","type":"socket","mnt_id":9,"fileless":true,` +
+				`"socket":{"cookie":4096,"family":"AF_INET","type":"SOCK_STREAM","protocol":"tcp","state":"ESTABLISHED",` +
+				`"local":{"addr":"127.0.0.1","port":40000},"remote":{"addr":"10.0.0.1","port":443}}}}}`,
 			`"open":{"syscall":"open_by_handle_at","mount_fd":3,"handle":{"type":1,"bytes_hex":"018e9800"},"flags":["O_RDONLY"],"flags_raw":0,"fd":7,"ret":7,"file":{"path":"/home/u/.ssh/id_rsa",`,
 			`"tags":["credential_access"]}`,
 			`"open":{"syscall":"open_by_handle_at","mount_fd":3,"handle_unreadable":true,"flags":["O_RDONLY"],"flags_raw":0,"ret":-14,"errno":"EFAULT"}}`,

@@ -9,6 +9,7 @@ import (
 	"bufio"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -277,23 +278,58 @@ func helperGetfd(path string, extra map[string]any) ([]helperOp, error) {
 	}
 	defer child.Wait()
 	defer stdin.Close()
-	var target int
-	if _, err := fmt.Fscanf(bufio.NewReader(stdout), "FD %d\n", &target); err != nil {
-		return nil, fmt.Errorf("reading the child's fd: %w", err)
+	var target, sock int
+	if _, err := fmt.Fscanf(bufio.NewReader(stdout), "FD %d %d\n", &target, &sock); err != nil {
+		return nil, fmt.Errorf("reading the child's fds: %w", err)
 	}
 	pidfd, err := unix.PidfdOpen(child.Process.Pid, 0)
 	if err != nil {
 		return nil, fmt.Errorf("pidfd_open: %w", err)
 	}
 	r, _, e := unix.Syscall(unix.SYS_PIDFD_GETFD, uintptr(pidfd), uintptr(target), 0)
-	extra["child"], extra["target_fd"] = child.Process.Pid, target
-	return []helperOp{opened("pidfd_getfd", ret(r, e), pidfd)}, nil
+	ops := []helperOp{opened("pidfd_getfd", ret(r, e), pidfd)}
+	// The child's connected TCP socket: which one it is, from here.
+	r, _, e = unix.Syscall(unix.SYS_PIDFD_GETFD, uintptr(pidfd), uintptr(sock), 0)
+	ops = append(ops, opened("pidfd_getfd-socket", ret(r, e), pidfd))
+	if e == 0 {
+		cookie, _ := unix.GetsockoptUint64(int(r), unix.SOL_SOCKET, unix.SO_COOKIE)
+		local, _ := unix.Getsockname(int(r))
+		peer, _ := unix.Getpeername(int(r))
+		l, _ := local.(*unix.SockaddrInet4)
+		p, _ := peer.(*unix.SockaddrInet4)
+		if l == nil || p == nil {
+			return nil, fmt.Errorf("the child's socket is not a connected IPv4 one")
+		}
+		extra["sock_cookie"], extra["sock_local_port"], extra["sock_peer_port"] = cookie, l.Port, p.Port
+	}
+	extra["child"], extra["target_fd"], extra["target_sock"] = child.Process.Pid, target, sock
+	return ops, nil
 }
 
 // helperHoldFd opens path, says which fd it got, and waits for stdin to close.
 func helperHoldFd(path string) error {
 	fd := sysOpen(path, unix.O_RDONLY, 0)
-	fmt.Printf("FD %d\n", fd)
+	// And a TCP connection to itself over loopback.
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	conn, err := net.Dial("tcp4", ln.Addr().String())
+	if err != nil {
+		return err
+	}
+	accepted, err := ln.Accept()
+	if err != nil {
+		return err
+	}
+	defer accepted.Close()
+	raw, err := conn.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		return err
+	}
+	sock := -1
+	raw.Control(func(fd uintptr) { sock = int(fd) })
+	fmt.Printf("FD %d %d\n", fd, sock)
 	var b [1]byte
 	for {
 		if n, err := os.Stdin.Read(b[:]); n == 0 || err != nil {

@@ -453,6 +453,21 @@ func TestPidfdGetfd(t *testing.T) {
 		"file":   fileOf(t, hard)}, op.Ret))
 	wantSameFile(t, r, op)
 	wantTagged(t, r, true)
+
+	// A connected socket taken from the child: which socket, and its peer.
+	op = listOp(t, list, "pidfd_getfd-socket", 0)
+	if op.Ret < 0 {
+		t.Fatalf("pidfd_getfd of the socket: %d", op.Ret)
+	}
+	r = s.one(t, "open", func(r *rec) bool { return openByFd(pid, op.Ret)(r) && r.Open.Syscall == "pidfd_getfd" })
+	local := fmt.Sprintf("127.0.0.1:%d", num(t, res, "sock_local_port"))
+	peer := fmt.Sprintf("127.0.0.1:%d", num(t, res, "sock_peer_port"))
+	wantBody(t, r, openResult(obj{"syscall": "pidfd_getfd", "pidfd": op.Fd, "target_fd": num(t, res, "target_sock"),
+		"source": obj{"pid": child, "exec_id": childExec.Proc.ExecID, "exe": helperBin},
+		"file": obj{"path": fmt.Sprintf("socket:[%d]", op.Ino), "dev": op.Dev, "ino": op.Ino, "mode": "0140777", "type": "socket",
+			"mnt_id": op.MntID, "fileless": true,
+			"socket": sockObj(t, "AF_INET", "SOCK_STREAM", "tcp", "ESTABLISHED", uint64(num(t, res, "sock_cookie")), local, peer)}}, op.Ret))
+	wantTagged(t, r, false)
 }
 
 // TestIOUringOpen: opens through io_uring, which make no open syscall, by
