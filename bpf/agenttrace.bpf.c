@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * agenttrace kernel side: record what the tasks inside the target cgroups
- * (and all their descendants, wherever they move) exec, open, connect,
- * send, bind, listen, accept and resolve, their forks and exits, and how
- * they try to leave the trace or act through processes outside it.
+ * (and all their descendants, wherever they move) exec, open (also through
+ * io_uring), connect, send, bind, listen, accept and resolve, their forks
+ * and exits, and how they try to leave the trace or act through processes
+ * outside it.
  *
  * One object, one translation unit: bpf2go builds an object from one file,
  * and every hook family shares the same maps (ring buffer, counters,
@@ -19,6 +20,7 @@ char LICENSE[] SEC("license") = "GPL";
 #include "files.bpf.c"
 #include "net.bpf.c"
 #include "net_iouring.bpf.c"
+#include "iouring.bpf.c"
 #include "dns.bpf.c"
 #include "cgroups.bpf.c"
 #include "syscalls.bpf.c"
@@ -36,6 +38,10 @@ const struct dns_event *unused_dns_event __attribute__((unused));
 const struct sock_info *unused_sock_info __attribute__((unused));
 const enum net_flag *unused_net_flag __attribute__((unused));
 const enum dns_direction *unused_dns_direction __attribute__((unused));
+const struct file_info *unused_file_info __attribute__((unused));
+const enum file_flag *unused_file_flag __attribute__((unused));
+const enum open_flag *unused_open_flag __attribute__((unused));
+const struct io_uring_event *unused_io_uring_event __attribute__((unused));
 const struct fork_event *unused_fork_event __attribute__((unused));
 const struct exit_event *unused_exit_event __attribute__((unused));
 const struct kind_counters *unused_kind_counters __attribute__((unused));

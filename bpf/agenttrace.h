@@ -21,6 +21,8 @@
 enum limit {
 	/* PATH_MAX including the terminating NUL, as the kernel uses it. */
 	PATH_BYTES = 4096,
+	/* NAME_MAX + 1: the longest path component and a NUL. */
+	NAME_BYTES = 256,
 	/* sizeof(struct sockaddr_storage). */
 	SOCKADDR_BYTES = 128,
 	/* Number of slots in the targets cgroup array. */
@@ -40,6 +42,8 @@ enum limit {
 	DNS_BYTES = 512,
 	/* A file system type name (mount, fsopen) or an fsconfig key, with its NUL. */
 	FSTYPE_BYTES = 256,
+	/* MAX_HANDLE_SZ: the largest file handle open_by_handle_at accepts. */
+	HANDLE_BYTES = 128,
 };
 
 enum record_kind {
@@ -55,6 +59,7 @@ enum record_kind {
 	KIND_ACCEPT = 10,
 	KIND_SOCK_STATE = 11,
 	KIND_DNS = 12,
+	KIND_IO_URING = 13,
 	KIND_CGROUP_MOVE = 14,
 	KIND_PROC_ACCESS = 15,
 	KIND_FILE_OP = 16,
@@ -93,6 +98,14 @@ enum syscall_id {
 	SC_IO_URING_ACCEPT = 52,
 	SC_IO_URING_BIND = 53,
 	SC_IO_URING_LISTEN = 54,
+	SC_OPEN_BY_HANDLE_AT = 20,
+	SC_OPEN_TREE = 21,
+	SC_PIDFD_GETFD = 22,
+	SC_MEMFD_CREATE = 23,
+	SC_IO_URING_SETUP = 24,
+	SC_IO_URING_OPENAT = 25,
+	SC_IO_URING_OPENAT2 = 26,
+	SC_OPEN_TREE_ATTR = 27,
 	/* file_op */
 	SC_RENAME = 60,
 	SC_RENAMEAT = 61,
@@ -161,6 +174,61 @@ enum event_flag {
 	EF_NO_ENTER = 1 << 8,
 	/* The syscall was made through the x32 ABI (CONFIG_X86_X32_ABI). */
 	EF_X32 = 1 << 9,
+	/*
+	 * An argument other than the path could not be read at entry:
+	 * openat2's open_how, open_by_handle_at's file_handle, io_uring_setup's
+	 * io_uring_params. It is never read again later.
+	 */
+	EF_ARG_FAULT = 1 << 10,
+};
+
+enum file_flag {
+	/* The record carries this file. */
+	FF_PRESENT = 1 << 0,
+	/* The path walk stopped before the root; the path is its last components. */
+	FF_PATH_TRUNCATED = 1 << 1,
+	/* Unlinked: the dentry is unhashed or the inode has no links left. */
+	FF_DELETED = 1 << 2,
+	/*
+	 * On a kernel-internal mount (memfd, pipe, socket, anon inode, pidfd):
+	 * no path in any mount namespace; the path is the file's own name.
+	 */
+	FF_FILELESS = 1 << 3,
+	/*
+	 * The task's root is not the root of the host's mount namespace (chroot,
+	 * another mount namespace): ns_len says where the path as the task sees
+	 * it starts.
+	 */
+	FF_IN_NS = 1 << 4,
+	/*
+	 * exec: the file was protected from writes (i_writecount < 0) when it
+	 * was executed: its content cannot change while a process runs it.
+	 */
+	FF_WRITE_DENIED = 1 << 5,
+};
+
+/*
+ * A file the kernel resolved from a struct file (or a struct path: the
+ * working directory, the root), never from user memory. Its path, walked
+ * through dentries and mounts, follows the record's fixed part.
+ */
+struct file_info {
+	__u64 ino;
+	__u64 ctime;         /* the inode's change time, ns since the epoch */
+	__u32 dev;           /* the super block's dev_t: major << 20 | minor */
+	__u32 mode;          /* i_mode: type and permission bits */
+	__u32 uid;
+	__u32 gid;
+	__u32 mnt_id;        /* the mount's id, as in /proc/PID/mountinfo */
+	__u32 magic;         /* the file system's magic (statfs f_type) */
+	__u32 flags;         /* enum file_flag */
+	__u32 path_len;      /* bytes, without NUL */
+	/*
+	 * FF_IN_NS: the path as the task sees it is the last ns_len bytes of
+	 * the path ("/" when 0); absent when the walk never met the task's root.
+	 */
+	__u32 ns_len;
+	__u32 ns_seen;       /* nonzero: the walk met the task's root */
 };
 
 /* Who did it, and when: the first member of every record. */
@@ -189,38 +257,89 @@ struct event_header {
 
 /*
  * exec: followed by three regions at fixed offsets:
- * filename[PATH_BYTES] (as passed), exe[PATH_BYTES] (as resolved), then
- * args_len bytes of argv (NUL-separated, as the new program sees them).
+ * filename[PATH_BYTES] (as passed), exe[PATH_BYTES] (the executed file's
+ * path, exe.path_len bytes), then args_len bytes of argv (NUL-separated, as
+ * the new program sees them).
  */
 struct exec_event {
 	struct event_header hdr;
 	__s64 ret;
-	__u64 exe_ino;
-	__u32 exe_dev;
-	__u32 exe_mode;
-	__u32 exe_uid;
-	__u32 exe_gid;
+	struct file_info exe; /* success: the file the kernel executed */
 	__s32 dirfd;
 	__u32 at_flags;
 	__u32 syscall;       /* enum syscall_id */
 	__u32 filename_len;  /* bytes, without NUL */
-	__u32 exe_len;
 	__u32 argc;
 	__u32 args_len;      /* bytes of argv captured */
 	__u32 args_size;     /* bytes of argv in full */
+	__u32 _pad;
 };
 
+enum open_flag {
+	/* file is the directory a failed relative open was resolved against. */
+	OF_DIR = 1 << 0,
+	/* io_uring: opened into the fixed-file slot in arg, not a descriptor. */
+	OF_FILE_SLOT = 1 << 1,
+	/*
+	 * io_uring with IOSQE_CQE_SKIP_SUCCESS: recorded at submission, as the
+	 * kernel posts no completion for a success; there is no result.
+	 */
+	OF_NO_COMPLETION = 1 << 2,
+	/* pidfd_getfd: src_* and the source's exe (in names) are known. */
+	OF_SOURCE = 1 << 3,
+	/* pidfd_getfd: the source's exe path is its last components. */
+	OF_SOURCE_EXE_TRUNCATED = 1 << 4,
+	/*
+	 * io_uring: the completion overflowed the ring and another pending open
+	 * of the same ring had the same user_data: the request, and so path and
+	 * flags, may be the other one's (file and ret are this completion's).
+	 */
+	OF_USER_DATA_SHARED = 1 << 5,
+	/*
+	 * pidfd_getfd of a socket: a struct sock_info follows the file's path
+	 * and its NUL in names, at the next multiple of 8.
+	 */
+	OF_SOCKET = 1 << 6,
+};
+
+/*
+ * open and every other way to get a file: names holds path_len bytes of the
+ * syscall's argument and a NUL (the path as passed; open_by_handle_at: the
+ * handle's bytes; memfd_create: the name; pidfd_getfd: the source's exe),
+ * then file.path_len bytes of the file's path and a NUL (and, with
+ * OF_SOCKET, a struct sock_info at the next multiple of 8). Only that much
+ * is sent; the last NAME_BYTES are room the path walk may write past a
+ * path's end into, never sent.
+ */
 struct open_event {
 	struct event_header hdr;
 	__s64 ret;
-	__u64 flags;
+	__u64 flags;         /* open flags; open_tree, memfd_create: theirs */
 	__u64 mode;
 	__u64 resolve;       /* openat2 only */
-	__s32 dirfd;
+	__u64 user_data;     /* io_uring */
+	__u64 src_start_time; /* pidfd_getfd: the source process */
+	__u64 src_exec_seq;
+	struct file_info file; /* the opened file, or (OF_DIR) the directory */
+	__s32 dirfd;         /* open_by_handle_at: mount_fd; pidfd_getfd: pidfd */
 	__u32 syscall;
-	__u32 path_len;      /* bytes, without NUL */
+	__u32 path_len;      /* bytes of the argument in names, without NUL */
+	__s32 arg;           /* pidfd_getfd: target fd; open_by_handle_at: handle type; io_uring: fixed slot */
+	__u32 src_pid;
+	__u32 oflags;        /* enum open_flag */
+	__u32 sqe_flags;     /* io_uring: IOSQE_* */
 	__u32 _pad;
-	char path[PATH_BYTES];
+	char names[2 * PATH_BYTES + NAME_BYTES];
+};
+
+/* io_uring_setup: a ring was created (its opens are open records). */
+struct io_uring_event {
+	struct event_header hdr;
+	__s64 ret;
+	__u32 syscall;
+	__u32 entries;
+	__u32 setup_flags;   /* io_uring_params.flags as passed (IORING_SETUP_*) */
+	__u32 cq_entries;    /* io_uring_params.cq_entries as passed (IORING_SETUP_CQSIZE) */
 };
 
 /* A socket address as the kernel holds it: a sockaddr_in, sockaddr_in6 or sockaddr_un. */

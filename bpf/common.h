@@ -20,7 +20,6 @@
  */
 #define HAVE_TASK_BTF bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf)
 
-#define NAME_BYTES 256
 #define PATH_MASK (PATH_BYTES - 1)
 #define MAX_PATH_COMPONENTS 64
 
@@ -204,11 +203,19 @@ static __always_inline void set_outside(void)
 		s->outside = 1;
 }
 
-/* Per-CPU scratch for building a path backwards from its last component. */
+/*
+ * Per-CPU scratch for a path walk: the components found going up from the
+ * file (dentry and name length), then written out root first.
+ */
 struct path_scratch {
-	__u32 off;
-	__u32 _pad;
-	char buf[2 * PATH_BYTES];
+	__u64 from_dentry; /* what resolve_path resolves */
+	__u64 from_mnt;
+	__u32 n;        /* components found */
+	__u32 len;      /* bytes of the path so far, '/'s included */
+	__u32 pos;      /* writing: bytes written */
+	__u32 pseudo;   /* the top component is a pseudo file's own name: no '/' */
+	__u64 dentry[MAX_PATH_COMPONENTS];
+	__u32 name_len[MAX_PATH_COMPONENTS];
 };
 
 struct {
@@ -444,56 +451,273 @@ static __always_inline __u32 read_user_path(char *dst, const char *src, __u32 *f
 }
 
 /*
- * Write the path of (dentry, vfsmount) into s->buf, right-aligned at
- * PATH_BYTES, walking up through mounts to the global root, and leave the
- * offset of its first byte in s->off. Returns true if the walk reached the
- * root. The offset lives in map memory on purpose: the verifier then sees
- * every iteration alike and the loop verifies in linear time.
+ * bpf_rdonly_cast (6.2+) turns a kernel pointer into a typed one that the
+ * verifier lets the program load from directly (a fault-safe load), where
+ * bpf_probe_read_kernel costs a helper call per field. KREAD uses it when
+ * the kernel has it; on older kernels the other branch is the one that
+ * verifies, and the weak kfunc's call is never reached.
  */
-static __always_inline bool walk_path(struct path_scratch *s, struct dentry *dentry, struct vfsmount *vfsmnt)
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
+#define HAVE_RDONLY_CAST (!!bpf_rdonly_cast)
+#define KCAST(type, ptr) ((type *)bpf_rdonly_cast((const void *)(ptr), bpf_core_type_id_kernel(type)))
+/* One member (a.b.c allowed, no pointer chasing) of the kernel object of type at ptr. */
+#define KREAD(type, ptr, member) \
+	(HAVE_RDONLY_CAST ? KCAST(type, ptr)->member : BPF_CORE_READ((type *)(ptr), member))
+
+#define MNT_INTERNAL 0x4000
+#define PIDFS_MAGIC 0x50494446
+
+/* The mount namespace of the host (its inode number), set from user space. */
+const volatile __u32 host_mnt_ns = 0;
+
+/* Where the current task's paths start: its root, and whether it is the host's. */
+struct task_root {
+	__u64 dentry;      /* struct dentry * */
+	__u64 mnt;         /* struct vfsmount * */
+	__u32 use;         /* zero: not of interest (no path_in_ns) */
+	__u32 other_ns;    /* the task's mount namespace is not the host's */
+};
+
+static __always_inline void current_root(struct task_root *r)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fs_struct *fs = KREAD(struct task_struct, task, fs);
+	struct nsproxy *ns = KREAD(struct task_struct, task, nsproxy);
+	struct mnt_namespace *mnt_ns = KREAD(struct nsproxy, ns, mnt_ns);
+
+	r->dentry = (__u64)KREAD(struct fs_struct, fs, root.dentry);
+	r->mnt = (__u64)KREAD(struct fs_struct, fs, root.mnt);
+	r->use = 1;
+	r->other_ns = KREAD(struct mnt_namespace, mnt_ns, ns.inum) != host_mnt_ns;
+}
+
+/*
+ * A name stored in the dentry itself (d_shortname) is copied a machine word
+ * at a time, past its end: a path's destination must have NAME_BYTES more
+ * than PATH_BYTES - 1 (written next, or never sent).
+ */
+#define SHORT_NAME_BYTES 40
+/* In path_scratch.name_len: the name is in the dentry (d_shortname). */
+#define SHORT_NAME 0x10000
+
+/*
+ * Write the path of (dentry, vfsmount) to dst (at most PATH_BYTES - 1 bytes,
+ * no NUL; dst must have NAME_BYTES more), walking up through mounts to the
+ * root of the mount namespace, and set fi->path_len.
+ *
+ * The walk goes up from the file and notes each component; the path is then
+ * written root first, straight into the record: a name stored in the dentry
+ * itself (the short ones, most of them) is copied with direct loads, a
+ * longer one with one helper call. When the components do not fit, the
+ * path is its last components (FF_PATH_TRUNCATED). The loop state lives in
+ * map memory on purpose: the verifier then sees every iteration alike and
+ * the loops verify in linear time.
+ *
+ * Also sets FF_FILELESS for a file on a kernel-internal mount, whose "path"
+ * is then its own name (memfd:NAME); and, when root is given, ns_len and
+ * ns_seen where the walk met the task's root, and FF_IN_NS when that root is
+ * not the namespace's or the namespace is not the host's.
+ */
+static __always_inline void walk_path(struct path_scratch *s, struct file_info *fi, struct dentry *dentry,
+				      struct vfsmount *vfsmnt, struct task_root *root, char *dst)
 {
 	struct mount *mnt = container_of(vfsmnt, struct mount, mnt);
-	struct dentry *mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
+	struct dentry *mnt_root = KREAD(struct vfsmount, vfsmnt, mnt_root);
 	bool complete = false;
 
-	s->off = PATH_BYTES;
+	s->n = 0;
+	s->len = 0;
+	s->pseudo = 0;
+	fi->ns_len = 0;
+	fi->ns_seen = 0;
+	if (KREAD(struct vfsmount, vfsmnt, mnt_flags) & MNT_INTERNAL)
+		fi->flags |= FF_FILELESS;
 	for (int i = 0; i < MAX_PATH_COMPONENTS; i++) {
-		struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
+		struct dentry *parent = KREAD(struct dentry, dentry, d_parent);
 
+		if (root->use && !fi->ns_seen && (__u64)dentry == root->dentry && (__u64)&mnt->mnt == root->mnt) {
+			fi->ns_seen = 1;
+			fi->ns_len = s->len;
+		}
 		if (dentry == mnt_root) {
-			struct mount *mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
+			struct mount *mnt_parent = KREAD(struct mount, mnt, mnt_parent);
 			if (mnt == mnt_parent) {
 				complete = true;
 				break;
 			}
 			/* Cross to the mount point in the parent mount. */
-			dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+			dentry = KREAD(struct mount, mnt, mnt_mountpoint);
 			mnt = mnt_parent;
-			mnt_root = BPF_CORE_READ(mnt, mnt.mnt_root);
+			mnt_root = KREAD(struct mount, mnt, mnt.mnt_root);
 			continue;
 		}
-		if (dentry == parent) {
+		/*
+		 * A root that is not its mount's: a pseudo file's own dentry
+		 * (memfd, pipe, socket: no parent at all) or a disconnected one.
+		 * Its name is all there is: no leading '/'.
+		 */
+		bool last = dentry == parent;
+		__u32 len = KREAD(struct dentry, dentry, d_name.len);
+		__u32 total = s->len + len + (last ? 0 : 1);
+		__u32 n = s->n;
+		if (len > NAME_BYTES - 1 || total > PATH_BYTES - 1 || n >= MAX_PATH_COMPONENTS)
+			break;
+		s->dentry[n & (MAX_PATH_COMPONENTS - 1)] = (__u64)dentry;
+		/*
+		 * Decided here, and kept in map memory, so that the writing loop
+		 * does not split the verifier's state on len.
+		 */
+		if (HAVE_RDONLY_CAST && bpf_core_field_exists(struct dentry, d_shortname) && len <= SHORT_NAME_BYTES &&
+		    (__u64)KREAD(struct dentry, dentry, d_name.name) ==
+			    (__u64)dentry + bpf_core_field_offset(struct dentry, d_shortname))
+			len |= SHORT_NAME;
+		s->name_len[n & (MAX_PATH_COMPONENTS - 1)] = len;
+		s->n = n + 1;
+		s->len = total;
+		if (last) {
+			s->pseudo = 1;
 			complete = true;
 			break;
 		}
-
-		const unsigned char *name = BPF_CORE_READ(dentry, d_name.name);
-		__u32 len = BPF_CORE_READ(dentry, d_name.len);
-		__u32 off = s->off;
-		if (len > NAME_BYTES - 1 || len + 1 > off)
-			break;
-		off -= len + 1;
-		s->buf[off & PATH_MASK] = '/';
-		bpf_probe_read_kernel(&s->buf[(off + 1) & PATH_MASK], len & (NAME_BYTES - 1), name);
-		s->off = off;
 		dentry = parent;
 	}
-	if (s->off == PATH_BYTES) {
-		/* The root itself. */
-		s->off = PATH_BYTES - 1;
-		s->buf[PATH_BYTES - 1] = '/';
+
+	/* Root first. */
+	s->pos = 0;
+	for (int j = 0; j < MAX_PATH_COMPONENTS; j++) {
+		if (j >= s->n)
+			break;
+		__u32 k = (s->n - 1 - j) & (MAX_PATH_COMPONENTS - 1);
+		struct dentry *d = (struct dentry *)s->dentry[k];
+		__u32 v = s->name_len[k];
+		__u32 len = v & (NAME_BYTES - 1);
+		__u32 pos = s->pos;
+		if (!(j == 0 && s->pseudo)) {
+			dst[pos & PATH_MASK] = '/';
+			pos++;
+		}
+		if (HAVE_RDONLY_CAST && bpf_core_field_exists(struct dentry, d_shortname) && (v & SHORT_NAME)) {
+			struct dentry *dd = KCAST(struct dentry, d);
+			char *at = &dst[pos & PATH_MASK];
+			((__u64 *)at)[0] = dd->d_shortname.words[0];
+			((__u64 *)at)[1] = dd->d_shortname.words[1];
+			((__u64 *)at)[2] = dd->d_shortname.words[2];
+			((__u64 *)at)[3] = dd->d_shortname.words[3];
+			((__u64 *)at)[4] = dd->d_shortname.words[4];
+		} else {
+			bpf_probe_read_kernel(&dst[pos & PATH_MASK], len, KREAD(struct dentry, d, d_name.name));
+		}
+		s->pos = pos + len;
 	}
-	return complete;
+	fi->path_len = s->pos & PATH_MASK;
+	__u32 written = fi->path_len;
+	if (s->n == 0 && !(fi->flags & FF_FILELESS)) {
+		/* The root itself. */
+		dst[0] = '/';
+		fi->path_len = 1;
+	}
+	if (!complete)
+		fi->flags |= FF_PATH_TRUNCATED;
+	if (root->use && !(fi->flags & FF_FILELESS) && (root->other_ns || !fi->ns_seen || fi->ns_len != written))
+		fi->flags |= FF_IN_NS;
+}
+
+/* The inode's change time before 6.11 (6.6-6.10, and older). */
+struct inode___ctime_6_6 {
+	struct timespec64 __i_ctime;
+} __attribute__((preserve_access_index));
+
+struct inode___ctime_old {
+	struct timespec64 i_ctime;
+} __attribute__((preserve_access_index));
+
+/* The inode's identity, type and change time. */
+static __always_inline void read_inode(struct file_info *fi, struct inode *inode)
+{
+	struct super_block *sb = KREAD(struct inode, inode, i_sb);
+
+	fi->ino = KREAD(struct inode, inode, i_ino);
+	fi->mode = KREAD(struct inode, inode, i_mode);
+	fi->uid = KREAD(struct inode, inode, i_uid.val);
+	fi->gid = KREAD(struct inode, inode, i_gid.val);
+	fi->dev = KREAD(struct super_block, sb, s_dev);
+	fi->magic = KREAD(struct super_block, sb, s_magic);
+	if (bpf_core_field_exists(struct inode, i_ctime_sec)) {
+		/* Bit 31 of the ns is I_CTIME_QUERIED (multigrain timestamps, 6.13+). */
+		fi->ctime = (__u64)KREAD(struct inode, inode, i_ctime_sec) * 1000000000 +
+			    (KREAD(struct inode, inode, i_ctime_nsec) & 0x7fffffff);
+	} else if (bpf_core_field_exists(struct inode___ctime_6_6, __i_ctime)) {
+		fi->ctime = (__u64)BPF_CORE_READ((struct inode___ctime_6_6 *)inode, __i_ctime.tv_sec) * 1000000000 +
+			    BPF_CORE_READ((struct inode___ctime_6_6 *)inode, __i_ctime.tv_nsec);
+	} else {
+		fi->ctime = (__u64)BPF_CORE_READ((struct inode___ctime_old *)inode, i_ctime.tv_sec) * 1000000000 +
+			    BPF_CORE_READ((struct inode___ctime_old *)inode, i_ctime.tv_nsec);
+	}
+	if (KREAD(struct inode, inode, __i_nlink) == 0)
+		fi->flags |= FF_DELETED;
+}
+
+/* Where a path walk writes: PATH_BYTES - 1 bytes and the room walk_path needs. */
+struct path_out {
+	char buf[PATH_BYTES - 1 + NAME_BYTES];
+};
+
+/*
+ * Resolve (dentry, vfsmount) into fi and its path into dst (see walk_path):
+ * the file of a struct file or path, never anything from user memory.
+ *
+ * A global function: the verifier checks it once, on its own, instead of
+ * once for every way each caller can reach each call (its loops would
+ * otherwise cost most of the million instructions a program may take to
+ * verify).
+ */
+__noinline int resolve_path(struct path_scratch *s, struct file_info *fi, struct task_root *root, struct path_out *dst)
+{
+	if (!s || !fi || !root || !dst)
+		return 0;
+	struct dentry *dentry = (struct dentry *)s->from_dentry;
+	struct vfsmount *mnt = (struct vfsmount *)s->from_mnt;
+	struct mount *m = container_of(mnt, struct mount, mnt);
+
+	fi->flags = FF_PRESENT;
+	read_inode(fi, KREAD(struct dentry, dentry, d_inode));
+	fi->mnt_id = KREAD(struct mount, m, mnt_id);
+	/* d_unhashed(): unlinked, or never in the dcache (pseudo files). */
+	if (!KREAD(struct dentry, dentry, d_hash.pprev) && dentry != KREAD(struct dentry, dentry, d_parent))
+		fi->flags |= FF_DELETED;
+	walk_path(s, fi, dentry, mnt, root, dst->buf);
+	if (fi->flags & FF_FILELESS)
+		fi->flags &= ~FF_DELETED;
+	return 0;
+}
+
+static __always_inline void resolve_file(struct path_scratch *s, struct file_info *fi, struct file *file,
+					 struct task_root *root, char *dst)
+{
+	s->from_dentry = (__u64)KREAD(struct file, file, f_path.dentry);
+	s->from_mnt = (__u64)KREAD(struct file, file, f_path.mnt);
+	resolve_path(s, fi, root, (struct path_out *)dst);
+}
+
+/* The struct file behind the current task's descriptor fd, or NULL. */
+static __always_inline struct file *current_fd(long fd)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct files_struct *files = KREAD(struct task_struct, task, files);
+	struct fdtable *fdt = KREAD(struct files_struct, files, fdt);
+	struct file **fds = KREAD(struct fdtable, fdt, fd);
+	struct file *file = NULL;
+
+	if (fd < 0 || fd >= KREAD(struct fdtable, fdt, max_fds))
+		return NULL;
+	bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
+	return file;
+}
+
+static __always_inline struct path_scratch *path_scratch(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&pathbuf, &zero);
 }
 
 #endif /* AGENTTRACE_COMMON_H */

@@ -178,18 +178,34 @@ static __always_inline struct file *fd_file_of(int fd)
 	return f;
 }
 
-/* Walk (dentry, mnt) into dst (PATH_BYTES); returns the length, sets *trunc. */
+/* Where resolve_path writes a path for path_into (it needs NAME_BYTES of room past the end). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct path_out);
+} escape_paths SEC(".maps");
+
+/*
+ * Walk (dentry, mnt) into dst (PATH_BYTES) with the open records' walk
+ * (resolve_path, common.h); returns the length, sets *trunc.
+ */
 static __always_inline __u32 path_into(char *dst, struct dentry *dentry, struct vfsmount *mnt, bool *trunc)
 {
 	__u32 zero = 0;
 	struct path_scratch *s = bpf_map_lookup_elem(&pathbuf, &zero);
-	if (!s)
+	struct path_out *out = bpf_map_lookup_elem(&escape_paths, &zero);
+	if (!s || !out)
 		return 0;
-	if (!walk_path(s, dentry, mnt))
+	struct file_info fi = {};
+	struct task_root none = {};
+	s->from_dentry = (__u64)dentry;
+	s->from_mnt = (__u64)mnt;
+	resolve_path(s, &fi, &none, out);
+	if (fi.flags & FF_PATH_TRUNCATED)
 		*trunc = true;
-	__u32 off = s->off & PATH_MASK;
-	__u32 len = (PATH_BYTES - off) & PATH_MASK;
-	bpf_probe_read_kernel(dst, len, &s->buf[off]);
+	__u32 len = fi.path_len & PATH_MASK;
+	bpf_probe_read_kernel(dst, len, out->buf);
 	return len;
 }
 

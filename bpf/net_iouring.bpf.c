@@ -8,7 +8,8 @@
  * made (async_data->msg.msg_name); a connect's or bind's is the one the
  * cgroup hook saw when the request was issued (net.bpf.c, by socket). IORING_OP_SOCKET
  * is not a record, as socket(2) is not: the socket it makes appears in the
- * records of what is done with it.
+ * records of what is done with it. One program per tracepoint, in
+ * iouring.bpf.c, calls these for every request that is not an open.
  */
 #include "net.h"
 
@@ -66,10 +67,9 @@ static __always_inline void uring_pending_add(__s64 n)
 		__sync_fetch_and_add(p, n);
 }
 
-SEC("tp_btf/io_uring_submit_req")
-int BPF_PROG(handle_io_uring_submit_net, struct io_kiocb *req)
+/* io_uring_submit_req of a request that is not an open (iouring.bpf.c's program dispatches on op). */
+static __always_inline int uring_submit_net(struct io_kiocb *req, __u8 op)
 {
-	__u8 op = BPF_CORE_READ(req, opcode);
 	__u32 kind, sc;
 
 	switch (op) {
@@ -157,8 +157,8 @@ int BPF_PROG(handle_io_uring_submit_net, struct io_kiocb *req)
 	return 0;
 }
 
-SEC("tp_btf/io_uring_complete")
-int BPF_PROG(handle_io_uring_complete_net, struct io_ring_ctx *ring, void *req, struct io_uring_cqe *cqe)
+/* io_uring_complete of a request that is not an open (iouring.bpf.c's program dispatches). */
+static __always_inline int uring_complete_net(void *req, struct io_uring_cqe *cqe)
 {
 	__u32 zero = 0;
 	__s64 *pending = bpf_map_lookup_elem(&uring_net_pending, &zero);

@@ -58,7 +58,6 @@ static __always_inline void enter_exec(__u32 tid, __u32 sc, __u32 abi, struct sy
 		e->argv = args->a[1];
 	}
 	e->flags |= abi;
-	rec->uptr = (__u64)filename;
 	e->filename_len = read_user_path(e->filename, filename, &e->flags);
 
 	/* An empty argv is replaced by {""} in the kernel: remember it was empty. */
@@ -163,12 +162,8 @@ static __always_inline void exit_exec(__u32 tid, struct inflight_rec *rec, long 
 	if (!e)
 		goto out;
 
+	/* A file name not readable at entry stays unreadable (see struct inflight_rec). */
 	struct exec_enter *in = &rec->exec;
-	if (in->flags & EF_PATH_FAULT) {
-		/* Not readable at entry: read it again (see struct inflight_rec). */
-		in->flags &= ~EF_PATH_FAULT;
-		in->filename_len = read_user_path(in->filename, (const char *)rec->uptr, &in->flags);
-	}
 
 	__builtin_memset(e, 0, sizeof(*e));
 	fill_header(&e->hdr, KIND_EXEC);
@@ -184,27 +179,27 @@ out:
 	end_inflight(rec);
 }
 
+/*
+ * The file the kernel executed (bprm->file: for a #! script, the
+ * interpreter), resolved like an opened file: fileless for a memfd, deleted
+ * for an unlinked one, its change time for the image's hash in user space.
+ */
 static __always_inline void read_exe(struct exec_event *e, struct linux_binprm *bprm)
 {
-	__u32 zero = 0;
-	struct path_scratch *s = bpf_map_lookup_elem(&pathbuf, &zero);
-	struct file *file = BPF_CORE_READ(bprm, file);
-	struct inode *inode = BPF_CORE_READ(file, f_inode);
+	struct path_scratch *s = path_scratch();
 
-	e->exe_ino = BPF_CORE_READ(inode, i_ino);
-	e->exe_dev = BPF_CORE_READ(inode, i_sb, s_dev);
-	e->exe_mode = BPF_CORE_READ(inode, i_mode);
-	e->exe_uid = BPF_CORE_READ(inode, i_uid.val);
-	e->exe_gid = BPF_CORE_READ(inode, i_gid.val);
 	if (!s)
 		return;
+	struct file *file = BPF_CORE_READ(bprm, file);
 
-	if (!walk_path(s, BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt)))
+	struct task_root none = {};
+	resolve_file(s, &e->exe, file, &none, EXEC_EXE(e));
+	struct inode *inode = KREAD(struct file, file, f_inode);
+	if (KREAD(struct inode, inode, i_writecount.counter) < 0)
+		e->exe.flags |= FF_WRITE_DENIED;
+	if (e->exe.flags & FF_PATH_TRUNCATED)
 		e->hdr.flags |= EF_EXE_TRUNCATED;
-	__u32 off = s->off & PATH_MASK;
-	__u32 len = (PATH_BYTES - off) & PATH_MASK;
-	bpf_probe_read_kernel(EXEC_EXE(e), len, &s->buf[off]);
-	e->exe_len = len;
+
 }
 
 SEC("tp_btf/sched_process_exec")

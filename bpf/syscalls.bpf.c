@@ -39,7 +39,15 @@ int BPF_PROG(handle_sys_enter, struct pt_regs *regs, long id)
 	case SC_CREAT:
 	case SC_OPENAT:
 	case SC_OPENAT2:
+	case SC_OPEN_TREE:
+	case SC_OPEN_TREE_ATTR:
+	case SC_OPEN_BY_HANDLE_AT:
+	case SC_PIDFD_GETFD:
+	case SC_MEMFD_CREATE:
 		enter_open(tid, sc, abi, &args);
+		break;
+	case SC_IO_URING_SETUP:
+		enter_uring_setup(tid, sc, abi, &args);
 		break;
 	case SC_CONNECT:
 	case SC_SOCKETCALL:
@@ -90,6 +98,9 @@ int BPF_PROG(handle_sys_exit, struct pt_regs *regs, long ret)
 	case KIND_LISTEN:
 	case KIND_ACCEPT:
 		exit_net(rec, ret);
+		break;
+	case KIND_IO_URING:
+		exit_uring_setup(rec, ret);
 		break;
 	case KIND_EXEC:
 		/* Still in flight after the syscall: the exec failed. */

@@ -24,12 +24,16 @@
 #define NR_OPENAT 257
 #define NR_EXECVEAT 322
 #define NR_OPENAT2 437
+#define NR_OPEN_BY_HANDLE_AT 304
+#define NR_MEMFD_CREATE 319
 /* i386 syscall numbers, seen when TS_COMPAT is set. */
 #define NR32_OPEN 5
 #define NR32_CREAT 8
 #define NR32_EXECVE 11
 #define NR32_SOCKETCALL 102
 #define NR32_OPENAT 295
+#define NR32_OPEN_BY_HANDLE_AT 342
+#define NR32_MEMFD_CREATE 356
 #define NR32_EXECVEAT 358
 #define NR32_CONNECT 362
 #define NR32_OPENAT2 437
@@ -76,6 +80,10 @@
 #define NR_BPF 321
 /* The same number on every ABI. */
 #define NR_PIDFD_SEND_SIGNAL 424
+#define NR_IO_URING_SETUP 425
+#define NR_OPEN_TREE 428
+#define NR_PIDFD_GETFD 438
+#define NR_OPEN_TREE_ATTR 467
 #define NR_MOVE_MOUNT 429
 #define NR_FSOPEN 430
 #define NR_FSCONFIG 431
@@ -168,19 +176,20 @@ struct exec_enter {
  * is the record itself, so exit only adds the result and emits it.
  *
  * A user page that is not faulted in yet cannot be read at entry (these
- * programs cannot fault), and an agent can place a path or an address in
- * one on purpose. By exit the kernel has faulted it in to read it itself,
- * so whatever failed at entry is read again at exit from the saved pointers.
+ * programs cannot fault), and an agent can place a path in one on purpose.
+ * What the kernel then reads is not what agenttrace could read, and by exit
+ * the agent may have changed it: a path or file name that cannot be read at
+ * entry is recorded as unreadable, never read again (the file the kernel
+ * opened is in the record). Only socketcall's argument array (the
+ * descriptor and lengths, not an address) is read again at exit (uptr2, see
+ * retry_socketcall in net.bpf.c).
  */
 struct inflight_rec {
 	__u32 kind;      /* enum record_kind: which member is live; 0 when idle */
-	__u32 how_fault; /* openat2: open_how could not be read at entry */
-	__u64 uptr;      /* the path, file name or socket address */
-	__u64 uptr2;     /* openat2's open_how; socketcall's unread argument array */
 	__u32 call;      /* network: the call (enum syscall_id), also under socketcall */
+	__u64 uptr2;     /* socketcall's unread argument array */
 	__u32 msgs;      /* send: messages the socket layer has seen in this syscall */
 	__u32 emitted;   /* send: records emitted in this syscall */
-	__u32 _pad;
 	/*
 	 * What the header left in open/connect's hdr by this thread's previous
 	 * syscall depends on: while these are unchanged, only the fields that
@@ -194,6 +203,7 @@ struct inflight_rec {
 		struct open_event open;
 		struct net_event net;
 		struct exec_enter exec;
+		struct io_uring_event uring;
 	};
 };
 
@@ -310,6 +320,8 @@ static __always_inline __u32 syscall_id(long nr, bool compat)
 		case NR32_BIND: return SC_BIND;
 		case NR32_LISTEN: return SC_LISTEN;
 		case NR32_ACCEPT4: return SC_ACCEPT4;
+		case NR32_OPEN_BY_HANDLE_AT: return SC_OPEN_BY_HANDLE_AT;
+		case NR32_MEMFD_CREATE: return SC_MEMFD_CREATE;
 		case NR32_RENAME: return SC_RENAME;
 		case NR32_RENAMEAT: return SC_RENAMEAT;
 		case NR32_RENAMEAT2: return SC_RENAMEAT2;
@@ -367,6 +379,8 @@ static __always_inline __u32 syscall_id(long nr, bool compat)
 		case NR_LISTEN: return SC_LISTEN;
 		case NR_ACCEPT: return SC_ACCEPT;
 		case NR_ACCEPT4: return SC_ACCEPT4;
+		case NR_OPEN_BY_HANDLE_AT: return SC_OPEN_BY_HANDLE_AT;
+		case NR_MEMFD_CREATE: return SC_MEMFD_CREATE;
 		case NR_RENAME: return SC_RENAME;
 		case NR_RENAMEAT: return SC_RENAMEAT;
 		case NR_RENAMEAT2: return SC_RENAMEAT2;
@@ -420,6 +434,10 @@ static __always_inline __u32 syscall_id(long nr, bool compat)
 	case NR_MOUNT_SETATTR: return SC_MOUNT_SETATTR;
 	case NR_PIDFD_OPEN: return SC_PIDFD_OPEN;
 	case NR_PIDFD_SEND_SIGNAL: return SC_PIDFD_SEND_SIGNAL;
+	case NR_IO_URING_SETUP: return SC_IO_URING_SETUP;
+	case NR_OPEN_TREE: return SC_OPEN_TREE;
+	case NR_PIDFD_GETFD: return SC_PIDFD_GETFD;
+	case NR_OPEN_TREE_ATTR: return SC_OPEN_TREE_ATTR;
 	}
 	return SC_UNKNOWN;
 }
@@ -449,11 +467,14 @@ static __always_inline __u32 syscall_variant(long nr, bool compat)
 /* The ones paired through inflight (open, network, exec); the others pair through escapes. */
 #define PAIR_NRS64(X) \
 	X(NR_OPEN) X(NR_CONNECT) X(NR_EXECVE) X(NR_CREAT) X(NR_OPENAT) X(NR_EXECVEAT) X(NR_OPENAT2) \
-	X(NR_ACCEPT) X(NR_SENDTO) X(NR_SENDMSG) X(NR_BIND) X(NR_LISTEN) X(NR_ACCEPT4) X(NR_SENDMMSG)
+	X(NR_ACCEPT) X(NR_SENDTO) X(NR_SENDMSG) X(NR_BIND) X(NR_LISTEN) X(NR_ACCEPT4) X(NR_SENDMMSG) \
+	X(NR_OPEN_BY_HANDLE_AT) X(NR_MEMFD_CREATE) FILES_SHARED_NRS(X)
 #define PAIR_NRS32(X) \
 	X(NR32_OPEN) X(NR32_CREAT) X(NR32_EXECVE) X(NR32_SOCKETCALL) X(NR32_OPENAT) X(NR32_EXECVEAT) X(NR32_CONNECT) \
 	X(NR32_SENDMMSG) X(NR32_BIND) X(NR32_LISTEN) X(NR32_ACCEPT4) X(NR32_SENDTO) X(NR32_SENDMSG) \
-	X(NR_OPENAT2)
+	X(NR_OPENAT2) X(NR32_OPEN_BY_HANDLE_AT) X(NR32_MEMFD_CREATE) FILES_SHARED_NRS(X)
+/* Files' syscalls with the same number on every ABI (paired through inflight too). */
+#define FILES_SHARED_NRS(X) X(NR_IO_URING_SETUP) X(NR_OPEN_TREE) X(NR_PIDFD_GETFD) X(NR_OPEN_TREE_ATTR)
 #define SHARED_NRS(X) \
 	X(NR_PIDFD_SEND_SIGNAL) X(NR_MOVE_MOUNT) X(NR_FSOPEN) X(NR_FSCONFIG) X(NR_FSMOUNT) \
 	X(NR_PIDFD_OPEN) X(NR_CLONE3) X(NR_MOUNT_SETATTR) X(NR_FCHMODAT2)
@@ -553,7 +574,7 @@ static __always_inline bool escape_sc(__u32 sc)
 /*
  * This thread's pairing entry, marked in flight for kind, or NULL (counted)
  * when the map is full. An entry lives as long as its thread: creating,
- * zeroing and freeing a 4 KiB entry at every syscall cost more than the rest
+ * zeroing and freeing a 9 KiB entry at every syscall cost more than the rest
  * of the record. So every field a syscall does not set must be reset by
  * its enter_* function.
  */
@@ -571,8 +592,6 @@ static __always_inline struct inflight_rec *start_inflight(__u32 tid, __u32 kind
 		}
 	}
 	rec->kind = kind;
-	rec->how_fault = 0;
-	rec->uptr = 0;
 	rec->uptr2 = 0;
 	return rec;
 }

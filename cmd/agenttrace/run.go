@@ -80,7 +80,7 @@ Needs root, or CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN (agenttrace check).`,
 	f.DurationVar(&o.cpInterval, "checkpoint-interval", sink.DefaultCheckpointInterval, "sign a checkpoint after this long, if there are new records")
 	f.Int64Var(&o.rotateSize, "rotate-size", sink.DefaultRotateSize, "start a new segment when one reaches this many `bytes` (0: never)")
 	f.DurationVar(&o.rotateInterval, "rotate-interval", 0, "start a new segment after this long (0: never)")
-	f.BoolVar(&o.failClosed, "fail-closed", false, "freeze the traced processes (cgroup.freeze) while capture cannot be guaranteed: ring buffer above half full, or log not writable")
+	f.BoolVar(&o.failClosed, "fail-closed", false, "freeze the traced processes (cgroup.freeze) while capture cannot be guaranteed: ring buffer above a quarter full, or log not writable")
 	f.DurationVar(&o.heartbeat, "heartbeat", pipeline.DefaultHeartbeat, "write a heartbeat record with running totals this often")
 	f.StringVar(&o.fsync, "fsync", "checkpoint", "when to fsync: checkpoint (before every checkpoint, at rotation and exit) or always (after every write)")
 	f.StringVar(&o.exportConfig, "export-config", "", "ship the log while it is written to the exporters of this configuration `file` (the daemon's YAML: exporters:, state_dir:); at the end they get 10s to deliver the rest")

@@ -179,6 +179,8 @@ func (d *Daemon) start(sigs <-chan os.Signal) error {
 	d.res = cgroup.NewResolver(mount, "")
 	enc := record.NewEncoder(host, session.BootID(), record.WallOffset(), d.res)
 	enc.SetSensitive(sensitive)
+	enc.SetSensitiveFiles(record.ResolveSensitiveFiles(sensitive))
+	enc.Hasher = record.NewExeHasher()
 	enc.OnCgroup = d.cgroupRecord
 	enc.SetPatternNames(patternTexts(cfg.Targets))
 	d.met = newMetrics(d)
@@ -552,9 +554,11 @@ func (d *Daemon) reload() {
 	d.cfg = &merged
 	d.mu.Unlock()
 	names := patternTexts(merged.Targets)
+	sensitiveFiles := record.ResolveSensitiveFiles(sensitive)
 	// The new lists apply to the records appended from now on, whether or
 	// not the reload record below can be written.
 	d.rt.Enc.SetSensitive(sensitive)
+	d.rt.Enc.SetSensitiveFiles(sensitiveFiles)
 	d.rt.Enc.SetPatternNames(names)
 	d.appendOwn(&record.Reload{Status: "applied", Config: d.cfgPath, ConfigSHA256: merged.Hash, Changed: changed, NeedsRestart: needRestart, Targets: names})
 	syncPolicy, _ := sink.ParseSyncPolicy(merged.Log.Fsync)

@@ -23,13 +23,14 @@ import (
 const (
 	HeaderSize    = int(unsafe.Sizeof(loader.EventHeader{}))
 	ExecSize      = int(unsafe.Sizeof(loader.ExecEvent{}))
-	OpenSize      = int(unsafe.Offsetof(loader.OpenEvent{}.Path))
+	OpenSize      = int(unsafe.Offsetof(loader.OpenEvent{}.Names))
 	NetSize       = int(unsafe.Sizeof(loader.NetEvent{}))
 	SockStateSize = int(unsafe.Sizeof(loader.SockStateEvent{}))
 	DNSSize       = int(unsafe.Sizeof(loader.DNSEvent{}))
 	ForkSize      = int(unsafe.Sizeof(loader.ForkEvent{}))
 	ExitSize      = int(unsafe.Sizeof(loader.ExitEvent{}))
 	CgroupSize    = int(unsafe.Offsetof(loader.CgroupEvent{}.Path))
+	IOURingSize   = int(unsafe.Sizeof(loader.IOURingEvent{}))
 	pathBytes     = loader.PathBytes
 )
 
@@ -68,6 +69,15 @@ var syscallNames = [...]string{
 	loader.SyscallIOUringAccept:    "io_uring_accept",
 	loader.SyscallIOUringBind:      "io_uring_bind",
 	loader.SyscallIOUringListen:    "io_uring_listen",
+
+	loader.SyscallOpenByHandleAt: "open_by_handle_at",
+	loader.SyscallOpenTree:       "open_tree",
+	loader.SyscallPidfdGetfd:     "pidfd_getfd",
+	loader.SyscallMemfdCreate:    "memfd_create",
+	loader.SyscallIOURingSetup:   "io_uring_setup",
+	loader.SyscallIOURingOpenat:  "io_uring_openat",
+	loader.SyscallIOURingOpenat2: "io_uring_openat2",
+	loader.SyscallOpenTreeAttr:   "open_tree_attr",
 }
 
 func syscallName(id uint32) string {
@@ -133,6 +143,13 @@ func Decode(raw []byte, ev *record.Event) error {
 		ev.Exit = record.Exit{Status: r.ExitCode}
 	case loader.KindCgroup:
 		return decodeCgroup(raw, &ev.Cgroup)
+	case loader.KindIOURing:
+		if len(raw) < IOURingSize {
+			return malformed("io_uring record of %d bytes", len(raw))
+		}
+		r := (*loader.IOURingEvent)(unsafe.Pointer(&raw[0]))
+		ev.IOURing = record.IOURing{Syscall: syscallName(r.Syscall), Entries: r.Entries, Flags: r.SetupFlags, CqEntries: r.CqEntries,
+			ParamsUnreadable: flags&loader.FlagArgFault != 0, Ret: r.Ret}
 	case loader.KindCgroupMove:
 		return decodeCgroupMove(raw, &ev.CgroupMove)
 	case loader.KindProcAccess:
@@ -156,8 +173,11 @@ func decodeExec(raw []byte, flags uint32, e *record.Exec) error {
 		return malformed("exec record of %d bytes", len(raw))
 	}
 	r := (*loader.ExecEvent)(unsafe.Pointer(&raw[0]))
-	if int(r.FilenameLen) >= pathBytes || int(r.ExeLen) >= pathBytes {
-		return malformed("exec name lengths %d, %d", r.FilenameLen, r.ExeLen)
+	if int(r.FilenameLen) >= pathBytes || int(r.Exe.PathLen) >= pathBytes {
+		return malformed("exec name lengths %d, %d", r.FilenameLen, r.Exe.PathLen)
+	}
+	if err := checkFile(&r.Exe, raw[ExecSize+pathBytes:ExecSize+pathBytes+int(r.Exe.PathLen)]); err != nil {
+		return err
 	}
 	args := raw[ExecSize+2*pathBytes:]
 	if uint64(r.ArgsLen) > uint64(len(args)) {
@@ -173,35 +193,78 @@ func decodeExec(raw []byte, flags uint32, e *record.Exec) error {
 		Filename:           unsafeString(names[:r.FilenameLen]),
 		FilenameTruncated:  flags&loader.FlagPathTruncated != 0,
 		FilenameUnreadable: flags&loader.FlagPathFault != 0,
-		Exe:                unsafeString(names[pathBytes : pathBytes+int(r.ExeLen)]),
+		Exe:                unsafeString(names[pathBytes : pathBytes+int(r.Exe.PathLen)]),
 		ExeTruncated:       flags&loader.FlagExeTruncated != 0,
-		ExeFile:            record.ExeFile{Ino: r.ExeIno, Dev: r.ExeDev, Mode: r.ExeMode, UID: r.ExeUid, GID: r.ExeGid},
-		Args:               unsafeString(args[:r.ArgsLen]),
-		Argc:               r.Argc,
-		ArgsTruncated:      flags&loader.FlagArgsTruncated != 0,
-		ArgsSize:           r.ArgsSize,
-		ArgsUnreadable:     flags&loader.FlagArgsFault != 0,
-		ArgvEmpty:          flags&loader.FlagArgvEmpty != 0,
-		Ret:                r.Ret,
+		ExeFile: record.ExeFile{Ino: r.Exe.Ino, Dev: r.Exe.Dev, Mode: r.Exe.Mode, UID: r.Exe.Uid, GID: r.Exe.Gid, Ctime: r.Exe.Ctime,
+			Fileless: r.Exe.Flags&loader.FileFileless != 0, Deleted: r.Exe.Flags&loader.FileDeleted != 0,
+			WriteDenied: r.Exe.Flags&loader.FileWriteDenied != 0},
+		Args:           unsafeString(args[:r.ArgsLen]),
+		Argc:           r.Argc,
+		ArgsTruncated:  flags&loader.FlagArgsTruncated != 0,
+		ArgsSize:       r.ArgsSize,
+		ArgsUnreadable: flags&loader.FlagArgsFault != 0,
+		ArgvEmpty:      flags&loader.FlagArgvEmpty != 0,
+		Ret:            r.Ret,
 	}
 	return nil
 }
 
 // Offsets of the fixed members of an open record. An open record is shorter
-// than loader.OpenEvent (the path is sent without its unused tail), so it
-// must not be converted to *loader.OpenEvent: its members are read at the
+// than loader.OpenEvent (names is sent without its unused tail), so it must
+// not be converted to *loader.OpenEvent: its members are read at the
 // generated offsets instead.
 var openEv loader.OpenEvent
 
 const (
-	openRet     = unsafe.Offsetof(openEv.Ret)
-	openFlags   = unsafe.Offsetof(openEv.Flags)
-	openMode    = unsafe.Offsetof(openEv.Mode)
-	openResolve = unsafe.Offsetof(openEv.Resolve)
-	openDirfd   = unsafe.Offsetof(openEv.Dirfd)
-	openSyscall = unsafe.Offsetof(openEv.Syscall)
-	openPathLen = unsafe.Offsetof(openEv.PathLen)
+	openRet          = unsafe.Offsetof(openEv.Ret)
+	openFlags        = unsafe.Offsetof(openEv.Flags)
+	openMode         = unsafe.Offsetof(openEv.Mode)
+	openResolve      = unsafe.Offsetof(openEv.Resolve)
+	openUserData     = unsafe.Offsetof(openEv.UserData)
+	openSrcStartTime = unsafe.Offsetof(openEv.SrcStartTime)
+	openSrcExecSeq   = unsafe.Offsetof(openEv.SrcExecSeq)
+	openFile         = unsafe.Offsetof(openEv.File)
+	openDirfd        = unsafe.Offsetof(openEv.Dirfd)
+	openSyscall      = unsafe.Offsetof(openEv.Syscall)
+	openPathLen      = unsafe.Offsetof(openEv.PathLen)
+	openArg          = unsafe.Offsetof(openEv.Arg)
+	openSrcPid       = unsafe.Offsetof(openEv.SrcPid)
+	openOFlags       = unsafe.Offsetof(openEv.Oflags)
+	openSqeFlags     = unsafe.Offsetof(openEv.SqeFlags)
 )
+
+// checkFile rejects a file_info whose lengths do not fit its path.
+func checkFile(f *loader.FileInfo, path []byte) error {
+	if f.Flags&loader.FileInNamespace == 0 || f.NsSeen == 0 {
+		return nil
+	}
+	if f.NsLen > f.PathLen {
+		return malformed("path_in_ns of %d bytes in a path of %d", f.NsLen, f.PathLen)
+	}
+	if f.NsLen == 0 && (len(path) == 0 || path[0] != '/') {
+		return malformed("path_in_ns \"/\" of a path not from the root")
+	}
+	return nil
+}
+
+// file is the record's file for a file_info and its path (checked).
+func file(f *loader.FileInfo, path []byte) record.File {
+	out := record.File{
+		Present: true, Path: unsafeString(path), PathTruncated: f.Flags&loader.FilePathTruncated != 0,
+		Dev: f.Dev, Ino: f.Ino, Mode: f.Mode, MntID: f.MntId,
+		Deleted: f.Flags&loader.FileDeleted != 0, Fileless: f.Flags&loader.FileFileless != 0, Magic: f.Magic,
+	}
+	// The path as the task sees it: the end of the path where the walk
+	// met the task's root ("/" when it met it at the file itself).
+	if f.Flags&loader.FileInNamespace != 0 && f.NsSeen != 0 {
+		out.HasPathInNS = true
+		out.PathInNS = unsafeString(path[:1]) // "/" (checked)
+		if f.NsLen > 0 {
+			out.PathInNS = unsafeString(path[len(path)-int(f.NsLen):])
+		}
+	}
+	return out
+}
 
 func decodeOpen(raw []byte, flags uint32, o *record.Open) error {
 	if len(raw) < OpenSize {
@@ -211,6 +274,9 @@ func decodeOpen(raw []byte, flags uint32, o *record.Open) error {
 	if int(pathLen) >= pathBytes || OpenSize+int(pathLen) > len(raw) {
 		return malformed("open path length %d in a record of %d bytes", pathLen, len(raw))
 	}
+	end := OpenSize + int(pathLen)
+	oflags := byteOrder.Uint32(raw[openOFlags:])
+	arg := int32(byteOrder.Uint32(raw[openArg:]))
 	*o = record.Open{
 		Ret:            int64(byteOrder.Uint64(raw[openRet:])),
 		Syscall:        syscallName(byteOrder.Uint32(raw[openSyscall:])),
@@ -218,9 +284,58 @@ func decodeOpen(raw []byte, flags uint32, o *record.Open) error {
 		Flags:          byteOrder.Uint64(raw[openFlags:]),
 		Mode:           byteOrder.Uint64(raw[openMode:]),
 		Resolve:        byteOrder.Uint64(raw[openResolve:]),
-		Path:           unsafeString(raw[OpenSize : OpenSize+int(pathLen)]),
+		Path:           unsafeString(raw[OpenSize:end]),
 		PathTruncated:  flags&loader.FlagPathTruncated != 0,
 		PathUnreadable: flags&loader.FlagPathFault != 0,
+		ArgUnreadable:  flags&loader.FlagArgFault != 0,
+		UserData:       byteOrder.Uint64(raw[openUserData:]),
+		SqeFlags:       byteOrder.Uint32(raw[openSqeFlags:]),
+		CQESkipped:     oflags&loader.OpenNoCompletion != 0,
+		UserDataShared: oflags&loader.OpenUserDataShared != 0,
+	}
+	switch o.Syscall {
+	case "open_by_handle_at":
+		o.HandleType, o.Handle, o.Path = arg, o.Path, ""
+	case "pidfd_getfd":
+		o.TargetFd = arg
+		if oflags&loader.OpenSource != 0 {
+			pid := byteOrder.Uint32(raw[openSrcPid:])
+			o.Source = record.Source{Known: true, Exe: o.Path, ExeTruncated: oflags&loader.OpenSourceExeTruncated != 0,
+				ExecID: record.ExecID{Pid: pid, Start: byteOrder.Uint64(raw[openSrcStartTime:]), Seq: byteOrder.Uint64(raw[openSrcExecSeq:])}}
+		}
+		o.Path = ""
+	}
+	if oflags&loader.OpenFileSlot != 0 {
+		o.FileSlot, o.InSlot = arg, true
+	}
+	fi := (*loader.FileInfo)(unsafe.Pointer(&raw[openFile]))
+	if fi.Flags&loader.FilePresent == 0 {
+		return nil
+	}
+	// The file's path follows the argument's NUL.
+	start := end + 1
+	if int(fi.PathLen) >= pathBytes || start+int(fi.PathLen) > len(raw) {
+		return malformed("open file path length %d after %d argument bytes in a record of %d bytes", fi.PathLen, pathLen, len(raw))
+	}
+	if err := checkFile(fi, raw[start:start+int(fi.PathLen)]); err != nil {
+		return err
+	}
+	f := file(fi, raw[start:start+int(fi.PathLen)])
+	if oflags&loader.OpenDir != 0 {
+		o.Dir = f
+		return nil
+	}
+	o.File = f
+	if oflags&loader.OpenSocket != 0 {
+		// pidfd_getfd of a socket: its sock_info follows the path's NUL, 8-aligned.
+		off := OpenSize + (end+1-OpenSize+int(fi.PathLen)+1+7)&^7
+		if off+int(unsafe.Sizeof(loader.SockInfo{})) > len(raw) {
+			return malformed("open socket at %d in a record of %d bytes", off, len(raw))
+		}
+		if err := decodeSock(raw, off, (*loader.SockInfo)(unsafe.Pointer(&raw[off])), &o.File.Socket); err != nil {
+			return err
+		}
+		o.File.HasSocket = true
 	}
 	return nil
 }

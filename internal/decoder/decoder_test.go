@@ -17,9 +17,12 @@ import (
 // alignment (every struct is padded explicitly, never packed):
 //
 //	event_header: 7 x u64 (0..55), 12 x u32 (56..103), comm[16] (104..119) = 120
-//	exec_event:   hdr 120, ret 120, exe_ino 128, 12 x u32 136..183      = 184
-//	open_event:   hdr 120, ret/flags/mode/resolve 120..151, dirfd 152,
-//	              syscall 156, path_len 160, _pad 164, path 168 + 4096    = 4264
+//	file_info:    ino 0, ctime 8, 10 x u32 16..55                          = 56
+//	exec_event:   hdr 120, ret 120, exe 128..183, 8 x u32 184..215        = 216
+//	open_event:   hdr 120, ret/flags/mode/resolve/user_data/src_start_time/
+//	              src_exec_seq 120..175, file 176..231, 8 x u32 232..263,
+//	              names 264 + 8192 + 256 (room for the path walk)          = 8712
+//	io_uring_event: hdr 120, ret 120, 4 x u32 128..143                     = 144
 //	net_event:    hdr 120, ret 120, user_data 128, size 136, fd 144,
 //	              syscall 148, flags 152, backlog 156, msg_index 160,
 //	              addrlen 164, addr_len 168, nflags 172, sqe_flags 176,
@@ -52,6 +55,8 @@ func TestLayout(t *testing.T) {
 		e  loader.ExitEvent
 		kc loader.KindCounters
 		g  loader.CgroupEvent
+		fi loader.FileInfo
+		u  loader.IOURingEvent
 	)
 	for _, tc := range []struct {
 		name      string
@@ -80,32 +85,56 @@ func TestLayout(t *testing.T) {
 		{"event_header.comm", unsafe.Offsetof(h.Comm), 104},
 		{"sizeof(comm)", unsafe.Sizeof(h.Comm), 16},
 
-		{"sizeof(exec_event)", unsafe.Sizeof(x), 184},
-		{"exec_event.ret", unsafe.Offsetof(x.Ret), 120},
-		{"exec_event.exe_ino", unsafe.Offsetof(x.ExeIno), 128},
-		{"exec_event.exe_dev", unsafe.Offsetof(x.ExeDev), 136},
-		{"exec_event.exe_mode", unsafe.Offsetof(x.ExeMode), 140},
-		{"exec_event.exe_uid", unsafe.Offsetof(x.ExeUid), 144},
-		{"exec_event.exe_gid", unsafe.Offsetof(x.ExeGid), 148},
-		{"exec_event.dirfd", unsafe.Offsetof(x.Dirfd), 152},
-		{"exec_event.at_flags", unsafe.Offsetof(x.AtFlags), 156},
-		{"exec_event.syscall", unsafe.Offsetof(x.Syscall), 160},
-		{"exec_event.filename_len", unsafe.Offsetof(x.FilenameLen), 164},
-		{"exec_event.exe_len", unsafe.Offsetof(x.ExeLen), 168},
-		{"exec_event.argc", unsafe.Offsetof(x.Argc), 172},
-		{"exec_event.args_len", unsafe.Offsetof(x.ArgsLen), 176},
-		{"exec_event.args_size", unsafe.Offsetof(x.ArgsSize), 180},
+		{"sizeof(file_info)", unsafe.Sizeof(fi), 56},
+		{"file_info.ino", unsafe.Offsetof(fi.Ino), 0},
+		{"file_info.ctime", unsafe.Offsetof(fi.Ctime), 8},
+		{"file_info.dev", unsafe.Offsetof(fi.Dev), 16},
+		{"file_info.mode", unsafe.Offsetof(fi.Mode), 20},
+		{"file_info.uid", unsafe.Offsetof(fi.Uid), 24},
+		{"file_info.gid", unsafe.Offsetof(fi.Gid), 28},
+		{"file_info.mnt_id", unsafe.Offsetof(fi.MntId), 32},
+		{"file_info.magic", unsafe.Offsetof(fi.Magic), 36},
+		{"file_info.flags", unsafe.Offsetof(fi.Flags), 40},
+		{"file_info.path_len", unsafe.Offsetof(fi.PathLen), 44},
+		{"file_info.ns_len", unsafe.Offsetof(fi.NsLen), 48},
+		{"file_info.ns_seen", unsafe.Offsetof(fi.NsSeen), 52},
 
-		{"sizeof(open_event)", unsafe.Sizeof(o), 4264},
+		{"sizeof(exec_event)", unsafe.Sizeof(x), 216},
+		{"exec_event.ret", unsafe.Offsetof(x.Ret), 120},
+		{"exec_event.exe", unsafe.Offsetof(x.Exe), 128},
+		{"exec_event.dirfd", unsafe.Offsetof(x.Dirfd), 184},
+		{"exec_event.at_flags", unsafe.Offsetof(x.AtFlags), 188},
+		{"exec_event.syscall", unsafe.Offsetof(x.Syscall), 192},
+		{"exec_event.filename_len", unsafe.Offsetof(x.FilenameLen), 196},
+		{"exec_event.argc", unsafe.Offsetof(x.Argc), 200},
+		{"exec_event.args_len", unsafe.Offsetof(x.ArgsLen), 204},
+		{"exec_event.args_size", unsafe.Offsetof(x.ArgsSize), 208},
+
+		{"sizeof(open_event)", unsafe.Sizeof(o), 8712},
 		{"open_event.ret", unsafe.Offsetof(o.Ret), 120},
 		{"open_event.flags", unsafe.Offsetof(o.Flags), 128},
 		{"open_event.mode", unsafe.Offsetof(o.Mode), 136},
 		{"open_event.resolve", unsafe.Offsetof(o.Resolve), 144},
-		{"open_event.dirfd", unsafe.Offsetof(o.Dirfd), 152},
-		{"open_event.syscall", unsafe.Offsetof(o.Syscall), 156},
-		{"open_event.path_len", unsafe.Offsetof(o.PathLen), 160},
-		{"open_event.path", unsafe.Offsetof(o.Path), 168},
-		{"sizeof(open_event.path)", unsafe.Sizeof(o.Path), uintptr(loader.PathBytes)},
+		{"open_event.user_data", unsafe.Offsetof(o.UserData), 152},
+		{"open_event.src_start_time", unsafe.Offsetof(o.SrcStartTime), 160},
+		{"open_event.src_exec_seq", unsafe.Offsetof(o.SrcExecSeq), 168},
+		{"open_event.file", unsafe.Offsetof(o.File), 176},
+		{"open_event.dirfd", unsafe.Offsetof(o.Dirfd), 232},
+		{"open_event.syscall", unsafe.Offsetof(o.Syscall), 236},
+		{"open_event.path_len", unsafe.Offsetof(o.PathLen), 240},
+		{"open_event.arg", unsafe.Offsetof(o.Arg), 244},
+		{"open_event.src_pid", unsafe.Offsetof(o.SrcPid), 248},
+		{"open_event.oflags", unsafe.Offsetof(o.Oflags), 252},
+		{"open_event.sqe_flags", unsafe.Offsetof(o.SqeFlags), 256},
+		{"open_event.names", unsafe.Offsetof(o.Names), 264},
+		{"sizeof(open_event.names)", unsafe.Sizeof(o.Names), uintptr(2*loader.PathBytes + 256)},
+
+		{"sizeof(io_uring_event)", unsafe.Sizeof(u), 144},
+		{"io_uring_event.ret", unsafe.Offsetof(u.Ret), 120},
+		{"io_uring_event.syscall", unsafe.Offsetof(u.Syscall), 128},
+		{"io_uring_event.entries", unsafe.Offsetof(u.Entries), 132},
+		{"io_uring_event.setup_flags", unsafe.Offsetof(u.SetupFlags), 136},
+		{"io_uring_event.cq_entries", unsafe.Offsetof(u.CqEntries), 140},
 
 		{"sizeof(net_event)", unsafe.Sizeof(c), 560},
 		{"net_event.ret", unsafe.Offsetof(c.Ret), 120},
@@ -178,8 +207,9 @@ func TestLayout(t *testing.T) {
 
 		// The decoder's own constants.
 		{"HeaderSize", uintptr(HeaderSize), 120},
-		{"ExecSize", uintptr(ExecSize), 184},
-		{"OpenSize (offset of path)", uintptr(OpenSize), 168},
+		{"ExecSize", uintptr(ExecSize), 216},
+		{"OpenSize (offset of names)", uintptr(OpenSize), 264},
+		{"IOURingSize", uintptr(IOURingSize), 144},
 		{"NetSize", uintptr(NetSize), 560},
 		{"SockStateSize", uintptr(SockStateSize), 384},
 		{"DNSSize", uintptr(DNSSize), 696},
@@ -196,7 +226,7 @@ func TestLayout(t *testing.T) {
 		"event_header": unsafe.Alignof(h), "exec_event": unsafe.Alignof(x), "open_event": unsafe.Alignof(o),
 		"net_event": unsafe.Alignof(c), "fork_event": unsafe.Alignof(f), "exit_event": unsafe.Alignof(e),
 		"sock_state_event": unsafe.Alignof(ss), "dns_event": unsafe.Alignof(d), "sock_info": unsafe.Alignof(si),
-		"cgroup_event": unsafe.Alignof(g),
+		"cgroup_event": unsafe.Alignof(g), "file_info": unsafe.Alignof(fi), "io_uring_event": unsafe.Alignof(u),
 	} {
 		if align != 8 {
 			t.Errorf("alignof(%s) = %d, want 8", name, align)
@@ -223,8 +253,10 @@ func header(kind uint32) loader.EventHeader {
 // rawExec builds an exec record as emitted: fixed part, filename[4096],
 // exe[4096], then argsLen bytes of argv (extra adds bytes beyond).
 func rawExec(filename, exe, args string, argsLen uint32, extra int) []byte {
-	r := loader.ExecEvent{Hdr: header(loader.KindExec), Ret: -2, ExeIno: 7, ExeDev: 8, ExeMode: 0o100755, ExeUid: 9, ExeGid: 10,
-		Dirfd: -100, AtFlags: 0x1000, Syscall: loader.SyscallExecveat, FilenameLen: uint32(len(filename)), ExeLen: uint32(len(exe)),
+	r := loader.ExecEvent{Hdr: header(loader.KindExec), Ret: -2,
+		Exe: loader.FileInfo{Ino: 7, Ctime: 1e18, Dev: 8, Mode: 0o100755, Uid: 9, Gid: 10, MntId: 11, Magic: 12,
+			Flags: loader.FilePresent | loader.FileDeleted | loader.FileWriteDenied, PathLen: uint32(len(exe))},
+		Dirfd: -100, AtFlags: 0x1000, Syscall: loader.SyscallExecveat, FilenameLen: uint32(len(filename)),
 		Argc: 2, ArgsLen: argsLen, ArgsSize: 99}
 	b := bytesOf(&r, ExecSize, 2*pathBytes+len(args)+extra)
 	copy(b[ExecSize:], filename)
@@ -241,6 +273,35 @@ func rawOpen(path string, pathLen uint32) []byte {
 	b := bytesOf(&r, OpenSize, len(path)+1)
 	copy(b[OpenSize:], path)
 	return b
+}
+
+// rawOpenFile builds an open record with a resolved file: the fixed part,
+// the argument and its NUL, the file's path and its NUL.
+func rawOpenFile(sc uint32, arg, filePath string, fi loader.FileInfo, oflags uint32) []byte {
+	r := loader.OpenEvent{Hdr: header(loader.KindOpen), Ret: 3, Dirfd: -100, Syscall: sc, PathLen: uint32(len(arg)), File: fi,
+		Arg: -16, Oflags: oflags, UserData: 13, SrcPid: 17, SrcStartTime: 14, SrcExecSeq: 15, SqeFlags: 18}
+	b := bytesOf(&r, OpenSize, len(arg)+1+len(filePath)+1)
+	copy(b[OpenSize:], arg)
+	copy(b[OpenSize+len(arg)+1:], filePath)
+	return b
+}
+
+// rawOpenSocket is a pidfd_getfd of the socket testSock (its path, of
+// sockfs, is empty) with the source's exe x.
+func rawOpenSocket(exe string, localLen uint32) []byte {
+	b := rawOpenFile(loader.SyscallPidfdGetfd, exe, "", loader.FileInfo{Flags: loader.FilePresent | loader.FileFileless, Ino: 77,
+		Mode: 0o140777, Magic: 0x534F434B}, loader.OpenSource|loader.OpenSocket)
+	off := (len(b) + 7) &^ 7 // OpenSize is a multiple of 8
+	si := testSock()
+	si.Local.Len = localLen
+	b = append(b, make([]byte, off-len(b))...)
+	return append(b, unsafe.Slice((*byte)(unsafe.Pointer(&si)), unsafe.Sizeof(si))...)
+}
+
+func rawIOURing() []byte {
+	r := loader.IOURingEvent{Hdr: header(loader.KindIOURing), Ret: 4, Syscall: loader.SyscallIOURingSetup, Entries: 8,
+		SetupFlags: 8, CqEntries: 16}
+	return bytesOf(&r, IOURingSize, 0)
 }
 
 func rawConnect(addr []byte, addrLen uint32) []byte {
@@ -337,7 +398,8 @@ func TestDecodeValid(t *testing.T) {
 			t.Errorf("event = kind %d ktime %d kseq %d cpu %d proc %+v", ev.Kind, ev.Ktime, ev.Kseq, ev.CPU, ev.Proc)
 		}
 		want := record.Exec{Ret: -2, Syscall: "execveat", Dirfd: -100, AtFlags: 0x1000, Filename: "/bin/x", Exe: "/usr/bin/x",
-			ExeFile: record.ExeFile{Ino: 7, Dev: 8, Mode: 0o100755, UID: 9, GID: 10}, Argc: 2, Args: "a\x00bc\x00", ArgsSize: 99}
+			ExeFile: record.ExeFile{Ino: 7, Dev: 8, Mode: 0o100755, UID: 9, GID: 10, Ctime: 1e18, Deleted: true, WriteDenied: true},
+			Argc:    2, Args: "a\x00bc\x00", ArgsSize: 99}
 		if ev.Exec != want {
 			t.Errorf("exec = %+v\nwant %+v", ev.Exec, want)
 		}
@@ -394,8 +456,85 @@ func TestDecodeValid(t *testing.T) {
 		if !within(raw, ev.Open.Path) {
 			t.Error("Path does not alias the record")
 		}
-		if len(raw) != 168+13+1 {
+		if len(raw) != 264+13+1 {
 			t.Errorf("test record of %d bytes", len(raw))
+		}
+	})
+	t.Run("open with its file", func(t *testing.T) {
+		fi := loader.FileInfo{Ino: 1, Ctime: 2, Dev: 3, Mode: 0o100600, MntId: 4, Magic: 5,
+			Flags: loader.FilePresent | loader.FileInNamespace | loader.FileDeleted | loader.FilePathTruncated, PathLen: 16, NsLen: 12, NsSeen: 1}
+		raw := rawOpenFile(loader.SyscallOpenat, "target.txt", "/srv/target.txt\xff", fi, 0)
+		var ev record.Event
+		if err := Decode(raw, &ev); err != nil {
+			t.Fatal(err)
+		}
+		want := record.Open{Ret: 3, Syscall: "openat", Dirfd: -100, Path: "target.txt", UserData: 13, SqeFlags: 18,
+			File: record.File{Present: true, Path: "/srv/target.txt\xff", PathTruncated: true, Dev: 3, Ino: 1, Mode: 0o100600, MntID: 4,
+				Deleted: true, HasPathInNS: true, PathInNS: "/target.txt\xff", Magic: 5}}
+		if ev.Open != want {
+			t.Errorf("open = %+v\nwant %+v", ev.Open, want)
+		}
+		if !within(raw, ev.Open.File.Path) || !within(raw, ev.Open.File.PathInNS) {
+			t.Error("the file's path does not alias the record")
+		}
+	})
+	t.Run("open of the task's root, and a failure's dir", func(t *testing.T) {
+		fi := loader.FileInfo{Flags: loader.FilePresent | loader.FileInNamespace, PathLen: 4, NsSeen: 1}
+		var ev record.Event
+		if err := Decode(rawOpenFile(loader.SyscallOpen, "/", "/srv", fi, 0), &ev); err != nil ||
+			!ev.Open.File.HasPathInNS || ev.Open.File.PathInNS != "/" || ev.Open.Dir.Present {
+			t.Errorf("Decode = %v, %+v", err, ev.Open)
+		}
+		fi.Flags = loader.FilePresent
+		if err := Decode(rawOpenFile(loader.SyscallOpen, "x", "/srv", fi, loader.OpenDir), &ev); err != nil ||
+			ev.Open.File.Present || ev.Open.Dir != (record.File{Present: true, Path: "/srv"}) {
+			t.Errorf("Decode = %v, %+v", err, ev.Open)
+		}
+	})
+	t.Run("open's other syscalls", func(t *testing.T) {
+		fi := loader.FileInfo{Flags: loader.FilePresent, PathLen: 2}
+		var ev record.Event
+		if err := Decode(rawOpenFile(loader.SyscallPidfdGetfd, "/usr/bin/x", "/a", fi, loader.OpenSource|loader.OpenSourceExeTruncated), &ev); err != nil ||
+			ev.Open.Source != (record.Source{Known: true, ExecID: record.ExecID{Pid: 17, Start: 14, Seq: 15}, Exe: "/usr/bin/x", ExeTruncated: true}) ||
+			ev.Open.TargetFd != -16 || ev.Open.Path != "" {
+			t.Errorf("pidfd_getfd: %v, %+v", err, ev.Open)
+		}
+		if err := Decode(rawOpenFile(loader.SyscallOpenByHandleAt, "\x01\x02", "/a", fi, 0), &ev); err != nil ||
+			ev.Open.Handle != "\x01\x02" || ev.Open.HandleType != -16 || ev.Open.Path != "" {
+			t.Errorf("open_by_handle_at: %v, %+v", err, ev.Open)
+		}
+		if err := Decode(rawOpenFile(loader.SyscallIOURingOpenat, "b", "/a", fi, loader.OpenFileSlot|loader.OpenUserDataShared), &ev); err != nil ||
+			ev.Open.Syscall != "io_uring_openat" || !ev.Open.InSlot || ev.Open.FileSlot != -16 || !ev.Open.UserDataShared || ev.Open.UserData != 13 {
+			t.Errorf("io_uring_openat: %v, %+v", err, ev.Open)
+		}
+		for _, exe := range []string{"/x", "/usr/bin/x"} { // the socket 8-aligned after 4 and 12 bytes
+			if err := Decode(rawOpenSocket(exe, 16), &ev); err != nil || !ev.Open.File.HasSocket ||
+				ev.Open.File.Socket.Cookie != 4096 || ev.Open.File.Socket.Remote.Addr.String() != "127.0.0.1:443" ||
+				ev.Open.File.Socket.Local.Addr.String() != "127.0.0.1:40000" || ev.Open.Source.Exe != exe {
+				t.Errorf("pidfd_getfd of a socket: %v, %+v", err, ev.Open)
+			}
+		}
+		raw := rawOpenFile(loader.SyscallIOURingOpenat, "b", "", loader.FileInfo{}, loader.OpenNoCompletion)
+		if err := Decode(raw, &ev); err != nil || !ev.Open.CQESkipped || ev.Open.File.Present {
+			t.Errorf("io_uring_openat without a completion: %v, %+v", err, ev.Open)
+		}
+	})
+	t.Run("open longest path and file path", func(t *testing.T) {
+		long := string(bytes.Repeat([]byte("p"), pathBytes-1))
+		raw := rawOpenFile(loader.SyscallOpenat, long, long, loader.FileInfo{Flags: loader.FilePresent, PathLen: uint32(pathBytes - 1)}, 0)
+		var ev record.Event
+		if err := Decode(raw, &ev); err != nil || len(ev.Open.Path) != pathBytes-1 || len(ev.Open.File.Path) != pathBytes-1 {
+			t.Errorf("Decode = %v, %d, %d", err, len(ev.Open.Path), len(ev.Open.File.Path))
+		}
+		if len(raw) != 264+2*pathBytes {
+			t.Errorf("test record of %d bytes, want the fixed part and two whole paths", len(raw))
+		}
+	})
+	t.Run("io_uring", func(t *testing.T) {
+		var ev record.Event
+		if err := Decode(rawIOURing(), &ev); err != nil ||
+			ev.IOURing != (record.IOURing{Ret: 4, Syscall: "io_uring_setup", Entries: 8, Flags: 8, CqEntries: 16}) || ev.Body() != &ev.IOURing {
+			t.Errorf("Decode = %v, %+v", err, ev.IOURing)
 		}
 	})
 	t.Run("open flags", func(t *testing.T) {
@@ -587,15 +726,26 @@ func TestDecodeMalformed(t *testing.T) {
 		{"exec fixed part only", exec()[:ExecSize]},
 		{"exec without the exe region", exec()[:ExecSize+pathBytes]},
 		{"exec argv cut", exec()[:ExecSize+2*pathBytes+3]},
-		{"exec filename_len 4096", setU32(exec(), 164, uint32(pathBytes))},
-		{"exec exe_len 4096", setU32(exec(), 168, uint32(pathBytes))},
-		{"exec filename_len 2^32-1", setU32(exec(), 164, 1<<32-1)},
-		{"exec args_len beyond the record", setU32(exec(), 176, 5)},
-		{"exec args_len 2^32-1", setU32(exec(), 176, 1<<32-1)},
+		{"exec filename_len 4096", setU32(exec(), 196, uint32(pathBytes))},
+		{"exec exe path_len 4096", setU32(exec(), 128+44, uint32(pathBytes))},
+		{"exec filename_len 2^32-1", setU32(exec(), 196, 1<<32-1)},
+		{"exec args_len beyond the record", setU32(exec(), 204, 5)},
+		{"exec args_len 2^32-1", setU32(exec(), 204, 1<<32-1)},
+		{"exec path_in_ns longer than the path", setU32(setU32(setU32(exec(), 128+40, loader.FilePresent|loader.FileInNamespace), 128+52, 1), 128+48, 11)},
 		{"open short by one", rawOpen("", 0)[:OpenSize-1]},
 		{"open path_len beyond the record", rawOpen("/etc", 6)},
-		{"open path_len 4096", setU32(append(rawOpen("x", 1), make([]byte, pathBytes)...), 160, uint32(pathBytes))},
+		{"open path_len 4096", setU32(append(rawOpen("x", 1), make([]byte, pathBytes)...), 240, uint32(pathBytes))},
 		{"open path_len 2^32-1", rawOpen("/etc", 1<<32-1)},
+		{"open file path beyond the record", rawOpenFile(loader.SyscallOpen, "x", "/a", loader.FileInfo{Flags: loader.FilePresent, PathLen: 4}, 0)},
+		{"open file without the argument's NUL", rawOpenFile(loader.SyscallOpen, "x", "", loader.FileInfo{Flags: loader.FilePresent}, 0)[:OpenSize+1]},
+		{"open file path_in_ns / of an empty path", rawOpenFile(loader.SyscallOpen, "x", "",
+			loader.FileInfo{Flags: loader.FilePresent | loader.FileInNamespace, NsSeen: 1}, 0)},
+		{"open socket short by one", func() []byte { b := rawOpenSocket("/x", 16); return b[:len(b)-1] }()},
+		{"open socket local name 113", rawOpenSocket("/x", 113)},
+		{"open file path_len 4096", rawOpenFile(loader.SyscallOpen, "x", string(make([]byte, pathBytes)), loader.FileInfo{Flags: loader.FilePresent, PathLen: uint32(pathBytes)}, 0)},
+		{"open file path_in_ns longer than the path", rawOpenFile(loader.SyscallOpen, "x", "/a",
+			loader.FileInfo{Flags: loader.FilePresent | loader.FileInNamespace, PathLen: 2, NsLen: 3, NsSeen: 1}, 0)},
+		{"io_uring short by one", rawIOURing()[:IOURingSize-1]},
 		{"connect short by one", rawConnect(nil, 0)[:NetSize-1]},
 		{"send local name 113", rawSend(113)},
 		{"send local name 2^32-1", rawSend(1<<32 - 1)},
@@ -644,6 +794,7 @@ func TestKindsMatchHeader(t *testing.T) {
 		{"accept", record.KindAccept, loader.KindAccept},
 		{"sock_state", record.KindSockState, loader.KindSockState},
 		{"dns", record.KindDNS, loader.KindDNS},
+		{"io_uring", record.KindIOURing, loader.KindIOURing},
 		{"cgroup_move", record.KindCgroupMove, loader.KindCgroupMove},
 		{"proc_access", record.KindProcAccess, loader.KindProcAccess},
 		{"file_op", record.KindFileOp, loader.KindFileOp},
@@ -667,7 +818,10 @@ func TestSyscallName(t *testing.T) {
 		loader.SyscallOpen: "open", loader.SyscallCreat: "creat", loader.SyscallOpenat: "openat",
 		loader.SyscallOpenat2: "openat2", loader.SyscallConnect: "connect", loader.SyscallSocketcall: "socketcall",
 		loader.SyscallSendmmsg: "sendmmsg", loader.SyscallAccept4: "accept4", loader.SyscallIOUringSendmsgZC: "io_uring_sendmsg_zc",
-		99: "", 1<<32 - 1: "",
+		loader.SyscallOpenByHandleAt: "open_by_handle_at", loader.SyscallOpenTree: "open_tree", loader.SyscallPidfdGetfd: "pidfd_getfd",
+		loader.SyscallMemfdCreate: "memfd_create", loader.SyscallIOURingSetup: "io_uring_setup", loader.SyscallIOURingOpenat: "io_uring_openat",
+		loader.SyscallIOURingOpenat2: "io_uring_openat2", loader.SyscallOpenTreeAttr: "open_tree_attr",
+		12: "", 99: "", 1<<32 - 1: "",
 	} {
 		if got := syscallName(id); got != want {
 			t.Errorf("syscallName(%d) = %q, want %q", id, got, want)
@@ -677,7 +831,8 @@ func TestSyscallName(t *testing.T) {
 
 // TestDecodeAllocs: decoding is free of allocations.
 func TestDecodeAllocs(t *testing.T) {
-	raws := [][]byte{rawExec("/bin/x", "/usr/bin/x", "a\x00b\x00", 4, 0), rawOpen("/etc/hostname", 13),
+	raws := [][]byte{rawExec("/bin/x", "/usr/bin/x", "a\x00b\x00", 4, 0), rawOpen("/etc/hostname", 13), rawIOURing(),
+		rawOpenFile(loader.SyscallOpenat, "x", "/srv/x", loader.FileInfo{Flags: loader.FilePresent | loader.FileInNamespace, PathLen: 6, NsLen: 2, NsSeen: 1}, 0),
 		rawConnect(append(binary.NativeEndian.AppendUint16(nil, 1), "/run/x.sock"...), 13), rawFork(), rawExit(),
 		rawCgroup(loader.CgroupMkdir, "/a", 2, 0), rawSend(16), rawSockState(16), rawDNS(2, dnsQuery, uint32(len(dnsQuery)))}
 	var ev record.Event
@@ -696,6 +851,11 @@ func TestDecodeAllocs(t *testing.T) {
 func FuzzDecode(f *testing.F) {
 	f.Add(rawExec("/bin/x", "/usr/bin/x", "a\x00b\x00", 4, 0))
 	f.Add(rawOpen("/etc/hostname", 13))
+	f.Add(rawOpenFile(loader.SyscallOpenat, "target.txt", "/home/target.txt",
+		loader.FileInfo{Flags: loader.FilePresent | loader.FileInNamespace, PathLen: 16, NsLen: 11, NsSeen: 1}, 0))
+	f.Add(rawOpenFile(loader.SyscallPidfdGetfd, "/usr/bin/x", "/a", loader.FileInfo{Flags: loader.FilePresent, PathLen: 2}, loader.OpenSource|loader.OpenDir))
+	f.Add(rawOpenSocket("/usr/bin/x", 16))
+	f.Add(rawIOURing())
 	f.Add(rawConnect([]byte{2, 0, 1, 187, 10, 0, 0, 1}, 8))
 	f.Add(rawFork())
 	f.Add(rawExit())
@@ -729,7 +889,13 @@ func FuzzDecode(f *testing.F) {
 			strs = map[string]string{"Filename": ev.Exec.Filename, "Exe": ev.Exec.Exe, "Args": ev.Exec.Args}
 			ev.Exec.Argv()
 		case loader.KindOpen:
-			strs = map[string]string{"Path": ev.Open.Path}
+			o := &ev.Open
+			strs = map[string]string{"Path": o.Path, "Handle": o.Handle, "Source.Exe": o.Source.Exe, "File.Path": o.File.Path,
+				"File.PathInNS": o.File.PathInNS, "Dir.Path": o.Dir.Path, "Dir.PathInNS": o.Dir.PathInNS}
+			if len(o.File.Path) >= pathBytes || len(o.Dir.Path) >= pathBytes || len(o.File.PathInNS) > max(len(o.File.Path), 1) ||
+				len(o.Dir.PathInNS) > max(len(o.Dir.Path), 1) {
+				t.Fatal("a file's path length is out of range")
+			}
 		case loader.KindConnect:
 			strs = map[string]string{"UnixName": ev.Connect.Addr.UnixName}
 			_ = ev.Connect.Addr.String()
@@ -758,7 +924,7 @@ func FuzzDecode(f *testing.F) {
 			strs = map[string]string{"Path": f.Path.Path, "NewPath": f.NewPath.Path, "Dir": f.Dir.Path, "NewDir": f.NewDir.Path, "File": f.File.Path}
 		case loader.KindMount:
 			strs = map[string]string{"Source": ev.Mount.Source.Path, "Target": ev.Mount.Target.Path, "Fstype": ev.Mount.Fstype.Path}
-		case loader.KindFork, loader.KindExit, loader.KindNamespace, loader.KindBPF:
+		case loader.KindFork, loader.KindExit, loader.KindNamespace, loader.KindBPF, loader.KindIOURing:
 		default:
 			t.Fatalf("Decode accepted kind %d", ev.Kind)
 		}

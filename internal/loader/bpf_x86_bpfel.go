@@ -144,6 +144,7 @@ const (
 	bpfEventFlagEF_ADDR_FAULT     bpfEventFlag = 128
 	bpfEventFlagEF_NO_ENTER       bpfEventFlag = 256
 	bpfEventFlagEF_X32            bpfEventFlag = 512
+	bpfEventFlagEF_ARG_FAULT      bpfEventFlag = 1024
 )
 
 type bpfEventHeader struct {
@@ -174,19 +175,15 @@ type bpfExecEvent struct {
 	_           structs.HostLayout
 	Hdr         bpfEventHeader
 	Ret         int64
-	ExeIno      uint64
-	ExeDev      uint32
-	ExeMode     uint32
-	ExeUid      uint32
-	ExeGid      uint32
+	Exe         bpfFileInfo
 	Dirfd       int32
 	AtFlags     uint32
 	Syscall     uint32
 	FilenameLen uint32
-	ExeLen      uint32
 	Argc        uint32
 	ArgsLen     uint32
 	ArgsSize    uint32
+	Pad         uint32
 }
 
 type bpfExitEvent struct {
@@ -194,6 +191,33 @@ type bpfExitEvent struct {
 	Hdr      bpfEventHeader
 	ExitCode uint32
 	Pad      uint32
+}
+
+type bpfFileFlag uint32
+
+const (
+	bpfFileFlagFF_PRESENT        bpfFileFlag = 1
+	bpfFileFlagFF_PATH_TRUNCATED bpfFileFlag = 2
+	bpfFileFlagFF_DELETED        bpfFileFlag = 4
+	bpfFileFlagFF_FILELESS       bpfFileFlag = 8
+	bpfFileFlagFF_IN_NS          bpfFileFlag = 16
+	bpfFileFlagFF_WRITE_DENIED   bpfFileFlag = 32
+)
+
+type bpfFileInfo struct {
+	_       structs.HostLayout
+	Ino     uint64
+	Ctime   uint64
+	Dev     uint32
+	Mode    uint32
+	Uid     uint32
+	Gid     uint32
+	MntId   uint32
+	Magic   uint32
+	Flags   uint32
+	PathLen uint32
+	NsLen   uint32
+	NsSeen  uint32
 }
 
 type bpfFileOpEvent struct {
@@ -282,18 +306,25 @@ type bpfHookAddr struct {
 type bpfInflightRec struct {
 	_          structs.HostLayout
 	Kind       uint32
-	HowFault   uint32
-	Uptr       uint64
-	Uptr2      uint64
 	Call       uint32
+	Uptr2      uint64
 	Msgs       uint32
 	Emitted    uint32
-	Pad        uint32
 	HdrCred    uint64
 	HdrParent  uint64
 	HdrExecSeq uint64
 	HdrValid   uint64
 	Open       bpfOpenEvent
+}
+
+type bpfIoUringEvent struct {
+	_          structs.HostLayout
+	Hdr        bpfEventHeader
+	Ret        int64
+	Syscall    uint32
+	Entries    uint32
+	SetupFlags uint32
+	CqEntries  uint32
 }
 
 type bpfKindCounters struct {
@@ -307,6 +338,7 @@ type bpfLimit uint32
 
 const (
 	bpfLimitPATH_BYTES        bpfLimit = 4096
+	bpfLimitNAME_BYTES        bpfLimit = 256
 	bpfLimitSOCKADDR_BYTES    bpfLimit = 128
 	bpfLimitMAX_TARGETS       bpfLimit = 8
 	bpfLimitMAX_PATTERNS      bpfLimit = 16
@@ -315,6 +347,7 @@ const (
 	bpfLimitSOCK_NAME_BYTES   bpfLimit = 112
 	bpfLimitDNS_BYTES         bpfLimit = 512
 	bpfLimitFSTYPE_BYTES      bpfLimit = 256
+	bpfLimitHANDLE_BYTES      bpfLimit = 128
 )
 
 type bpfMarkFlag uint32
@@ -421,18 +454,38 @@ const (
 )
 
 type bpfOpenEvent struct {
-	_       structs.HostLayout
-	Hdr     bpfEventHeader
-	Ret     int64
-	Flags   uint64
-	Mode    uint64
-	Resolve uint64
-	Dirfd   int32
-	Syscall uint32
-	PathLen uint32
-	Pad     uint32
-	Path    [4096]int8
+	_            structs.HostLayout
+	Hdr          bpfEventHeader
+	Ret          int64
+	Flags        uint64
+	Mode         uint64
+	Resolve      uint64
+	UserData     uint64
+	SrcStartTime uint64
+	SrcExecSeq   uint64
+	File         bpfFileInfo
+	Dirfd        int32
+	Syscall      uint32
+	PathLen      uint32
+	Arg          int32
+	SrcPid       uint32
+	Oflags       uint32
+	SqeFlags     uint32
+	Pad          uint32
+	Names        [8448]int8
 }
+
+type bpfOpenFlag uint32
+
+const (
+	bpfOpenFlagOF_DIR                  bpfOpenFlag = 1
+	bpfOpenFlagOF_FILE_SLOT            bpfOpenFlag = 2
+	bpfOpenFlagOF_NO_COMPLETION        bpfOpenFlag = 4
+	bpfOpenFlagOF_SOURCE               bpfOpenFlag = 8
+	bpfOpenFlagOF_SOURCE_EXE_TRUNCATED bpfOpenFlag = 16
+	bpfOpenFlagOF_USER_DATA_SHARED     bpfOpenFlag = 32
+	bpfOpenFlagOF_SOCKET               bpfOpenFlag = 64
+)
 
 type bpfParentId struct {
 	_         structs.HostLayout
@@ -442,11 +495,21 @@ type bpfParentId struct {
 	Pad       uint32
 }
 
-type bpfPathScratch struct {
+type bpfPathOut struct {
 	_   structs.HostLayout
-	Off uint32
-	Pad uint32
-	Buf [8192]int8
+	Buf [4351]int8
+}
+
+type bpfPathScratch struct {
+	_          structs.HostLayout
+	FromDentry uint64
+	FromMnt    uint64
+	N          uint32
+	Len        uint32
+	Pos        uint32
+	Pseudo     uint32
+	Dentry     [64]uint64
+	NameLen    [64]uint32
 }
 
 type bpfProcAccessEvent struct {
@@ -482,6 +545,7 @@ const (
 	bpfRecordKindKIND_ACCEPT      bpfRecordKind = 10
 	bpfRecordKindKIND_SOCK_STATE  bpfRecordKind = 11
 	bpfRecordKindKIND_DNS         bpfRecordKind = 12
+	bpfRecordKindKIND_IO_URING    bpfRecordKind = 13
 	bpfRecordKindKIND_CGROUP_MOVE bpfRecordKind = 14
 	bpfRecordKindKIND_PROC_ACCESS bpfRecordKind = 15
 	bpfRecordKindKIND_FILE_OP     bpfRecordKind = 16
@@ -554,6 +618,14 @@ const (
 	bpfSyscallIdSC_IO_URING_ACCEPT     bpfSyscallId = 52
 	bpfSyscallIdSC_IO_URING_BIND       bpfSyscallId = 53
 	bpfSyscallIdSC_IO_URING_LISTEN     bpfSyscallId = 54
+	bpfSyscallIdSC_OPEN_BY_HANDLE_AT   bpfSyscallId = 20
+	bpfSyscallIdSC_OPEN_TREE           bpfSyscallId = 21
+	bpfSyscallIdSC_PIDFD_GETFD         bpfSyscallId = 22
+	bpfSyscallIdSC_MEMFD_CREATE        bpfSyscallId = 23
+	bpfSyscallIdSC_IO_URING_SETUP      bpfSyscallId = 24
+	bpfSyscallIdSC_IO_URING_OPENAT     bpfSyscallId = 25
+	bpfSyscallIdSC_IO_URING_OPENAT2    bpfSyscallId = 26
+	bpfSyscallIdSC_OPEN_TREE_ATTR      bpfSyscallId = 27
 	bpfSyscallIdSC_RENAME              bpfSyscallId = 60
 	bpfSyscallIdSC_RENAMEAT            bpfSyscallId = 61
 	bpfSyscallIdSC_RENAMEAT2           bpfSyscallId = 62
@@ -631,12 +703,19 @@ type bpfTracedCache struct {
 	Pad    uint32
 }
 
+type bpfUringKey struct {
+	_        structs.HostLayout
+	Ctx      uint64
+	UserData uint64
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	bpfMapCgroupStates              = "cgroup_states"
 	bpfMapCounters                  = "counters"
+	bpfMapEscapePaths               = "escape_paths"
 	bpfMapEscapeState               = "escape_state"
 	bpfMapEscapes                   = "escapes"
 	bpfMapEvents                    = "events"
@@ -656,8 +735,10 @@ const (
 	bpfMapTargetIds                 = "target_ids"
 	bpfMapTargets                   = "targets"
 	bpfMapTcache                    = "tcache"
+	bpfMapUringByUserData           = "uring_by_user_data"
 	bpfMapUringNet                  = "uring_net"
 	bpfMapUringNetPending           = "uring_net_pending"
+	bpfMapUringOpens                = "uring_opens"
 	bpfMapUringScratch              = "uring_scratch"
 	bpfProgHandleBind4              = "handle_bind4"
 	bpfProgHandleBind6              = "handle_bind6"
@@ -670,8 +751,9 @@ const (
 	bpfProgHandleDnsEgress          = "handle_dns_egress"
 	bpfProgHandleDnsIngress         = "handle_dns_ingress"
 	bpfProgHandleInetSockSetState   = "handle_inet_sock_set_state"
-	bpfProgHandleIoUringCompleteNet = "handle_io_uring_complete_net"
-	bpfProgHandleIoUringSubmitNet   = "handle_io_uring_submit_net"
+	bpfProgHandleIoUringComplete    = "handle_io_uring_complete"
+	bpfProgHandleIoUringCqeOverflow = "handle_io_uring_cqe_overflow"
+	bpfProgHandleIoUringSubmitReq   = "handle_io_uring_submit_req"
 	bpfProgHandleSchedProcessExec   = "handle_sched_process_exec"
 	bpfProgHandleSchedProcessExit   = "handle_sched_process_exit"
 	bpfProgHandleSchedProcessFork   = "handle_sched_process_fork"
@@ -683,6 +765,7 @@ const (
 	bpfProgHandleSysEnter           = "handle_sys_enter"
 	bpfProgHandleSysExit            = "handle_sys_exit"
 	bpfVarGlobTargets               = "glob_targets"
+	bpfVarHostMntNs                 = "host_mnt_ns"
 	bpfVarMaxArgBytes               = "max_arg_bytes"
 	bpfVarTargetSlots               = "target_slots"
 	bpfVarUnusedAccessFlag          = "unused_access_flag"
@@ -698,10 +781,13 @@ const (
 	bpfVarUnusedEventFlag           = "unused_event_flag"
 	bpfVarUnusedExecEvent           = "unused_exec_event"
 	bpfVarUnusedExitEvent           = "unused_exit_event"
+	bpfVarUnusedFileFlag            = "unused_file_flag"
+	bpfVarUnusedFileInfo            = "unused_file_info"
 	bpfVarUnusedFileOpEvent         = "unused_file_op_event"
 	bpfVarUnusedFileOpFlag          = "unused_file_op_flag"
 	bpfVarUnusedForkEvent           = "unused_fork_event"
 	bpfVarUnusedGlobPattern         = "unused_glob_pattern"
+	bpfVarUnusedIoUringEvent        = "unused_io_uring_event"
 	bpfVarUnusedKindCounters        = "unused_kind_counters"
 	bpfVarUnusedLimit               = "unused_limit"
 	bpfVarUnusedMarkFlag            = "unused_mark_flag"
@@ -713,6 +799,7 @@ const (
 	bpfVarUnusedNetEvent            = "unused_net_event"
 	bpfVarUnusedNetFlag             = "unused_net_flag"
 	bpfVarUnusedOpenEvent           = "unused_open_event"
+	bpfVarUnusedOpenFlag            = "unused_open_flag"
 	bpfVarUnusedProcAccessEvent     = "unused_proc_access_event"
 	bpfVarUnusedRecordKind          = "unused_record_kind"
 	bpfVarUnusedSockInfo            = "unused_sock_info"
@@ -776,8 +863,9 @@ type bpfProgramSpecs struct {
 	HandleDnsEgress          *ebpf.ProgramSpec `ebpf:"handle_dns_egress"`
 	HandleDnsIngress         *ebpf.ProgramSpec `ebpf:"handle_dns_ingress"`
 	HandleInetSockSetState   *ebpf.ProgramSpec `ebpf:"handle_inet_sock_set_state"`
-	HandleIoUringCompleteNet *ebpf.ProgramSpec `ebpf:"handle_io_uring_complete_net"`
-	HandleIoUringSubmitNet   *ebpf.ProgramSpec `ebpf:"handle_io_uring_submit_net"`
+	HandleIoUringComplete    *ebpf.ProgramSpec `ebpf:"handle_io_uring_complete"`
+	HandleIoUringCqeOverflow *ebpf.ProgramSpec `ebpf:"handle_io_uring_cqe_overflow"`
+	HandleIoUringSubmitReq   *ebpf.ProgramSpec `ebpf:"handle_io_uring_submit_req"`
 	HandleSchedProcessExec   *ebpf.ProgramSpec `ebpf:"handle_sched_process_exec"`
 	HandleSchedProcessExit   *ebpf.ProgramSpec `ebpf:"handle_sched_process_exit"`
 	HandleSchedProcessFork   *ebpf.ProgramSpec `ebpf:"handle_sched_process_fork"`
@@ -796,6 +884,7 @@ type bpfProgramSpecs struct {
 type bpfMapSpecs struct {
 	CgroupStates    *ebpf.MapSpec `ebpf:"cgroup_states"`
 	Counters        *ebpf.MapSpec `ebpf:"counters"`
+	EscapePaths     *ebpf.MapSpec `ebpf:"escape_paths"`
 	EscapeState     *ebpf.MapSpec `ebpf:"escape_state"`
 	Escapes         *ebpf.MapSpec `ebpf:"escapes"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
@@ -815,8 +904,10 @@ type bpfMapSpecs struct {
 	TargetIds       *ebpf.MapSpec `ebpf:"target_ids"`
 	Targets         *ebpf.MapSpec `ebpf:"targets"`
 	Tcache          *ebpf.MapSpec `ebpf:"tcache"`
+	UringByUserData *ebpf.MapSpec `ebpf:"uring_by_user_data"`
 	UringNet        *ebpf.MapSpec `ebpf:"uring_net"`
 	UringNetPending *ebpf.MapSpec `ebpf:"uring_net_pending"`
+	UringOpens      *ebpf.MapSpec `ebpf:"uring_opens"`
 	UringScratch    *ebpf.MapSpec `ebpf:"uring_scratch"`
 }
 
@@ -825,6 +916,7 @@ type bpfMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type bpfVariableSpecs struct {
 	GlobTargets           *ebpf.VariableSpec `ebpf:"glob_targets"`
+	HostMntNs             *ebpf.VariableSpec `ebpf:"host_mnt_ns"`
 	MaxArgBytes           *ebpf.VariableSpec `ebpf:"max_arg_bytes"`
 	TargetSlots           *ebpf.VariableSpec `ebpf:"target_slots"`
 	UnusedAccessFlag      *ebpf.VariableSpec `ebpf:"unused_access_flag"`
@@ -840,10 +932,13 @@ type bpfVariableSpecs struct {
 	UnusedEventFlag       *ebpf.VariableSpec `ebpf:"unused_event_flag"`
 	UnusedExecEvent       *ebpf.VariableSpec `ebpf:"unused_exec_event"`
 	UnusedExitEvent       *ebpf.VariableSpec `ebpf:"unused_exit_event"`
+	UnusedFileFlag        *ebpf.VariableSpec `ebpf:"unused_file_flag"`
+	UnusedFileInfo        *ebpf.VariableSpec `ebpf:"unused_file_info"`
 	UnusedFileOpEvent     *ebpf.VariableSpec `ebpf:"unused_file_op_event"`
 	UnusedFileOpFlag      *ebpf.VariableSpec `ebpf:"unused_file_op_flag"`
 	UnusedForkEvent       *ebpf.VariableSpec `ebpf:"unused_fork_event"`
 	UnusedGlobPattern     *ebpf.VariableSpec `ebpf:"unused_glob_pattern"`
+	UnusedIoUringEvent    *ebpf.VariableSpec `ebpf:"unused_io_uring_event"`
 	UnusedKindCounters    *ebpf.VariableSpec `ebpf:"unused_kind_counters"`
 	UnusedLimit           *ebpf.VariableSpec `ebpf:"unused_limit"`
 	UnusedMarkFlag        *ebpf.VariableSpec `ebpf:"unused_mark_flag"`
@@ -855,6 +950,7 @@ type bpfVariableSpecs struct {
 	UnusedNetEvent        *ebpf.VariableSpec `ebpf:"unused_net_event"`
 	UnusedNetFlag         *ebpf.VariableSpec `ebpf:"unused_net_flag"`
 	UnusedOpenEvent       *ebpf.VariableSpec `ebpf:"unused_open_event"`
+	UnusedOpenFlag        *ebpf.VariableSpec `ebpf:"unused_open_flag"`
 	UnusedProcAccessEvent *ebpf.VariableSpec `ebpf:"unused_proc_access_event"`
 	UnusedRecordKind      *ebpf.VariableSpec `ebpf:"unused_record_kind"`
 	UnusedSockInfo        *ebpf.VariableSpec `ebpf:"unused_sock_info"`
@@ -887,6 +983,7 @@ func (o *bpfObjects) Close() error {
 type bpfMaps struct {
 	CgroupStates    *ebpf.Map `ebpf:"cgroup_states"`
 	Counters        *ebpf.Map `ebpf:"counters"`
+	EscapePaths     *ebpf.Map `ebpf:"escape_paths"`
 	EscapeState     *ebpf.Map `ebpf:"escape_state"`
 	Escapes         *ebpf.Map `ebpf:"escapes"`
 	Events          *ebpf.Map `ebpf:"events"`
@@ -906,8 +1003,10 @@ type bpfMaps struct {
 	TargetIds       *ebpf.Map `ebpf:"target_ids"`
 	Targets         *ebpf.Map `ebpf:"targets"`
 	Tcache          *ebpf.Map `ebpf:"tcache"`
+	UringByUserData *ebpf.Map `ebpf:"uring_by_user_data"`
 	UringNet        *ebpf.Map `ebpf:"uring_net"`
 	UringNetPending *ebpf.Map `ebpf:"uring_net_pending"`
+	UringOpens      *ebpf.Map `ebpf:"uring_opens"`
 	UringScratch    *ebpf.Map `ebpf:"uring_scratch"`
 }
 
@@ -915,6 +1014,7 @@ func (m *bpfMaps) Close() error {
 	return _BpfClose(
 		m.CgroupStates,
 		m.Counters,
+		m.EscapePaths,
 		m.EscapeState,
 		m.Escapes,
 		m.Events,
@@ -934,8 +1034,10 @@ func (m *bpfMaps) Close() error {
 		m.TargetIds,
 		m.Targets,
 		m.Tcache,
+		m.UringByUserData,
 		m.UringNet,
 		m.UringNetPending,
+		m.UringOpens,
 		m.UringScratch,
 	)
 }
@@ -945,6 +1047,7 @@ func (m *bpfMaps) Close() error {
 // It can be passed to loadBpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type bpfVariables struct {
 	GlobTargets           *ebpf.Variable `ebpf:"glob_targets"`
+	HostMntNs             *ebpf.Variable `ebpf:"host_mnt_ns"`
 	MaxArgBytes           *ebpf.Variable `ebpf:"max_arg_bytes"`
 	TargetSlots           *ebpf.Variable `ebpf:"target_slots"`
 	UnusedAccessFlag      *ebpf.Variable `ebpf:"unused_access_flag"`
@@ -960,10 +1063,13 @@ type bpfVariables struct {
 	UnusedEventFlag       *ebpf.Variable `ebpf:"unused_event_flag"`
 	UnusedExecEvent       *ebpf.Variable `ebpf:"unused_exec_event"`
 	UnusedExitEvent       *ebpf.Variable `ebpf:"unused_exit_event"`
+	UnusedFileFlag        *ebpf.Variable `ebpf:"unused_file_flag"`
+	UnusedFileInfo        *ebpf.Variable `ebpf:"unused_file_info"`
 	UnusedFileOpEvent     *ebpf.Variable `ebpf:"unused_file_op_event"`
 	UnusedFileOpFlag      *ebpf.Variable `ebpf:"unused_file_op_flag"`
 	UnusedForkEvent       *ebpf.Variable `ebpf:"unused_fork_event"`
 	UnusedGlobPattern     *ebpf.Variable `ebpf:"unused_glob_pattern"`
+	UnusedIoUringEvent    *ebpf.Variable `ebpf:"unused_io_uring_event"`
 	UnusedKindCounters    *ebpf.Variable `ebpf:"unused_kind_counters"`
 	UnusedLimit           *ebpf.Variable `ebpf:"unused_limit"`
 	UnusedMarkFlag        *ebpf.Variable `ebpf:"unused_mark_flag"`
@@ -975,6 +1081,7 @@ type bpfVariables struct {
 	UnusedNetEvent        *ebpf.Variable `ebpf:"unused_net_event"`
 	UnusedNetFlag         *ebpf.Variable `ebpf:"unused_net_flag"`
 	UnusedOpenEvent       *ebpf.Variable `ebpf:"unused_open_event"`
+	UnusedOpenFlag        *ebpf.Variable `ebpf:"unused_open_flag"`
 	UnusedProcAccessEvent *ebpf.Variable `ebpf:"unused_proc_access_event"`
 	UnusedRecordKind      *ebpf.Variable `ebpf:"unused_record_kind"`
 	UnusedSockInfo        *ebpf.Variable `ebpf:"unused_sock_info"`
@@ -1000,8 +1107,9 @@ type bpfPrograms struct {
 	HandleDnsEgress          *ebpf.Program `ebpf:"handle_dns_egress"`
 	HandleDnsIngress         *ebpf.Program `ebpf:"handle_dns_ingress"`
 	HandleInetSockSetState   *ebpf.Program `ebpf:"handle_inet_sock_set_state"`
-	HandleIoUringCompleteNet *ebpf.Program `ebpf:"handle_io_uring_complete_net"`
-	HandleIoUringSubmitNet   *ebpf.Program `ebpf:"handle_io_uring_submit_net"`
+	HandleIoUringComplete    *ebpf.Program `ebpf:"handle_io_uring_complete"`
+	HandleIoUringCqeOverflow *ebpf.Program `ebpf:"handle_io_uring_cqe_overflow"`
+	HandleIoUringSubmitReq   *ebpf.Program `ebpf:"handle_io_uring_submit_req"`
 	HandleSchedProcessExec   *ebpf.Program `ebpf:"handle_sched_process_exec"`
 	HandleSchedProcessExit   *ebpf.Program `ebpf:"handle_sched_process_exit"`
 	HandleSchedProcessFork   *ebpf.Program `ebpf:"handle_sched_process_fork"`
@@ -1027,8 +1135,9 @@ func (p *bpfPrograms) Close() error {
 		p.HandleDnsEgress,
 		p.HandleDnsIngress,
 		p.HandleInetSockSetState,
-		p.HandleIoUringCompleteNet,
-		p.HandleIoUringSubmitNet,
+		p.HandleIoUringComplete,
+		p.HandleIoUringCqeOverflow,
+		p.HandleIoUringSubmitReq,
 		p.HandleSchedProcessExec,
 		p.HandleSchedProcessExit,
 		p.HandleSchedProcessFork,

@@ -258,7 +258,7 @@ func TestKernelStateChangeInvalidatesCache(t *testing.T) {
 			continue
 		}
 		e := (*loader.OpenEvent)(unsafe.Pointer(&rec.RawSample[0]))
-		opened[string(unsafe.Slice((*byte)(unsafe.Pointer(&e.Path[0])), e.PathLen))] = true
+		opened[string(unsafe.Slice((*byte)(unsafe.Pointer(&e.Names[0])), e.PathLen))] = true
 	}
 	if opened[before] {
 		t.Errorf("%s was opened while the cgroup was untraced, and recorded", before)

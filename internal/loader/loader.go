@@ -13,10 +13,14 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
+	"syscall"
 	"time"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
@@ -49,6 +53,8 @@ type (
 	BPFEvent        = bpfBpfEvent
 	GlobPattern     = bpfGlobPattern
 	Member          = bpfMember
+	FileInfo        = bpfFileInfo
+	IOURingEvent    = bpfIoUringEvent
 )
 
 // Record kinds, as in enum record_kind.
@@ -66,6 +72,7 @@ const (
 	// KindSockState: how a recorded connect left SYN_SENT.
 	KindSockState = uint32(bpfRecordKindKIND_SOCK_STATE)
 	KindDNS       = uint32(bpfRecordKindKIND_DNS)
+	KindIOURing   = uint32(bpfRecordKindKIND_IO_URING)
 
 	KindCgroupMove = uint32(bpfRecordKindKIND_CGROUP_MOVE)
 	KindProcAccess = uint32(bpfRecordKindKIND_PROC_ACCESS)
@@ -104,6 +111,15 @@ const (
 	SyscallIOUringAccept    = uint32(bpfSyscallIdSC_IO_URING_ACCEPT)
 	SyscallIOUringBind      = uint32(bpfSyscallIdSC_IO_URING_BIND)
 	SyscallIOUringListen    = uint32(bpfSyscallIdSC_IO_URING_LISTEN)
+
+	SyscallOpenByHandleAt = uint32(bpfSyscallIdSC_OPEN_BY_HANDLE_AT)
+	SyscallOpenTree       = uint32(bpfSyscallIdSC_OPEN_TREE)
+	SyscallPidfdGetfd     = uint32(bpfSyscallIdSC_PIDFD_GETFD)
+	SyscallMemfdCreate    = uint32(bpfSyscallIdSC_MEMFD_CREATE)
+	SyscallIOURingSetup   = uint32(bpfSyscallIdSC_IO_URING_SETUP)
+	SyscallIOURingOpenat  = uint32(bpfSyscallIdSC_IO_URING_OPENAT)
+	SyscallIOURingOpenat2 = uint32(bpfSyscallIdSC_IO_URING_OPENAT2)
+	SyscallOpenTreeAttr   = uint32(bpfSyscallIdSC_OPEN_TREE_ATTR)
 
 	SyscallRename          = uint32(bpfSyscallIdSC_RENAME)
 	SyscallRenameat        = uint32(bpfSyscallIdSC_RENAMEAT)
@@ -203,6 +219,27 @@ const (
 	BPFLink                = uint32(bpfBpfFlagBF_LINK)
 )
 
+// A resolved file's flags (file_info.flags), as in enum file_flag.
+const (
+	FilePresent       = uint32(bpfFileFlagFF_PRESENT)
+	FilePathTruncated = uint32(bpfFileFlagFF_PATH_TRUNCATED)
+	FileDeleted       = uint32(bpfFileFlagFF_DELETED)
+	FileFileless      = uint32(bpfFileFlagFF_FILELESS)
+	FileInNamespace   = uint32(bpfFileFlagFF_IN_NS)
+	FileWriteDenied   = uint32(bpfFileFlagFF_WRITE_DENIED)
+)
+
+// An open record's own flags (open_event.oflags), as in enum open_flag.
+const (
+	OpenDir                = uint32(bpfOpenFlagOF_DIR)
+	OpenFileSlot           = uint32(bpfOpenFlagOF_FILE_SLOT)
+	OpenNoCompletion       = uint32(bpfOpenFlagOF_NO_COMPLETION)
+	OpenSource             = uint32(bpfOpenFlagOF_SOURCE)
+	OpenSourceExeTruncated = uint32(bpfOpenFlagOF_SOURCE_EXE_TRUNCATED)
+	OpenUserDataShared     = uint32(bpfOpenFlagOF_USER_DATA_SHARED)
+	OpenSocket             = uint32(bpfOpenFlagOF_SOCKET)
+)
+
 // cgroup records, as in enum cgroup_op and enum cgroup_flag.
 const (
 	CgroupMkdir         = uint32(bpfCgroupOpCGROUP_MKDIR)
@@ -224,6 +261,7 @@ const (
 	FlagAddrFault     = uint32(bpfEventFlagEF_ADDR_FAULT)
 	FlagNoEnter       = uint32(bpfEventFlagEF_NO_ENTER)
 	FlagX32           = uint32(bpfEventFlagEF_X32)
+	FlagArgFault      = uint32(bpfEventFlagEF_ARG_FAULT)
 )
 
 // Limits, as in enum limit of bpf/agenttrace.h.
@@ -234,6 +272,7 @@ const (
 	MaxPatternDepth = int(bpfLimitMAX_PATTERN_DEPTH)
 	GlobBytes       = int(bpfLimitGLOB_BYTES)
 	FstypeBytes     = int(bpfLimitFSTYPE_BYTES)
+	HandleBytes     = int(bpfLimitHANDLE_BYTES)
 )
 
 // Defaults and bounds of the knobs.
@@ -282,12 +321,17 @@ type Hook struct {
 	// it is a tracing program.
 	Cgroup bool
 	Attach ebpf.AttachType
+	// Optional hooks are left out on kernels without their tracepoint
+	// (io_uring's, before 5.19, or without CONFIG_IO_URING): then nothing
+	// can be done through io_uring either.
+	Optional bool
 }
 
 // Hooks lists every hook agenttrace attaches, in attach order. The network
 // hooks that fill in-flight syscall records (cgroup sock_addr, the send
 // results) come before sys_exit and sys_enter: a syscall entered after
-// sys_enter is attached then always finds them.
+// sys_enter is attached then always finds them. Likewise io_uring's
+// completion before its submission.
 var Hooks = []Hook{
 	{Name: "tp_btf/cgroup_mkdir", Program: "handle_cgroup_mkdir"},
 	{Name: "tp_btf/cgroup_rmdir", Program: "handle_cgroup_rmdir"},
@@ -296,8 +340,9 @@ var Hooks = []Hook{
 	{Name: "tp_btf/sched_process_exec", Program: "handle_sched_process_exec"},
 	{Name: "tp_btf/sched_process_exit", Program: "handle_sched_process_exit"},
 	{Name: "tp_btf/inet_sock_set_state", Program: "handle_inet_sock_set_state"},
-	{Name: "tp_btf/io_uring_complete", Program: "handle_io_uring_complete_net"},
-	{Name: "tp_btf/io_uring_submit_req", Program: "handle_io_uring_submit_net"},
+	{Name: "tp_btf/io_uring_complete", Program: "handle_io_uring_complete", Optional: true},
+	{Name: "tp_btf/io_uring_cqe_overflow", Program: "handle_io_uring_cqe_overflow", Optional: true},
+	{Name: "tp_btf/io_uring_submit_req", Program: "handle_io_uring_submit_req", Optional: true},
 	{Name: "cgroup/sock_create", Program: "handle_sock_create", Cgroup: true, Attach: ebpf.AttachCGroupInetSockCreate},
 	{Name: "cgroup/connect4", Program: "handle_connect4", Cgroup: true, Attach: ebpf.AttachCGroupInet4Connect},
 	{Name: "cgroup/connect6", Program: "handle_connect6", Cgroup: true, Attach: ebpf.AttachCGroupInet6Connect},
@@ -334,6 +379,8 @@ type Tracer struct {
 	released      bool
 
 	expect expectedState // what user space set in the maps it still writes; see CheckState
+	// absent names the optional hooks this kernel has no tracepoint for.
+	absent map[string]bool
 }
 
 func (c *Config) normalize() error {
@@ -383,6 +430,7 @@ func Load(cfg Config) (*Tracer, error) {
 		"wakeup_bytes":  cfg.WakeupBytes,
 		"target_slots":  cfg.TargetSlots,
 		"glob_targets":  boolU32(cfg.Globs),
+		"host_mnt_ns":   hostMountNamespace(),
 	}
 	for name, value := range settings {
 		if err := spec.Variables[name].Set(value); err != nil {
@@ -393,7 +441,7 @@ func Load(cfg Config) (*Tracer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("counting CPUs: %w", err)
 	}
-	t := &Tracer{cfg: cfg, cpus: cpus}
+	t := &Tracer{cfg: cfg, cpus: cpus, absent: absentHooks(spec)}
 	if cfg.PinDir != "" {
 		t.identity = identityOf(settings, &cfg, cpus)
 		if t.others, err = t.preparePins(cfg.PinDir); err != nil {
@@ -452,6 +500,55 @@ func Load(cfg Config) (*Tracer, error) {
 // Adopted reports whether the kernel side is one an earlier daemon left
 // pinned, already attached and recording.
 func (t *Tracer) Adopted() bool { return t.state == StateAdopted }
+
+// hostMountNamespace is the inode number of the host's mount namespace
+// (init's, or agenttrace's own if init's cannot be read): a task in another
+// has its files' paths as it sees them recorded too (path_in_ns).
+func hostMountNamespace() uint32 {
+	for _, p := range []string{"/proc/1/ns/mnt", "/proc/self/ns/mnt"} {
+		if fi, err := os.Stat(p); err == nil {
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+				return uint32(st.Ino)
+			}
+		}
+	}
+	return 0
+}
+
+// absentHooks finds the optional hooks whose tracepoint this kernel does
+// not have, and turns their programs into ones that load (and are never
+// attached), so that the rest of the object loads.
+func absentHooks(spec *ebpf.CollectionSpec) map[string]bool {
+	absent := map[string]bool{}
+	kernel, err := btf.LoadKernelSpec()
+	if err != nil {
+		return absent // loading will say what is wrong
+	}
+	for _, h := range Hooks {
+		if !h.Optional {
+			continue
+		}
+		if _, err := kernel.AnyTypeByName("btf_trace_" + strings.TrimPrefix(h.Name, "tp_btf/")); err == nil {
+			continue
+		}
+		absent[h.Name] = true
+		p := spec.Programs[h.Program]
+		p.AttachTo = "sched_process_fork"
+		p.Instructions = asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()}
+	}
+	return absent
+}
+
+// Absent names the optional hooks this kernel has no tracepoint for (not attached).
+func (t *Tracer) Absent() []string {
+	var out []string
+	for _, h := range Hooks {
+		if t.absent[h.Name] {
+			out = append(out, h.Name)
+		}
+	}
+	return out
+}
 
 // SetTarget makes the cgroup open at cgroupFD, whose id is cgroupID (and all
 // its descendants, now and later) traced, in slot 0..MaxTargets-1.
@@ -647,6 +744,9 @@ func (t *Tracer) Attach() error {
 	// Exit before enter: a syscall entered after sys_enter is attached
 	// then always finds its exit hook.
 	for _, h := range Hooks {
+		if t.absent[h.Name] {
+			continue
+		}
 		l, err := attach(h, progs[h.Program], root)
 		if err != nil {
 			t.detach()
@@ -682,8 +782,9 @@ func (t *Tracer) programs() map[string]*ebpf.Program {
 		"handle_sched_process_exec":    t.objs.HandleSchedProcessExec,
 		"handle_sched_process_exit":    t.objs.HandleSchedProcessExit,
 		"handle_inet_sock_set_state":   t.objs.HandleInetSockSetState,
-		"handle_io_uring_complete_net": t.objs.HandleIoUringCompleteNet,
-		"handle_io_uring_submit_net":   t.objs.HandleIoUringSubmitNet,
+		"handle_io_uring_complete":     t.objs.HandleIoUringComplete,
+		"handle_io_uring_cqe_overflow": t.objs.HandleIoUringCqeOverflow,
+		"handle_io_uring_submit_req":   t.objs.HandleIoUringSubmitReq,
 		"handle_sock_create":           t.objs.HandleSockCreate,
 		"handle_connect4":              t.objs.HandleConnect4,
 		"handle_connect6":              t.objs.HandleConnect6,
@@ -707,6 +808,9 @@ func (t *Tracer) ProgramTags() map[string]string {
 	tags := make(map[string]string, len(Hooks))
 	progs := t.programs()
 	for _, h := range Hooks {
+		if t.absent[h.Name] {
+			continue
+		}
 		if info, err := progs[h.Program].Info(); err == nil {
 			tags[h.Name] = info.Tag
 		}
@@ -721,6 +825,9 @@ func (t *Tracer) ProgramStats() map[string]ebpf.ProgramStats {
 	stats := make(map[string]ebpf.ProgramStats, len(Hooks))
 	progs := t.programs()
 	for _, h := range Hooks {
+		if t.absent[h.Name] {
+			continue
+		}
 		if st, err := progs[h.Program].Stats(); err == nil {
 			stats[h.Name] = *st
 		}

@@ -264,6 +264,9 @@ func (t *Tracer) tryAdopt() (why string, err error) {
 		byName[progs.Type().Field(i).Tag.Get("ebpf")] = progs.Field(i)
 	}
 	for _, h := range Hooks {
+		if t.absent[h.Name] {
+			continue // never attached on this kernel
+		}
 		l, err := link.LoadPinnedLink(filepath.Join(t.pinDir, "link_"+h.Program), nil)
 		if err != nil {
 			return "link " + h.Name, err

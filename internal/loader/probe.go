@@ -39,6 +39,10 @@ func ProbeHooks() ([]error, error) {
 	progs := t.programs()
 	results := make([]error, len(Hooks))
 	for i, h := range Hooks {
+		if t.absent[h.Name] {
+			results[i] = ErrHookAbsent
+			continue
+		}
 		l, err := attach(h, progs[h.Program], root)
 		if err != nil {
 			results[i] = classify(err)
@@ -48,6 +52,10 @@ func ProbeHooks() ([]error, error) {
 	}
 	return results, nil
 }
+
+// ErrHookAbsent: an optional hook's tracepoint is not in this kernel (it is
+// not attached, and what it records is not recorded).
+var ErrHookAbsent = errors.New("this kernel has no such tracepoint")
 
 // IsNotSupported reports whether err says the kernel lacks a feature.
 func IsNotSupported(err error) bool {

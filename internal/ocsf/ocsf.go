@@ -294,6 +294,9 @@ func (e *event) classify() error {
 		e.class, e.activityID = fileSystemActivity, fileOpen
 		e.status = statusOfRet(x.Ret)
 		e.message = "open " + x.Path + outcome(e.status) + pid()
+		if x.File.Present && x.File.Path != x.Path {
+			e.message = "open " + x.Path + " (" + x.File.Path + ")" + outcome(e.status) + pid()
+		}
 		if x.Ret >= 0 {
 			e.message += ": fd " + strconv.FormatInt(x.Ret, 10)
 		}
@@ -904,8 +907,14 @@ func (e *event) appendOpen(b []byte, o *record.Open) []byte {
 	if o.Ret >= 0 && o.Flags&unix.O_DIRECTORY != 0 && o.Flags&unix.O_TMPFILE != unix.O_TMPFILE {
 		typeID = fileFolder
 	}
-	b = appendFile(b, "file", o.Path, typeID)
-	e.observe("file.name", observableFileName, baseName(o.Path))
+	// The file the kernel opened, when the record has it; else the path
+	// as passed.
+	path := o.Path
+	if o.File.Present {
+		path = o.File.Path
+	}
+	b = appendFile(b, "file", path, typeID)
+	e.observe("file.name", observableFileName, baseName(path))
 	return b
 }
 

@@ -26,8 +26,12 @@ func rawOpenRecord(path string) []byte {
 		Pid: 4321, Tid: 4321, Ppid: 4320, ParentPid: 4320, Uid: 1000, Gid: 1000, Euid: 1000, Egid: 1000, Auid: 4294967295}
 	copy(unsafe.Slice((*byte)(unsafe.Pointer(&r.Hdr.Comm[0])), len(r.Hdr.Comm)), "python3")
 	r.Ret, r.Flags, r.Dirfd, r.Syscall = 3, 0o2000000, -100, loader.SyscallOpenat
-	r.PathLen = uint32(copy(unsafe.Slice((*byte)(unsafe.Pointer(&r.Path[0])), len(r.Path)), path))
-	n := decoder.OpenSize + int(r.PathLen) + 1
+	names := unsafe.Slice((*byte)(unsafe.Pointer(&r.Names[0])), len(r.Names))
+	r.PathLen = uint32(copy(names, path))
+	// The file the kernel opened: the same path, resolved.
+	r.File = loader.FileInfo{Ino: 1234567, Ctime: 1_700_000_000_123_456_789, Dev: 254 << 20, Mode: 0o100644, MntId: 27,
+		Flags: loader.FilePresent, PathLen: uint32(copy(names[r.PathLen+1:], path))}
+	n := decoder.OpenSize + int(r.PathLen) + 1 + int(r.File.PathLen) + 1
 	return append([]byte(nil), unsafe.Slice((*byte)(unsafe.Pointer(&r)), n)...)
 }
 

@@ -46,10 +46,13 @@ type queued struct {
 const guardPoll = time.Millisecond
 
 // NewGuard watches src and log and freezes with freezer. The watermarks
-// are half and a tenth of the ring.
+// are a quarter and a tenth of the ring: the three quarters above the high
+// one must hold what the traced processes write between the poll that sees
+// it crossed and the freeze taking hold, a few milliseconds on a busy
+// machine, and an open record is about 300 bytes.
 func NewGuard(src Source, log *sink.Writer, freezer Freezer) *Guard {
 	size := src.RingSize()
-	return &Guard{src: src, log: log, freezer: freezer, high: size / 2, low: size / 10,
+	return &Guard{src: src, log: log, freezer: freezer, high: size / 4, low: size / 10,
 		stop: make(chan struct{}), done: make(chan struct{})}
 }
 

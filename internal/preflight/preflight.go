@@ -234,6 +234,9 @@ func hookRequirements() []Requirement {
 			if err != nil {
 				return "", fmt.Errorf("%w: the eBPF object did not load", ErrNotProbed)
 			}
+			if hook.Optional && errors.Is(errs[i], loader.ErrHookAbsent) {
+				return "absent (optional): what it records is not recorded on this kernel", nil
+			}
 			return "attaches", errs[i]
 		}, Fix: "needs BTF-enabled raw tracepoints (tp_btf, Linux 5.5+)"}
 	}

@@ -22,7 +22,7 @@ func (m mapCgroups) Path(id uint64) (string, bool) {
 }
 
 // rawOpen returns the bytes of an open record as the kernel emits it:
-// the fixed part, the path and its NUL.
+// the fixed part, the path and its NUL, the resolved path and its NUL.
 func rawOpen(tb testing.TB, path string, flags uint64, ret int64) []byte {
 	tb.Helper()
 	var r loader.OpenEvent
@@ -34,8 +34,12 @@ func rawOpen(tb testing.TB, path string, flags uint64, ret int64) []byte {
 	}
 	copy(unsafe.Slice((*byte)(unsafe.Pointer(&r.Hdr.Comm[0])), len(r.Hdr.Comm)), "python3")
 	r.Ret, r.Flags, r.Dirfd, r.Syscall = ret, flags, -100, loader.SyscallOpenat
-	r.PathLen = uint32(copy(unsafe.Slice((*byte)(unsafe.Pointer(&r.Path[0])), len(r.Path)), path))
-	n := decoder.OpenSize + int(r.PathLen) + 1
+	names := unsafe.Slice((*byte)(unsafe.Pointer(&r.Names[0])), len(r.Names))
+	r.PathLen = uint32(copy(names, path))
+	// The file the kernel opened: the same path, resolved.
+	r.File = loader.FileInfo{Ino: 1234567, Ctime: 1_700_000_000_123_456_789, Dev: 254 << 20, Mode: 0o100644, MntId: 27,
+		Flags: loader.FilePresent, PathLen: uint32(copy(names[r.PathLen+1:], path))}
+	n := decoder.OpenSize + int(r.PathLen) + 1 + int(r.File.PathLen) + 1
 	raw := make([]byte, n)
 	copy(raw, unsafe.Slice((*byte)(unsafe.Pointer(&r)), n))
 	return raw

@@ -254,68 +254,6 @@ func (d *Dir) decode(r *reader, key string) {
 	}
 }
 
-// File is a file the kernel resolved from a struct file (an fd).
-type File struct {
-	Present       bool
-	Path          string
-	PathTruncated bool
-	Dev           uint32 // the kernel's dev_t
-	Ino           uint64
-	Mode          uint32
-	MntID         uint32
-	Deleted       bool // no name left (link count 0)
-}
-
-// fileType names the type bits of a mode.
-func fileType(mode uint32) string {
-	switch mode & 0o170000 {
-	case 0o100000:
-		return "regular"
-	case 0o040000:
-		return "directory"
-	case 0o120000:
-		return "symlink"
-	case 0o010000:
-		return "fifo"
-	case 0o140000:
-		return "socket"
-	case 0o020000:
-		return "char"
-	case 0o060000:
-		return "block"
-	}
-	return "anon"
-}
-
-func (f *File) append(b []byte, key string) []byte {
-	if !f.Present {
-		return b
-	}
-	b = append(appendKey(b, key), '{')
-	b = AppendString(b, "path", f.Path)
-	if f.PathTruncated {
-		b = appendBool(b, "path_truncated", true)
-	}
-	b = appendDev(b, "dev", f.Dev)
-	b = appendUint(b, "ino", f.Ino)
-	b = appendOctal(b, "mode", uint64(f.Mode))
-	b = appendASCII(b, "type", fileType(f.Mode))
-	b = appendUint(b, "mnt_id", uint64(f.MntID))
-	if f.Deleted {
-		b = appendBool(b, "deleted", true)
-	}
-	return append(b, '}')
-}
-
-func (f *File) decode(r *reader, key string) {
-	*f = File{}
-	if o := r.object(key); o != nil {
-		*f = File{Present: true, Path: o.bytes("path"), PathTruncated: o.bool("path_truncated"), Dev: o.dev("dev"), Ino: o.uint("ino"),
-			Mode: uint32(o.octal("mode")), MntID: o.uint32("mnt_id"), Deleted: o.bool("deleted")}
-		r.done(o)
-	}
-}
-
 // FileOp is a change to a name or to a file's metadata: rename, link,
 // symlink, unlink, rmdir, chmod, chown, truncate in all their forms.
 type FileOp struct {
@@ -401,7 +339,9 @@ func (f *FileOp) appendBody(b []byte) []byte {
 	}
 	if m.fd {
 		b = appendInt(b, "fd", int64(f.Fd))
-		b = f.File.append(b, "file")
+		if f.File.Present {
+			b = f.File.append(b, "file")
+		}
 	}
 	return appendResult(b, f.Ret)
 }
@@ -419,7 +359,11 @@ func (f *FileOp) decode(r *reader) {
 	f.Flags = uint32(flagBits(m.flags, flags))
 	f.Mode, f.UID, f.GID = uint32(r.octal("mode")), r.uint32("uid"), r.uint32("gid")
 	f.Length = r.int("length")
-	f.File.decode(r, "file")
+	f.File = File{}
+	if o := r.object("file"); o != nil {
+		f.File.decode(o)
+		r.done(o)
+	}
 	f.Ret = r.int("ret")
 }
 

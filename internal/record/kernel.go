@@ -151,6 +151,7 @@ type Event struct {
 	Fork      Fork
 	Exit      Exit
 	Cgroup    Cgroup
+	IOURing   IOURing
 
 	CgroupMove CgroupMove
 	ProcAccess ProcAccess
@@ -187,6 +188,8 @@ func (e *Event) Body() Body {
 		return &e.Exit
 	case KindCgroup:
 		return &e.Cgroup
+	case KindIOURing:
+		return &e.IOURing
 	case KindCgroupMove:
 		return &e.CgroupMove
 	case KindProcAccess:
@@ -253,13 +256,22 @@ type Exec struct {
 	Ret            int64
 }
 
-// ExeFile is the executed file's inode.
+// ExeFile is the executed file: its inode, change time, whether it has a
+// path at all, and the SHA-256 of its content (or why there is none).
 type ExeFile struct {
-	Ino  uint64
-	Dev  uint32 // the kernel's dev_t: major << 20 | minor
-	Mode uint32
-	UID  uint32
-	GID  uint32
+	Ino      uint64
+	Dev      uint32 // the kernel's dev_t: major << 20 | minor
+	Mode     uint32
+	UID      uint32
+	GID      uint32
+	Ctime    uint64 // ns since the epoch
+	Fileless bool   // memfd: no path in any mount namespace
+	Deleted  bool   // unlinked when it was executed
+	// WriteDenied: the kernel refused writes to the file when it was
+	// executed (not in the log: what ExeHasher may rely on).
+	WriteDenied bool
+	SHA256      string // hex
+	SHA256Error string // why SHA256 is not known
 }
 
 // Type is "exec".
@@ -294,7 +306,10 @@ func (x *Exec) appendBody(b []byte) []byte {
 		b = appendUint(b, "flags_raw", uint64(x.AtFlags))
 	}
 	if !x.NoEnter {
-		b = AppendString(b, "filename", x.Filename)
+		// Not readable at entry: no filename, never a later read.
+		if !x.FilenameUnreadable {
+			b = AppendString(b, "filename", x.Filename)
+		}
 		b = appendPathFlags(b, x.FilenameTruncated, x.FilenameUnreadable)
 	}
 	if x.Ret == 0 {
@@ -302,13 +317,7 @@ func (x *Exec) appendBody(b []byte) []byte {
 		if x.ExeTruncated {
 			b = appendBool(b, "exe_truncated", true)
 		}
-		b = append(appendKey(b, "exe_file"), '{')
-		b = appendUint(b, "ino", x.ExeFile.Ino)
-		b = appendDev(b, "dev", x.ExeFile.Dev)
-		b = appendOctal(b, "mode", uint64(x.ExeFile.Mode))
-		b = appendUint(b, "uid", uint64(x.ExeFile.UID))
-		b = appendUint(b, "gid", uint64(x.ExeFile.GID))
-		b = append(b, '}')
+		b = x.ExeFile.append(b)
 	}
 	b = appendArgv(b, x.Args)
 	b = appendUint(b, "argc", uint64(x.Argc))
@@ -331,12 +340,12 @@ func (x *Exec) decode(r *reader) {
 		x.Dirfd = int32(r.int("dirfd"))
 		x.AtFlags = r.uint32("flags_raw")
 	}
-	x.NoEnter = !r.o.has("filename")
-	x.Filename = r.bytes("filename")
 	x.FilenameTruncated, x.FilenameUnreadable = r.bool("path_truncated"), r.bool("path_unreadable")
+	x.NoEnter = !r.o.has("filename") && !x.FilenameUnreadable
+	x.Filename = r.bytes("filename")
 	x.Exe, x.ExeTruncated = r.bytes("exe"), r.bool("exe_truncated")
 	if f := r.object("exe_file"); f != nil {
-		x.ExeFile = ExeFile{Ino: f.uint("ino"), Dev: f.dev("dev"), Mode: uint32(f.octal("mode")), UID: f.uint32("uid"), GID: f.uint32("gid")}
+		x.ExeFile.decode(f)
 		r.done(f)
 	}
 	x.ArgsTruncated = r.bool("argv_truncated")
@@ -416,49 +425,6 @@ func appendArgv(b []byte, args string) []byte {
 		b = append(b, '"')
 	})
 	return append(b, ']')
-}
-
-// Open is an open of a file.
-type Open struct {
-	Syscall        string // "open", "creat", "openat", "openat2"
-	Dirfd          int32  // AT_FDCWD (-100) for open and creat
-	Path           string // as passed by the caller
-	PathTruncated  bool
-	PathUnreadable bool
-	Flags          uint64 // creat: the effective O_CREAT|O_WRONLY|O_TRUNC
-	Mode           uint64
-	Resolve        uint64 // openat2
-	Ret            int64  // the fd, or -errno
-}
-
-// Type is "open".
-func (*Open) Type() string { return "open" }
-
-func (o *Open) appendBody(b []byte) []byte {
-	b = appendSyscall(b, o.Syscall)
-	b = appendInt(b, "dirfd", int64(o.Dirfd))
-	b = AppendString(b, "path", o.Path)
-	b = appendPathFlags(b, o.PathTruncated, o.PathUnreadable)
-	b = appendOpenFlags(appendKey(b, "flags"), o.Flags)
-	b = appendUint(b, "flags_raw", o.Flags)
-	b = appendOctal(b, "mode", o.Mode)
-	if o.Syscall == "openat2" {
-		b = appendFlagNames(appendKey(b, "resolve"), resolveFlagNames, o.Resolve)
-	}
-	if o.Ret >= 0 {
-		b = appendInt(b, "fd", o.Ret)
-	}
-	return appendResult(b, o.Ret)
-}
-
-func (o *Open) decode(r *reader) {
-	o.Syscall, o.Dirfd = r.string("syscall"), int32(r.int("dirfd"))
-	o.Path, o.PathTruncated, o.PathUnreadable = r.bytes("path"), r.bool("path_truncated"), r.bool("path_unreadable")
-	o.Flags, o.Mode = r.uint("flags_raw"), r.octal("mode")
-	var resolve []string
-	r.into("resolve", &resolve)
-	o.Resolve = flagBits(resolveFlagNames, resolve)
-	o.Ret = r.int("ret")
 }
 
 // Connect is a connect of a socket (a syscall, or io_uring CONNECT).

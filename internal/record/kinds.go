@@ -19,6 +19,7 @@ const (
 	// KindSockState: how a recorded connect left SYN_SENT.
 	KindSockState uint32 = 11
 	KindDNS       uint32 = 12
+	KindIOURing   uint32 = 13
 
 	KindCgroupMove uint32 = 14
 	KindProcAccess uint32 = 15
@@ -57,6 +58,7 @@ var Types = []TypeInfo{
 	{"fork", KindFork},
 	{"exit", KindExit},
 	{"cgroup", KindCgroup},
+	{"io_uring", KindIOURing},
 	{"cgroup_move", KindCgroupMove},
 	{"proc_access", KindProcAccess},
 	{"file_op", KindFileOp},
@@ -75,7 +77,7 @@ var Types = []TypeInfo{
 	{"checkpoint", 0},
 }
 
-// kindNames is Types by kernel kind.
+// kindNames is Types by kernel kind; "" for a number no kind has.
 var kindNames = func() [KindMax]string {
 	var names [KindMax]string
 	names[KindUnknown] = "unknown"

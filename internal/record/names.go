@@ -47,6 +47,47 @@ var atFlagNames = []flagName{
 	{unix.AT_EMPTY_PATH, "AT_EMPTY_PATH"},
 }
 
+var openTreeFlagNames = []flagName{
+	{unix.OPEN_TREE_CLONE, "OPEN_TREE_CLONE"},
+	{unix.OPEN_TREE_CLOEXEC, "OPEN_TREE_CLOEXEC"},
+	{unix.AT_SYMLINK_NOFOLLOW, "AT_SYMLINK_NOFOLLOW"},
+	{unix.AT_NO_AUTOMOUNT, "AT_NO_AUTOMOUNT"},
+	{unix.AT_EMPTY_PATH, "AT_EMPTY_PATH"},
+	{unix.AT_RECURSIVE, "AT_RECURSIVE"},
+}
+
+var memfdFlagNames = []flagName{
+	{unix.MFD_CLOEXEC, "MFD_CLOEXEC"},
+	{unix.MFD_ALLOW_SEALING, "MFD_ALLOW_SEALING"},
+	{unix.MFD_HUGETLB, "MFD_HUGETLB"},
+	{0x8, "MFD_NOEXEC_SEAL"},
+	{0x10, "MFD_EXEC"},
+}
+
+const ioringSetupCqsize = 1 << 3
+
+// IORING_SETUP_* of io_uring_setup.
+var uringSetupFlagNames = []flagName{
+	{1 << 0, "IORING_SETUP_IOPOLL"},
+	{1 << 1, "IORING_SETUP_SQPOLL"},
+	{1 << 2, "IORING_SETUP_SQ_AFF"},
+	{ioringSetupCqsize, "IORING_SETUP_CQSIZE"},
+	{1 << 4, "IORING_SETUP_CLAMP"},
+	{1 << 5, "IORING_SETUP_ATTACH_WQ"},
+	{1 << 6, "IORING_SETUP_R_DISABLED"},
+	{1 << 7, "IORING_SETUP_SUBMIT_ALL"},
+	{1 << 8, "IORING_SETUP_COOP_TASKRUN"},
+	{1 << 9, "IORING_SETUP_TASKRUN_FLAG"},
+	{1 << 10, "IORING_SETUP_SQE128"},
+	{1 << 11, "IORING_SETUP_CQE32"},
+	{1 << 12, "IORING_SETUP_SINGLE_ISSUER"},
+	{1 << 13, "IORING_SETUP_DEFER_TASKRUN"},
+	{1 << 14, "IORING_SETUP_NO_MMAP"},
+	{1 << 15, "IORING_SETUP_REGISTERED_FD_ONLY"},
+	{1 << 16, "IORING_SETUP_NO_SQARRAY"},
+	{1 << 17, "IORING_SETUP_HYBRID_IOPOLL"},
+}
+
 // appendFlagNames appends the names of the bits in v as a JSON array.
 func appendFlagNames(b []byte, names []flagName, v uint64) []byte {
 	return append(appendFlagList(append(b, '['), names, v), ']')

@@ -100,8 +100,14 @@ type Encoder struct {
 	// appended and must not append.
 	OnCgroup func(c *Cgroup)
 
-	sensitive    atomic.Pointer[PathSet]
-	patternNames atomic.Pointer[[]string]
+	sensitive      atomic.Pointer[PathSet]
+	sensitiveFiles atomic.Pointer[FileSet]
+	patternNames   atomic.Pointer[[]string]
+	// Hasher adds the SHA-256 of the executed image to exec records
+	// (exe_file.sha256); nil: none. Set it before the first append.
+	Hasher *ExeHasher
+	// joined holds a failed relative open's directory and name, to match.
+	joined []byte
 
 	exes    map[processID]exeOf
 	attr    attribution
@@ -132,6 +138,13 @@ func (e *Encoder) SetSensitive(s *PathSet) { e.sensitive.Store(s) }
 
 // Sensitive is the current sensitive path set.
 func (e *Encoder) Sensitive() *PathSet { return e.sensitive.Load() }
+
+// SetSensitiveFiles sets the files (device, inode) whose opens are tagged
+// credential_access whatever their name (nil: none), usually
+// ResolveSensitiveFiles of the sensitive path set, for the records appended
+// from now on. The set then belongs to the encoder, which adds the files of
+// opens whose resolved path is sensitive. Safe while others append.
+func (e *Encoder) SetSensitiveFiles(f *FileSet) { e.sensitiveFiles.Store(f) }
 
 // SetPatternNames sets the daemon's target patterns, in the kernel's order,
 // so that a cgroup record can name the ones that matched. Safe while others
@@ -269,8 +282,11 @@ func (e *Encoder) AppendEvent(b []byte, seq uint64, prev *[32]byte, ev *Event) [
 		if e.attr.active && ev.Exec.Ret == 0 && e.attr.exec(process, member) {
 			tag = TagToolCallCommand
 		}
+		if x := &ev.Exec; x.Ret == 0 && e.Hasher != nil {
+			x.ExeFile.SHA256, x.ExeFile.SHA256Error = e.Hasher.Sum(p.Pid, p.ExecID.Start, x.Exe, &x.ExeFile)
+		}
 	case KindOpen:
-		if e.sensitive.Load().Match(unsafeBytes(ev.Open.Path)) {
+		if e.openSensitive(&ev.Open) {
 			tag = TagCredentialAccess
 		}
 	case KindFork:
@@ -438,6 +454,8 @@ func NewBody(name string) Body {
 		return new(Exit)
 	case "cgroup":
 		return new(Cgroup)
+	case "io_uring":
+		return new(IOURing)
 	case "cgroup_move":
 		return new(CgroupMove)
 	case "proc_access":

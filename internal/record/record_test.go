@@ -179,12 +179,12 @@ var recordCases = []struct {
 		events: []Event{execEv(shell, 0, Exec{
 			Ret: 0, Syscall: "execve", Dirfd: -100,
 			Filename: "/usr/bin/sh", Exe: "/usr/bin/dash",
-			ExeFile: ExeFile{Ino: 247072, Dev: 254<<20 | 1, Mode: 0o100755, UID: 0, GID: 0}, Argc: 3, Args: "sh\x00-c\x00cat /etc/hostname\x00", ArgsSize: 24,
+			ExeFile: ExeFile{Ino: 247072, Dev: 254<<20 | 1, Mode: 0o100755, UID: 0, GID: 0, Ctime: 1735786000123456789}, Argc: 3, Args: "sh\x00-c\x00cat /etc/hostname\x00", ArgsSize: 24,
 		})},
 		want: []string{
 			`{"v":1,"seq":1,"prev":"0000000000000000000000000000000000000000000000000000000000000000","time":"2025-01-02T03:04:05.123456789Z","ktime":1000123456789,"host":"build-host-1","boot_id":"b78835f2-8fc3-4e6c-826a-884af615cd65","type":"exec","cpu":3,"kseq":17,`,
 			`"proc":{"pid":100,"tid":100,"ppid":99,"uid":1000,"gid":1001,"euid":1002,"egid":1003,"auid":4294967295,"comm":"sh","exe":"/usr/bin/dash","cgroup_id":4242,"cgroup":"/agenttrace/run-1","exec_id":"100-900000000000-5","parent_exec_id":"99-800000000000-4"}`,
-			`"exec":{"syscall":"execve","filename":"/usr/bin/sh","exe":"/usr/bin/dash","exe_file":{"ino":247072,"dev":"254:1","mode":"0100755","uid":0,"gid":0},"argv":["sh","-c","cat /etc/hostname"],"argc":3,"ret":0}}`,
+			`"exec":{"syscall":"execve","filename":"/usr/bin/sh","exe":"/usr/bin/dash","exe_file":{"ino":247072,"dev":"254:1","mode":"0100755","uid":0,"gid":0,"ctime":1735786000123456789},"argv":["sh","-c","cat /etc/hostname"],"argc":3,"ret":0}}`,
 		},
 	},
 	{
@@ -192,10 +192,10 @@ var recordCases = []struct {
 		events: []Event{execEv(shell, loader.FlagArgsTruncated|loader.FlagExeTruncated|loader.FlagPathTruncated, Exec{
 			Ret: 0, Syscall: "execve", Dirfd: -100,
 			Filename: "/very/long/name", Exe: "/deep/bin/tool",
-			ExeFile: ExeFile{Ino: 12, Dev: 8<<20 | 3, Mode: 0o104755, UID: 0, GID: 50}, Argc: 5000, Args: "tool\x00--flag\x00partial-argu", ArgsSize: 1_048_576,
+			ExeFile: ExeFile{Ino: 12, Dev: 8<<20 | 3, Mode: 0o104755, UID: 0, GID: 50, Deleted: true}, Argc: 5000, Args: "tool\x00--flag\x00partial-argu", ArgsSize: 1_048_576,
 		})},
 		want: []string{
-			`"exec":{"syscall":"execve","filename":"/very/long/name","path_truncated":true,"exe":"/deep/bin/tool","exe_truncated":true,"exe_file":{"ino":12,"dev":"8:3","mode":"0104755","uid":0,"gid":50},"argv":["tool","--flag","partial-argu"],"argc":5000,"argv_truncated":true,"argv_size":1048576,"ret":0}}`,
+			`"exec":{"syscall":"execve","filename":"/very/long/name","path_truncated":true,"exe":"/deep/bin/tool","exe_truncated":true,"exe_file":{"ino":12,"dev":"8:3","mode":"0104755","uid":0,"gid":50,"ctime":0,"deleted":true},"argv":["tool","--flag","partial-argu"],"argc":5000,"argv_truncated":true,"argv_size":1048576,"ret":0}}`,
 		},
 	},
 	{
@@ -230,7 +230,7 @@ var recordCases = []struct {
 		})},
 		want: []string{
 			`"exe":"/usr/bin/true","cgroup_id"`,
-			`"exec":{"syscall":"execveat","dirfd":11,"flags":["AT_EMPTY_PATH","0x8000"],"flags_raw":36864,"filename":"","exe":"/usr/bin/true","exe_file":{"ino":247849,"dev":"254:0","mode":"0100755","uid":0,"gid":0},"argv":[""],"argc":1,"argv_empty":true,"ret":0}}`,
+			`"exec":{"syscall":"execveat","dirfd":11,"flags":["AT_EMPTY_PATH","0x8000"],"flags_raw":36864,"filename":"","exe":"/usr/bin/true","exe_file":{"ino":247849,"dev":"254:0","mode":"0100755","uid":0,"gid":0,"ctime":0},"argv":[""],"argc":1,"argv_empty":true,"ret":0}}`,
 		},
 	},
 	{
@@ -239,7 +239,7 @@ var recordCases = []struct {
 			Ret: -14, Syscall: "execve", Dirfd: -100,
 		})},
 		want: []string{
-			`"exec":{"syscall":"execve","filename":"","path_unreadable":true,"argv":[],"argc":0,"argv_empty":true,"ret":-14,"errno":"EFAULT"}}`,
+			`"exec":{"syscall":"execve","path_unreadable":true,"argv":[],"argc":0,"argv_empty":true,"ret":-14,"errno":"EFAULT"}}`,
 		},
 	},
 	{
@@ -248,7 +248,7 @@ var recordCases = []struct {
 			Ret: 0, Exe: "/usr/bin/ls", ExeFile: ExeFile{Ino: 5, Dev: 1<<20 | 2, Mode: 0o100755}, Argc: 2, ArgsSize: 8,
 		})},
 		want: []string{
-			`"exec":{"exe":"/usr/bin/ls","exe_file":{"ino":5,"dev":"1:2","mode":"0100755","uid":0,"gid":0},"argv":[],"argc":2,"argv_unreadable":true,"ret":0}}`,
+			`"exec":{"exe":"/usr/bin/ls","exe_file":{"ino":5,"dev":"1:2","mode":"0100755","uid":0,"gid":0,"ctime":0},"argv":[],"argc":2,"argv_unreadable":true,"ret":0}}`,
 		},
 	},
 	{
@@ -259,7 +259,7 @@ var recordCases = []struct {
 		})},
 		want: []string{
 			`"exec_id":"100-900000000000-5","parent_exec_id":"99-800000000000-4","abi":"i386"}`,
-			`"exe_file":{"ino":7,"dev":"0:45","mode":"0100700","uid":1000,"gid":1000}`,
+			`"exe_file":{"ino":7,"dev":"0:45","mode":"0100700","uid":1000,"gid":1000,"ctime":0}`,
 		},
 	},
 	{
@@ -382,7 +382,7 @@ var recordCases = []struct {
 		},
 		want: []string{
 			`"abi":"i386"},"open":{"syscall":"open","dirfd":-100,"path":"/aaaa","path_truncated":true,"flags":["O_RDONLY"],"flags_raw":0,"mode":"0","ret":-36,"errno":"ENAMETOOLONG"}}`,
-			`"open":{"syscall":"openat","dirfd":-100,"path":"","path_unreadable":true,"flags":["O_RDONLY"],"flags_raw":0,"mode":"0","ret":-14,"errno":"EFAULT"}}`,
+			`"open":{"syscall":"openat","dirfd":-100,"path_unreadable":true,"flags":["O_RDONLY"],"flags_raw":0,"mode":"0","ret":-14,"errno":"EFAULT"}}`,
 		},
 	},
 	{
@@ -565,41 +565,48 @@ var recordCases = []struct {
 func TestAppendEventGolden(t *testing.T) {
 	for _, tc := range recordCases {
 		t.Run(tc.name, func(t *testing.T) {
-			enc := newTestEncoder()
-			var got []byte
-			var prev [32]byte // each line's prev is the hash of the line before, as the sink writes it
-			for i := range tc.events {
-				line := enc.AppendEvent(nil, uint64(i+1), &prev, &tc.events[i])
-				prev = sha256.Sum256(append(line[:len(line):len(line)], '\n'))
-				if err := schema.Validate(line); err != nil {
-					t.Errorf("line %d does not validate: %v\n%s", i+1, err, line)
-				}
-				got = append(append(got, line...), '\n')
-			}
-			rest := string(got)
-			for _, w := range tc.want {
-				i := strings.Index(rest, w)
-				if i < 0 {
-					t.Errorf("output does not contain (after the previous fragment) %s\noutput:\n%s", w, got)
-					break
-				}
-				rest = rest[i+len(w):]
-			}
-			golden := filepath.Join("testdata", tc.name+".golden")
-			if *update {
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("output differs from %s:\n got %s\nwant %s", golden, got, want)
-			}
+			checkGolden(t, newTestEncoder(), tc.name, tc.events, tc.want)
 		})
+	}
+}
+
+// checkGolden encodes events with enc, validates every line against the
+// schema, looks for the want fragments in order, and compares the whole
+// output with testdata/<name>.golden (rewritten with -update).
+func checkGolden(t *testing.T, enc *Encoder, name string, events []Event, want []string) {
+	t.Helper()
+	var got []byte
+	var prev [32]byte // each line's prev is the hash of the line before, as the sink writes it
+	for i := range events {
+		line := enc.AppendEvent(nil, uint64(i+1), &prev, &events[i])
+		prev = sha256.Sum256(append(line[:len(line):len(line)], '\n'))
+		if err := schema.Validate(line); err != nil {
+			t.Errorf("line %d does not validate: %v\n%s", i+1, err, line)
+		}
+		got = append(append(got, line...), '\n')
+	}
+	rest := string(got)
+	for _, w := range want {
+		i := strings.Index(rest, w)
+		if i < 0 {
+			t.Errorf("output does not contain (after the previous fragment) %s\noutput:\n%s", w, got)
+			break
+		}
+		rest = rest[i+len(w):]
+	}
+	golden := filepath.Join("testdata", name+".golden")
+	if *update {
+		if err := os.WriteFile(golden, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	wantGolden, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if !bytes.Equal(got, wantGolden) {
+		t.Errorf("output differs from %s:\n got %s\nwant %s", golden, got, wantGolden)
 	}
 }
 

@@ -92,16 +92,26 @@ func (t *textWriter) compact(r *record.Record, toolCall string) (kind, text stri
 	switch b := r.Body.(type) {
 	case *record.Exec:
 		argv := readables(b.Argv())
+		img := Image{Exe: record.Readable(b.Exe), Fileless: b.ExeFile.Fileless, Deleted: b.ExeFile.Deleted}
+		label := ""
+		if l := img.Label(); l != "" {
+			label = t.style(styleRed, l) + " "
+		}
 		switch {
 		case b.Ret == 0 && r.HasTag(record.TagToolCallCommand):
-			return t.style(styleCyan, compactKind("TOOL")), fmt.Sprintf("pid %d $ %s%s", r.Proc.Pid, t.style(styleBold, argvText(argv)), suffix)
+			return t.style(styleCyan, compactKind("TOOL")), fmt.Sprintf("pid %d $ %s%s%s", r.Proc.Pid, label, t.style(styleBold, argvText(argv)), suffix)
+		case b.Ret == 0 && label != "":
+			return t.style(styleRed, compactKind("exec")), fmt.Sprintf("pid %d %s%s%s", r.Proc.Pid, label, argvText(argv), suffix)
 		case b.Ret == 0:
 			return compactKind("exec"), fmt.Sprintf("pid %d %s%s%s", r.Proc.Pid, argvText(argv), exeText(argv, record.Readable(b.Exe)), suffix)
 		}
 		return t.style(styleYellow, compactKind("exec")), fmt.Sprintf("%s %s %s %s%s", who, t.style(styleYellow, "failed "+display(record.Errno(b.Ret))),
 			display(record.Readable(b.Filename)), argvText(argv), suffix)
 	case *record.Open:
-		path, errno := display(record.Readable(b.Path)), record.Errno(b.Ret)
+		path, errno := display(requestedPath(b)), record.Errno(b.Ret)
+		if opened := openedPath(r, b); opened != "" {
+			path += " → " + display(opened)
+		}
 		switch {
 		case r.HasTag(record.TagCredentialAccess):
 			return t.style(styleRed, compactKind("CRED")), fmt.Sprintf("%s %s%s", who,

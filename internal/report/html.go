@@ -88,6 +88,9 @@ func timelineRows(s *Session) []timelineRow {
 		label := argvText(c.Argv)
 		switch {
 		case len(c.Argv) > 0:
+			if l := c.ExeLabel(); l != "" {
+				label = l + " " + label
+			}
 		case len(c.ForkOf) > 0:
 			label = "(fork of " + argvText(c.ForkOf) + ")"
 		default:
@@ -233,7 +236,7 @@ table.files td { padding: 0 10px 0 0; vertical-align: top; }
 <li class="event">&#9888; {{.Type}} +{{seconds .AtNs}}{{if gt .UntilNs .AtNs}} to +{{seconds .UntilNs}}{{end}}: {{display .Text}} <span class="muted">(seq {{.Seq}})</span></li>
 {{- end}}{{else}}{{with .ToolCall}}
 <li class="tc{{if .Credential}} cred{{end}}" id="tc-{{.ID}}"><details open><summary>tool call <span class="mono">{{.ID}}</span> · +{{seconds .StartNs}} · took {{seconds .DurationNs}} · {{if .Exit}}{{exit .Exit}}{{else}}no exit recorded{{end}}{{if .Credential}}<span class="tag">credential_access</span>{{end}}<br>
-{{if .Argv}}<code>$ {{argv .Argv}}</code>{{else if .ForkOf}}<span class="muted">(no exec recorded: a fork of <code>{{argv .ForkOf}}</code>)</span>{{else}}<span class="problem">(what it ran is not in the log: its fork and first exec records are missing)</span>{{end}}</summary>
+{{if .Argv}}<code>$ {{with .ExeLabel}}<span class="failed">{{display .}}</span> {{end}}{{argv .Argv}}</code>{{else if .ForkOf}}<span class="muted">(no exec recorded: a fork of <code>{{argv .ForkOf}}</code>)</span>{{else}}<span class="problem">(what it ran is not in the log: its fork and first exec records are missing)</span>{{end}}</summary>
 <ul>{{range .Processes}}{{template "proc" .}}{{end}}</ul></details></li>
 {{- end}}{{end}}{{end}}
 </ul>
@@ -251,9 +254,9 @@ document.querySelectorAll("button[data-open]").forEach(function (b) {
 </script>
 </body>
 </html>
-{{define "proc"}}<li><details open><summary><span class="pid">pid {{.Pid}}</span> <code>{{range $i, $img := .Images}}{{if $i}} → exec {{end}}{{argv $img.Argv}}{{else}}(no exec recorded: {{display .Comm}}){{end}}</code> · {{if .Exit}}{{exit .Exit}}{{else}}no exit recorded{{end}}{{if .Cgroup}} · in cgroup <code>{{display .Cgroup}}</code>{{end}}</summary>
+{{define "proc"}}<li><details open><summary><span class="pid">pid {{.Pid}}</span> <code>{{range $i, $img := .Images}}{{if $i}} → exec {{end}}{{with $img.Label}}<span class="failed">{{display .}}</span> {{end}}{{argv $img.Argv}}{{else}}(no exec recorded: {{display .Comm}}){{end}}</code> · {{if .Exit}}{{exit .Exit}}{{else}}no exit recorded{{end}}{{if .Cgroup}} · in cgroup <code>{{display .Cgroup}}</code>{{end}}</summary>
 {{- range .Credentials}}
-<div class="cred-line">CREDENTIAL {{.Access}} <code>{{display .Path}}</code>{{count .Count}}{{if .Errno}} (failed: {{.Errno}}){{end}}<span class="tag">{{range .Tags}}{{.}}{{end}}</span></div>
+<div class="cred-line">CREDENTIAL {{.Access}} <code>{{display .Path}}</code>{{if .Opened}} → <code>{{display .Opened}}</code>{{end}}{{count .Count}}{{if .Errno}} (failed: {{.Errno}}){{end}}<span class="tag">{{range .Tags}}{{.}}{{end}}</span></div>
 {{- end}}
 {{- range .Connects}}
 <div>connect <code>{{display .Address}}</code> <span{{if ne .Result "ok"}} class="failed"{{end}}>{{.Result}}</span>{{count .Count}}</div>
@@ -264,7 +267,7 @@ document.querySelectorAll("button[data-open]").forEach(function (b) {
 {{- if .Files}}
 <table class="files">
 {{- range filerows .Files}}
-<tr><td class="{{if .Failed}}failed{{else}}muted{{end}}">{{.Label}}</td><td><code>{{display .Path}}</code>{{if .Failed}} <span class="muted">{{.Access}}</span>{{end}}{{count .Count}}</td></tr>
+<tr><td class="{{if .Failed}}failed{{else}}muted{{end}}">{{.Label}}</td><td><code>{{display .Path}}</code>{{if .Opened}} → <code>{{display .Opened}}</code>{{end}}{{if .Failed}} <span class="muted">{{.Access}}</span>{{end}}{{count .Count}}</td></tr>
 {{- end}}
 </table>
 {{- end}}

@@ -15,6 +15,7 @@ package report
 import (
 	"cmp"
 	"fmt"
+	pathpkg "path"
 	"slices"
 	"strings"
 	"time"
@@ -158,6 +159,8 @@ type ToolCall struct {
 	// process. Without one, ForkOf is the agent's program it was forked from.
 	Argv       []string   `json:"argv,omitempty"`
 	Exe        string     `json:"exe,omitempty"`
+	Fileless   bool       `json:"fileless,omitempty"` // Exe has no path (memfd)
+	Deleted    bool       `json:"deleted,omitempty"`  // Exe was unlinked when it was executed
 	ForkOf     []string   `json:"fork_of,omitempty"`
 	Time       string     `json:"time"`
 	StartNs    int64      `json:"start_ns"` // since the session's start
@@ -202,14 +205,38 @@ type Process struct {
 
 // Image is one program a process ran.
 type Image struct {
-	ExecID string   `json:"exec_id"`
-	Exe    string   `json:"exe"`
-	Argv   []string `json:"argv"`
+	ExecID   string   `json:"exec_id"`
+	Exe      string   `json:"exe"`
+	Fileless bool     `json:"fileless,omitempty"` // no path in any mount namespace (memfd)
+	Deleted  bool     `json:"deleted,omitempty"`  // unlinked when it was executed
+	Argv     []string `json:"argv"`
+}
+
+// ExeLabel is Image.Label of the tool call's command.
+func (c *ToolCall) ExeLabel() string {
+	return (&Image{Exe: c.Exe, Fileless: c.Fileless, Deleted: c.Deleted}).Label()
+}
+
+// Label is how a fileless or deleted image is presented before its argv
+// ("[fileless memfd:x]"), so that argv chosen by the program cannot pass
+// for another; "" for an image with a path.
+func (img *Image) Label() string {
+	switch {
+	case img.Fileless:
+		return "[fileless " + img.Exe + "]"
+	case img.Deleted:
+		return "[deleted " + img.Exe + "]"
+	}
+	return ""
 }
 
 // File is one (path, access, result) a process opened, with how often.
 type File struct {
-	Path   string   `json:"path"`
+	Path string `json:"path"` // as requested
+	// Opened is the file the kernel opened, when the name asked for does
+	// not say which (relative, another base name: a link, a descriptor
+	// reopened through /proc, a file handle, a memfd).
+	Opened string   `json:"opened,omitempty"`
 	Access string   `json:"access"` // read, write, create, rdwr, dir, path
 	Errno  string   `json:"errno,omitempty"`
 	Count  int      `json:"count"`
@@ -217,7 +244,7 @@ type File struct {
 	Seq    uint64   `json:"seq"` // the first record
 }
 
-type fileKey struct{ path, access, errno string }
+type fileKey struct{ path, opened, access, errno string }
 
 // Connect is one (address, result) a process connected to, with how often.
 type Connect struct {
@@ -542,9 +569,11 @@ func (b *builder) kernel(r *record.Record, attr record.Attribution) {
 			break
 		}
 		argv := readables(body.Argv())
-		p.Images = append(p.Images, &Image{ExecID: r.Proc.ExecID.String(), Exe: record.Readable(body.Exe), Argv: argv})
+		p.Images = append(p.Images, &Image{ExecID: r.Proc.ExecID.String(), Exe: record.Readable(body.Exe), Argv: argv,
+			Fileless: body.ExeFile.Fileless, Deleted: body.ExeFile.Deleted})
 		if attr.ToolCallCommand && call != nil {
 			call.Argv, call.Exe = argv, record.Readable(body.Exe)
+			call.Fileless, call.Deleted = body.ExeFile.Fileless, body.ExeFile.Deleted
 		}
 	case *record.Open:
 		if sel {
@@ -640,15 +669,16 @@ func openAccess(flags uint64) string {
 }
 
 func (b *builder) open(p *Process, r *record.Record, o *record.Open) {
-	path, errno := record.Readable(o.Path), record.Errno(o.Ret)
-	key := fileKey{path, openAccess(o.Flags), errno}
+	path, errno := requestedPath(o), record.Errno(o.Ret)
+	opened := openedPath(r, o)
+	key := fileKey{path, opened, openAccess(o.Flags), errno}
 	if p.files == nil {
 		p.files = map[fileKey]*File{}
 	}
 	credential := r.HasTag(record.TagCredentialAccess)
 	f, ok := p.files[key]
 	if !ok {
-		f = &File{Path: path, Access: key.access, Errno: errno, Seq: r.Seq, Tags: r.Tags}
+		f = &File{Path: path, Opened: opened, Access: key.access, Errno: errno, Seq: r.Seq, Tags: r.Tags}
 		p.files[key] = f
 		if credential {
 			p.Credentials = append(p.Credentials, f)
@@ -660,6 +690,39 @@ func (b *builder) open(p *Process, r *record.Record, o *record.Open) {
 	if credential {
 		b.summary.CredentialAccess++
 	}
+}
+
+// openedPath is the file an open opened, when what it asked for does not
+// say: a relative name (three files can be "target.txt"), no path at all (a
+// file handle, a descriptor of another process, a memfd, a path that could
+// not be read), or a credential reached under another name (a link, a
+// /proc/self/fd reopen). "" otherwise: a library reached through a
+// versioned symbolic link is not worth a line.
+func openedPath(r *record.Record, o *record.Open) string {
+	if !o.File.Present {
+		return ""
+	}
+	requested := requestedPath(o)
+	if !strings.HasPrefix(requested, "/") ||
+		r.HasTag(record.TagCredentialAccess) && pathpkg.Base(requested) != pathpkg.Base(o.File.Path) {
+		return record.Readable(o.File.Path)
+	}
+	return ""
+}
+
+// requestedPath is what an open asked for, as one string.
+func requestedPath(o *record.Open) string {
+	switch {
+	case o.Syscall == "open_by_handle_at":
+		return "(file handle)"
+	case o.Syscall == "pidfd_getfd":
+		return fmt.Sprintf("(fd %d of pid %d)", o.TargetFd, o.Source.ExecID.Pid)
+	case o.Syscall == "memfd_create":
+		return "(memfd " + record.Readable(o.Path) + ")"
+	case o.PathUnreadable:
+		return "(path unreadable)"
+	}
+	return record.Readable(o.Path)
 }
 
 // connectAddress is where a connect went, as one string.

@@ -186,7 +186,11 @@ func (t *textWriter) toolCall(c *ToolCall) {
 	t.line(1, t.style(styleCyan, head), fmt.Sprintf(" · +%s · took %s · %s", seconds(c.StartNs), seconds(c.DurationNs), result))
 	switch {
 	case len(c.Argv) > 0:
-		t.line(2, "$ ", t.style(styleBold, argvText(c.Argv)))
+		label := ""
+		if l := c.ExeLabel(); l != "" {
+			label = t.style(styleRed, l) + " "
+		}
+		t.line(2, "$ ", label, t.style(styleBold, argvText(c.Argv)))
 	case len(c.ForkOf) > 0:
 		t.line(2, "(no exec recorded: a fork of ", argvText(c.ForkOf), ")")
 	default:
@@ -215,7 +219,11 @@ func exitText(e *Exit) string {
 func (t *textWriter) process(p *Process, indent int) {
 	var what []string
 	for _, img := range p.Images {
-		what = append(what, argvText(img.Argv))
+		text := argvText(img.Argv)
+		if label := img.Label(); label != "" {
+			text = t.style(styleRed, label) + " " + text
+		}
+		what = append(what, text)
 	}
 	head := strings.Join(what, " → exec ")
 	if head == "" {
@@ -230,7 +238,7 @@ func (t *textWriter) process(p *Process, indent int) {
 	}
 	t.line(indent, t.style(styleBold, fmt.Sprintf("pid %d", p.Pid)), "  ", head, " · ", end)
 	for _, f := range p.Credentials {
-		t.line(indent+1, t.style(styleRed, "CREDENTIAL "+f.Access+" "+display(f.Path)+count(f.Count)+failure(f.Errno)))
+		t.line(indent+1, t.style(styleRed, "CREDENTIAL "+f.Access+" "+display(f.Path)+opened(f)+count(f.Count)+failure(f.Errno)))
 	}
 	for _, c := range p.Connects {
 		res := c.Result
@@ -288,6 +296,14 @@ func (t *textWriter) files(files []*File, indent int) {
 	}
 }
 
+// opened is " → the file opened" when a File names it.
+func opened(f *File) string {
+	if f.Opened == "" {
+		return ""
+	}
+	return " → " + display(f.Opened)
+}
+
 func (t *textWriter) fileGroup(files []*File, indent int, label string, in func(*File) bool, errno string) {
 	var dirs []string
 	names := map[string][]string{}
@@ -299,7 +315,7 @@ func (t *textWriter) fileGroup(files []*File, indent int, label string, in func(
 		if _, ok := names[dir]; !ok {
 			dirs = append(dirs, dir)
 		}
-		what := display(name) + count(f.Count)
+		what := display(name) + opened(f) + count(f.Count)
 		if errno != "" && f.Access != "read" {
 			what += " (" + f.Access + ")"
 		}

@@ -204,6 +204,8 @@ func Run(opts Options) (*Result, error) {
 		sensitive = record.DefaultSensitive()
 	}
 	enc.SetSensitive(sensitive)
+	enc.SetSensitiveFiles(record.ResolveSensitiveFiles(sensitive))
+	enc.Hasher = record.NewExeHasher()
 	cfg := tracer.Config{
 		Load: loader.Config{MaxArgBytes: opts.MaxArgBytes, RingBytes: opts.RingBytes},
 		Target: func(k *loader.Tracer) error {

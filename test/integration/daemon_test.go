@@ -50,6 +50,7 @@ var daemonHooks = []string{
 	"tp_btf/sched_process_exit",
 	"tp_btf/inet_sock_set_state",
 	"tp_btf/io_uring_complete",
+	"tp_btf/io_uring_cqe_overflow",
 	"tp_btf/io_uring_submit_req",
 	"cgroup/sock_create",
 	"cgroup/connect4",

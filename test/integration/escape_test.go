@@ -171,7 +171,8 @@ func checkEscaped(t *testing.T, s *session, out outside, key string, childPid in
 		t.Errorf("the escaped child's exec: want ret 0 in %s (%d):\n%s", execIn.rel, execIn.id, exec.line)
 	}
 	open := s.one(t, "open", openOf(key))
-	wantBody(t, open, obj{"syscall": "open", "dirfd": -100, "path": key, "flags": []string{"O_RDONLY"}, "flags_raw": 0, "mode": "0", "fd": fd, "ret": fd})
+	wantBody(t, open, obj{"syscall": "open", "dirfd": -100, "path": key, "flags": []string{"O_RDONLY"}, "flags_raw": 0, "mode": "0", "fd": fd, "ret": fd,
+		"file": fileOf(t, key)})
 	if open.Proc.Pid != childPid || open.Proc.CgroupID != out.id || open.Proc.Cgroup != out.rel || open.Proc.ExecID != exec.Proc.ExecID {
 		t.Errorf("the open of the key: want pid %d exec_id %s in %s (%d):\n%s", childPid, exec.Proc.ExecID, out.rel, out.id, open.line)
 	}

@@ -11,7 +11,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// exeFile is the exe_file object the kernel reports for path.
+// exeFile is the exe_file object the kernel reports for path, with the
+// SHA-256 agenttrace computes of it.
 func exeFile(t *testing.T, path string) obj {
 	t.Helper()
 	var st unix.Stat_t
@@ -19,11 +20,13 @@ func exeFile(t *testing.T, path string) obj {
 		t.Fatal(err)
 	}
 	return obj{
-		"ino":  st.Ino,
-		"dev":  fmt.Sprintf("%d:%d", unix.Major(st.Dev), unix.Minor(st.Dev)),
-		"mode": fmt.Sprintf("0%o", st.Mode),
-		"uid":  st.Uid,
-		"gid":  st.Gid,
+		"ino":    st.Ino,
+		"dev":    fmt.Sprintf("%d:%d", unix.Major(st.Dev), unix.Minor(st.Dev)),
+		"mode":   fmt.Sprintf("0%o", st.Mode),
+		"uid":    st.Uid,
+		"gid":    st.Gid,
+		"ctime":  st.Ctim.Nano(),
+		"sha256": fileSHA256(t, path),
 	}
 }
 

@@ -29,6 +29,10 @@ type helperOp struct {
 	Op  string `json:"op"`
 	Ret int    `json:"ret"`          // result, or -errno
 	Fd  int    `json:"fd,omitempty"` // the socket of a connect, the dirfd of an *at call
+	// What fstat/statx say of the file descriptor an open returned.
+	Ino   uint64 `json:"ino,omitempty"`
+	Dev   string `json:"dev,omitempty"`
+	MntID uint64 `json:"mnt_id,omitempty"`
 }
 
 func runHelper(action string, args []string) int {
@@ -108,6 +112,9 @@ func runHelper(action string, args []string) int {
 	default:
 		var known bool
 		if ops, err, known = escapeHelper(action, args, extra); !known {
+			ops, known, err = filesHelper(action, args, extra)
+		}
+		if !known {
 			err = fmt.Errorf("unknown helper action %q", action)
 		}
 	}

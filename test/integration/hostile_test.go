@@ -37,10 +37,13 @@ func TestHostileFileName(t *testing.T) {
 	// bytes that are not UTF-8 as the text \xNN.
 	readable := filepath.Join(dir, "evil\nline \"quoted\" 'single' \u202egpj.exe \\xff\\xfe end")
 	r := s.one(t, "open", func(r *rec) bool { return r.Open.PathB64 != "" && r.Proc.Pid == pid })
+	// The kernel's resolved path of the file is exact the same way.
+	file := fileOf(t, path)
+	file["path"], file["path_b64"] = readable, base64.StdEncoding.EncodeToString([]byte(path))
 	wantBody(t, r, obj{
 		"syscall": "open", "dirfd": -100,
 		"path": readable, "path_b64": base64.StdEncoding.EncodeToString([]byte(path)),
-		"flags": []string{"O_RDONLY"}, "flags_raw": 0, "mode": "0", "fd": fd, "ret": fd,
+		"flags": []string{"O_RDONLY"}, "flags_raw": 0, "mode": "0", "fd": fd, "ret": fd, "file": file,
 	})
 	decoded, err := base64.StdEncoding.DecodeString(r.Open.PathB64)
 	if err != nil || !bytes.Equal(decoded, []byte(path)) {
@@ -113,7 +116,9 @@ func TestLongPath(t *testing.T) {
 	wantOp(t, all, "1", unix.ENAMETOOLONG)
 
 	full := s.one(t, "open", func(r *rec) bool { return r.Proc.Pid == pid && r.Open.Ret >= 0 && r.Open.Path == path })
-	wantBody(t, full, obj{"syscall": "open", "dirfd": -100, "path": path, "flags": []string{"O_RDONLY"}, "flags_raw": 0, "mode": "0", "fd": fd, "ret": fd})
+	// The kernel's walk of the file gives the same 4095 bytes.
+	wantBody(t, full, obj{"syscall": "open", "dirfd": -100, "path": path, "flags": []string{"O_RDONLY"}, "flags_raw": 0, "mode": "0", "fd": fd, "ret": fd,
+		"file": fileOf(t, path)})
 	cut := s.one(t, "open", func(r *rec) bool { return r.Proc.Pid == pid && r.Open.Ret == -int(unix.ENAMETOOLONG) })
 	wantBody(t, cut, obj{"syscall": "open", "dirfd": -100, "path": tooLong[:4095], "path_truncated": true, "flags": []string{"O_RDONLY"}, "flags_raw": 0, "mode": "0", "ret": -int(unix.ENAMETOOLONG), "errno": "ENAMETOOLONG"})
 }
@@ -204,8 +209,11 @@ func TestLargeArgv(t *testing.T) {
 
 // TestUnfaultedArguments: an agent can put a path or an address in memory
 // that is not yet faulted in, which a tracer cannot read at syscall entry.
-// The records must still carry the exact path, open_how, address and exec
-// file name.
+// The records say so and never claim a later read of that memory: an open
+// says path_unreadable (or how_unreadable) and carries the file the kernel
+// opened; a failed exec says path_unreadable; a successful exec takes the
+// kernel's own copy of the file name. The connect address is still read
+// again at exit (the kernel's copy is issue 13's).
 func TestUnfaultedArguments(t *testing.T) {
 	requireRoot(t)
 	t.Parallel()
@@ -227,13 +235,13 @@ func TestUnfaultedArguments(t *testing.T) {
 	path := filepath.Join(dir, "existing")
 	fd := wantOp(t, all, "open", 0).Ret
 	wantBody(t, s.one(t, "open", func(r *rec) bool { return r.Proc.Pid == pid && r.Open.Syscall == "open" && r.Open.Ret == fd }),
-		obj{"syscall": "open", "dirfd": -100, "path": path, "flags": []string{"O_RDONLY"}, "flags_raw": 0, "mode": "0", "fd": fd, "ret": fd})
+		obj{"syscall": "open", "dirfd": -100, "path_unreadable": true, "flags": []string{"O_RDONLY"}, "flags_raw": 0, "mode": "0", "fd": fd, "ret": fd,
+			"file": fileOf(t, path)})
 
 	fd = wantOp(t, all, "openat2", 0).Ret
 	wantBody(t, s.one(t, "open", func(r *rec) bool { return r.Proc.Pid == pid && r.Open.Syscall == "openat2" }),
-		obj{"syscall": "openat2", "dirfd": unix.AT_FDCWD, "path": filepath.Join(dir, "existing2"),
-			"flags": []string{"O_RDONLY", "O_NOFOLLOW", "O_CLOEXEC"}, "flags_raw": unix.O_NOFOLLOW | unix.O_CLOEXEC, "mode": "0",
-			"resolve": []string{"RESOLVE_NO_XDEV", "RESOLVE_NO_SYMLINKS"}, "fd": fd, "ret": fd})
+		obj{"syscall": "openat2", "dirfd": unix.AT_FDCWD, "path": filepath.Join(dir, "existing2"), "how_unreadable": true, "fd": fd, "ret": fd,
+			"file": fileOf(t, filepath.Join(dir, "existing2"))})
 
 	op := wantOp(t, all, "connect", 0)
 	obs := seen["connect"]
@@ -242,9 +250,8 @@ func TestUnfaultedArguments(t *testing.T) {
 		"socket": sockObj(t, "AF_INET", "SOCK_STREAM", "tcp", "ESTABLISHED", obs.Cookie, obs.Local, fmt.Sprintf("127.0.0.1:%d", port)), "ret": 0})
 
 	wantOp(t, all, "execve-enoent", unix.ENOENT)
-	missing := filepath.Join(dir, "missing")
 	wantBody(t, s.one(t, "exec", func(r *rec) bool { return r.Proc.Pid == pid && r.Exec.Ret < 0 }),
-		obj{"syscall": "execve", "filename": missing, "argv": []string{"unfaulted-exec"}, "argc": 1, "ret": -int(unix.ENOENT), "errno": "ENOENT"})
+		obj{"syscall": "execve", "path_unreadable": true, "argv": []string{"unfaulted-exec"}, "argc": 1, "ret": -int(unix.ENOENT), "errno": "ENOENT"})
 	wantBody(t, s.one(t, "exec", func(r *rec) bool {
 		return r.Proc.Pid == pid && len(r.Exec.Argv) == 1 && r.Exec.Argv[0] == "unfaulted-exec" && r.Exec.Ret == 0
 	}),

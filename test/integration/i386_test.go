@@ -12,8 +12,9 @@ import (
 
 // TestI386 makes open, connect and UDP sendto through the i386 ABI (int
 // $0x80) from a 64-bit process: the records say so ("abi":"i386") and carry
-// the exact path and address, read with 32-bit pointers, also when every
-// argument is in a page not yet faulted in.
+// the exact path and address, read with 32-bit pointers, and the file the
+// kernel opened; a path in a page not yet faulted in is recorded as
+// unreadable.
 func TestI386(t *testing.T) {
 	requireRoot(t)
 	bin := requireC(t, i386Bin)
@@ -51,12 +52,17 @@ func TestI386(t *testing.T) {
 			t.Errorf("record of pid %d abi %q, want %d i386:\n%s", r.Proc.Pid, r.Proc.ABI, pid, r.line)
 		}
 	}
-	for _, fd := range []int{fd, ufd} {
-		r := s.one(t, "open", func(r *rec) bool { return r.Open.Path == existing && r.Open.Ret == fd })
-		i386(r)
-		wantBody(t, r, obj{"syscall": "open", "dirfd": -100, "path": existing, "flags": []string{"O_RDONLY"}, "flags_raw": 0, "mode": "0", "fd": fd, "ret": fd})
-	}
-	r := s.one(t, "open", openOf(missing))
+	r := s.one(t, "open", func(r *rec) bool { return r.Open.Path == existing && r.Open.Ret == fd })
+	i386(r)
+	wantBody(t, r, obj{"syscall": "open", "dirfd": -100, "path": existing, "flags": []string{"O_RDONLY"}, "flags_raw": 0, "mode": "0", "fd": fd, "ret": fd,
+		"file": fileOf(t, existing)})
+	// A path in a page not faulted in: unreadable at entry, never read
+	// again; the file the kernel opened says what was opened.
+	r = s.one(t, "open", func(r *rec) bool { return r.Proc.Pid == pid && r.Open.Path == "" && r.Open.Ret == ufd })
+	i386(r)
+	wantBody(t, r, obj{"syscall": "open", "dirfd": -100, "path_unreadable": true, "flags": []string{"O_RDONLY"}, "flags_raw": 0, "mode": "0", "fd": ufd, "ret": ufd,
+		"file": fileOf(t, existing)})
+	r = s.one(t, "open", openOf(missing))
 	i386(r)
 	wantBody(t, r, obj{"syscall": "open", "dirfd": -100, "path": missing, "flags": []string{"O_RDONLY"}, "flags_raw": 0, "mode": "0", "ret": enoent, "errno": "ENOENT"})
 
@@ -91,7 +97,7 @@ func TestI386(t *testing.T) {
 	}
 	// Its libc's own opens use the 64-bit ABI and say nothing of i386.
 	for _, r := range s.find("open", byPid(pid)) {
-		if r.Open.Path != existing && r.Open.Path != missing && r.Proc.ABI != "" {
+		if r.Open.Path != existing && r.Open.Path != missing && r.Open.Ret != ufd && r.Proc.ABI != "" {
 			t.Errorf("a 64-bit syscall recorded with abi %q:\n%s", r.Proc.ABI, r.line)
 		}
 	}

@@ -42,6 +42,8 @@ type rec struct {
 
 	Checkpoint *checkpointObj `json:"checkpoint"`
 
+	Tags []string `json:"tags"`
+
 	line []byte
 	body any // the type object, decoded generically
 }
@@ -73,10 +75,26 @@ type execObj struct {
 }
 
 type openObj struct {
-	Syscall string `json:"syscall"`
-	Path    string `json:"path"`
-	PathB64 string `json:"path_b64"`
-	Ret     int    `json:"ret"`
+	Syscall string       `json:"syscall"`
+	Dirfd   int          `json:"dirfd"`
+	Path    string       `json:"path"`
+	PathB64 string       `json:"path_b64"`
+	Ret     int          `json:"ret"`
+	Fd      *int         `json:"fd"`
+	File    *fileJSON    `json:"file"`
+	IOURing *iouringJSON `json:"io_uring"`
+}
+
+// fileJSON is the file (or dir) object of an open record.
+type fileJSON struct {
+	Path  string `json:"path"`
+	Dev   string `json:"dev"`
+	Ino   uint64 `json:"ino"`
+	MntID uint64 `json:"mnt_id"`
+}
+
+type iouringJSON struct {
+	UserData uint64 `json:"user_data"`
 }
 
 type connectObj struct {

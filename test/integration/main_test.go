@@ -5,9 +5,9 @@
 // the records of interest, found by unique markers, field by field.
 //
 // The helper is this test binary itself, re-executed with AGENTTRACE_HELPER
-// naming an action (see helpers_test.go), plus two small C programs built
-// from testdata/ for what Go cannot do: i386-ABI syscalls and fork without
-// exec.
+// naming an action (see helpers_test.go and files_helpers_test.go), plus
+// small C programs built from testdata/ for what Go cannot do: i386-ABI
+// syscalls, fork without exec, and glibc's fexecve.
 //
 // The tests need root (eBPF, cgroups). Without it they skip, unless
 // CI=true, where nothing skips.
@@ -38,9 +38,10 @@ var (
 	agentBin string
 	// helperBin is this test binary, with symlinks resolved: the exe the kernel reports.
 	helperBin string
-	// i386Bin and forkBin are the C helpers; empty if they could not be built (cBuildErr says why).
-	i386Bin, forkBin string
-	cBuildErr        error
+	// i386Bin, forkBin and fexecveBin are the C helpers; empty if they
+	// could not be built (cBuildErr says why).
+	i386Bin, forkBin, fexecveBin string
+	cBuildErr                    error
 	// victimBin, injectBin and nsopsBin are the escape tests' C helpers
 	// (escape_test.go); empty if they could not be built (escapeBuildErr).
 	victimBin, injectBin, nsopsBin string
@@ -86,7 +87,7 @@ func testMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "integration: locating the test binary:", err)
 		return 1
 	}
-	i386Bin, forkBin, cBuildErr = buildCHelpers(binDir)
+	i386Bin, forkBin, fexecveBin, cBuildErr = buildCHelpers(binDir)
 	uringNetBin, uringNetErr = buildNetHelpers(binDir)
 	victimBin, injectBin, nsopsBin, escapeBuildErr = buildEscapeHelpers(binDir)
 	return m.Run()
@@ -115,10 +116,10 @@ func buildAgent(dir string) (string, error) {
 // buildCHelpers compiles testdata/*.c. The i386 helper must keep its static
 // data below 4 GiB (int $0x80 takes 32-bit pointers): -no-pie, and -static
 // when the static libc is installed.
-func buildCHelpers(dir string) (i386, fork string, err error) {
+func buildCHelpers(dir string) (i386, fork, fexecve string, err error) {
 	gcc, err := exec.LookPath("gcc")
 	if err != nil {
-		return "", "", fmt.Errorf("gcc is needed to build the C test helpers (apt-get install gcc libc6-dev): %w", err)
+		return "", "", "", fmt.Errorf("gcc is needed to build the C test helpers (apt-get install gcc libc6-dev): %w", err)
 	}
 	build := func(out, src string, variants ...[]string) (string, error) {
 		bin := filepath.Join(dir, out)
@@ -134,12 +135,15 @@ func buildCHelpers(dir string) (i386, fork string, err error) {
 		return "", errors.New(strings.Join(msgs, "\n"))
 	}
 	if i386, err = build("i386", "i386.c", []string{"-no-pie", "-static"}, []string{"-no-pie"}); err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
 	if fork, err = build("forktree", "forktree.c", nil); err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
-	return i386, fork, nil
+	if fexecve, err = build("fexecve", "fexecve.c", nil); err != nil {
+		return "", "", "", err
+	}
+	return i386, fork, fexecve, nil
 }
 
 // buildEscapeHelpers compiles the escape tests' C helpers.

@@ -55,7 +55,8 @@ func openResult(o obj, ret int) obj {
 
 // TestOpen makes open, creat, openat (with a real dirfd) and openat2 (flags,
 // mode, resolve) succeed, fail with ENOENT and, after the helper drops root,
-// fail with EACCES, and compares each whole open record.
+// fail with EACCES, and compares each whole open record: the file the kernel
+// opened for a success, the directory for a failed relative path.
 func TestOpen(t *testing.T) {
 	requireRoot(t)
 	t.Parallel()
@@ -90,12 +91,13 @@ func TestOpen(t *testing.T) {
 	dfd := wantOp(t, all, "openat", 0).Fd
 
 	rdonly := []string{"O_RDONLY"}
+	dirs := map[string]string{}
 	cases := []struct {
 		op      string
 		errno   unix.Errno
 		path    string
 		root    bool // made before dropping root
-		want    obj  // without fd/ret/errno
+		want    obj  // without fd/ret/errno/file/dir
 		matches func(*rec) bool
 	}{
 		{"open", 0, p(opensExisting), true, obj{"syscall": "open", "dirfd": -100, "flags": rdonly, "flags_raw": 0, "mode": "0"}, nil},
@@ -112,6 +114,11 @@ func TestOpen(t *testing.T) {
 		{"openat-eacces", unix.EACCES, opensSecret, false, obj{"syscall": "openat", "dirfd": dfd, "flags": []string{"O_RDWR"}, "flags_raw": unix.O_RDWR, "mode": "0"}, func(r *rec) bool { return r.Open.Syscall == "openat" }},
 		{"openat2-eacces", unix.EACCES, opensSecret, false, obj{"syscall": "openat2", "dirfd": dfd, "flags": rdonly, "flags_raw": 0, "mode": "0", "resolve": []string{"RESOLVE_NO_MAGICLINKS"}}, func(r *rec) bool { return r.Open.Syscall == "openat2" }},
 	}
+	files := map[string]string{"open": p(opensExisting), "creat": p("creat-new"), "openat": filepath.Join(sub, "openat-new"),
+		"openat2": filepath.Join(sub, "openat2-new")}
+	for _, op := range []string{"openat-enoent", "openat2-exdev", "openat2-enoent", "openat-eacces", "openat2-eacces"} {
+		dirs[op] = sub
+	}
 	for _, c := range cases {
 		t.Run(c.op, func(t *testing.T) {
 			op := wantOp(t, all, c.op, c.errno)
@@ -121,6 +128,12 @@ func TestOpen(t *testing.T) {
 			r := s.one(t, "open", match)
 			want := openResult(c.want, op.Ret)
 			want["path"] = c.path
+			if f := files[c.op]; f != "" {
+				want["file"] = fileOf(t, f)
+			}
+			if d := dirs[c.op]; d != "" {
+				want["dir"] = dirOf(t, d)
+			}
 			wantBody(t, r, want)
 			uid := uint32(0)
 			if !c.root {
@@ -136,5 +149,6 @@ func TestOpen(t *testing.T) {
 	}
 	// The directory fd itself: open(sub, O_RDONLY|O_DIRECTORY).
 	r := s.one(t, "open", func(r *rec) bool { return r.Proc.Pid == pid && r.Open.Path == sub })
-	wantBody(t, r, openResult(obj{"syscall": "open", "dirfd": -100, "path": sub, "flags": []string{"O_RDONLY", "O_DIRECTORY"}, "flags_raw": unix.O_DIRECTORY, "mode": "0"}, dfd))
+	wantBody(t, r, openResult(obj{"syscall": "open", "dirfd": -100, "path": sub, "flags": []string{"O_RDONLY", "O_DIRECTORY"}, "flags_raw": unix.O_DIRECTORY, "mode": "0",
+		"file": fileOf(t, sub)}, dfd))
 }

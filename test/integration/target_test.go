@@ -96,7 +96,8 @@ func TestCgroupMove(t *testing.T) {
 	fd := wantOp(t, all, "open", 0).Ret
 
 	r := s.one(t, "open", openOf(marker))
-	wantBody(t, r, obj{"syscall": "open", "dirfd": -100, "path": marker, "flags": []string{"O_RDONLY"}, "flags_raw": 0, "mode": "0", "fd": fd, "ret": fd})
+	wantBody(t, r, obj{"syscall": "open", "dirfd": -100, "path": marker, "flags": []string{"O_RDONLY"}, "flags_raw": 0, "mode": "0", "fd": fd, "ret": fd,
+		"file": fileOf(t, marker)})
 	if r.Proc.Pid != pid || r.Proc.Cgroup != after || r.Proc.CgroupID != uint64(num(t, res, "cgroup_after_id")) {
 		t.Errorf("open after the move: pid %d cgroup %q cgroup_id %d; want %d %q %d", r.Proc.Pid, r.Proc.Cgroup, r.Proc.CgroupID, pid, after, num(t, res, "cgroup_after_id"))
 	}
