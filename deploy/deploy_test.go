@@ -355,6 +355,7 @@ func TestManifestMounts(t *testing.T) {
 		cfg.SigningKey:    {Name: "signing-key", SubPath: signingKeyName, ReadOnly: true},
 		"/sys/fs/cgroup":  {Name: "cgroup"}, // read-write: cgroup.freeze
 		"/sys/kernel/btf": {Name: "btf", ReadOnly: true},
+		"/sys/fs/bpf":     {Name: "bpffs"}, // read-write: the pinned kernel side outlives the pod
 		cfg.Log.Dir:       {Name: "log"},
 		cfg.StateDir:      {Name: "state"},
 	}
@@ -394,6 +395,7 @@ func TestManifestMounts(t *testing.T) {
 	for _, hp := range []struct{ volume, path, typ string }{
 		{"cgroup", "/sys/fs/cgroup", "Directory"},
 		{"btf", "/sys/kernel/btf", "Directory"},
+		{"bpffs", "/sys/fs/bpf", "Directory"},
 		{"log", cfg.Log.Dir, "DirectoryOrCreate"},
 		{"state", cfg.StateDir, "DirectoryOrCreate"},
 	} {

@@ -424,8 +424,10 @@ func (p *Pipeline) accountKernel() {
 		return
 	}
 	p.counters = counters
-	if len(p.accounted) != len(counters) {
-		p.accounted = make([][loader.KindMax]loader.KindCounters, len(counters))
+	// Resumed, accounted comes from the custody record: kept, grown to
+	// the CPUs the kernel reports.
+	for len(p.accounted) < len(counters) {
+		p.accounted = append(p.accounted, [loader.KindMax]loader.KindCounters{})
 	}
 	for cpu := range counters {
 		for kind := range counters[cpu] {

@@ -26,7 +26,7 @@ type fakeSource struct {
 	idleAt   int                                   // deliver an idle deadline before this record (housekeeping runs)
 	next     int
 	idled    bool
-	commits  int
+	commits  []loader.Progress // every Commit, deep copies
 }
 
 func (s *fakeSource) ReadInto(rec *ringbuf.Record) error {
@@ -46,8 +46,10 @@ func (s *fakeSource) ReadInto(rec *ringbuf.Record) error {
 func (s *fakeSource) SetDeadline(time.Time) {}
 func (s *fakeSource) Pending() int          { return 0 }
 func (s *fakeSource) Used() int             { return 0 }
-func (s *fakeSource) Commit(*loader.Progress) error {
-	s.commits++
+func (s *fakeSource) Commit(p *loader.Progress) error {
+	c := *p
+	c.Accounted = append([][loader.KindMax]loader.KindCounters(nil), p.Accounted...)
+	s.commits = append(s.commits, c)
 	return nil
 }
 func (s *fakeSource) RingSize() int { return 1 << 20 }
@@ -57,6 +59,11 @@ func (s *fakeSource) PerCPUCounters(dst [][loader.KindMax]loader.KindCounters) (
 }
 
 func testLog(t *testing.T) (*sink.Writer, string, string) {
+	log, base, vkey, _ := testLogSigner(t)
+	return log, base, vkey
+}
+
+func testLogSigner(t *testing.T) (*sink.Writer, string, string, note.Signer) {
 	t.Helper()
 	skey, vkey, err := chain.GenerateKey()
 	if err != nil {
@@ -69,7 +76,28 @@ func testLog(t *testing.T) (*sink.Writer, string, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return log, base, vkey
+	return log, base, vkey, signer
+}
+
+// decodeAll decodes every record of every segment of the log at base.
+func decodeAll(t *testing.T, base string) []*record.Record {
+	t.Helper()
+	var out []*record.Record
+	files, _ := logfile.Segments(base)
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range bytes.Split(bytes.TrimSpace(data), []byte("\n")) {
+			r, err := record.Decode(line)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // TestAccountingIdentity: every event the kernel matched is a record in the

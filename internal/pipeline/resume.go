@@ -121,8 +121,11 @@ func (r *Resume) add(rec *record.Record) {
 			continue // one of agenttrace's own records
 		}
 		r.Gapped[kind] += n
-		if g.Stage != gapRingFull.stage || g.CPU < 0 || g.CPU >= len(r.Accounted) {
+		if g.Stage != gapRingFull.stage || g.CPU < 0 || g.CPU >= 1<<16 {
 			continue
+		}
+		for len(r.Accounted) <= g.CPU {
+			r.Accounted = append(r.Accounted, [loader.KindMax]loader.KindCounters{})
 		}
 		switch g.Reason {
 		case gapRingFull.reason:

@@ -511,6 +511,7 @@ type dStart struct {
 	MaxArgBytes       uint64   `json:"max_arg_bytes"`
 	RingSize          uint64   `json:"ring_size"`
 	FailClosed        bool     `json:"fail_closed"`
+	KernelState       string   `json:"kernel_state"`
 	SensitivePaths    []string `json:"sensitive_paths"`
 	Hooks             []dHook  `json:"hooks"`
 }
@@ -607,6 +608,8 @@ func (e *daemonEnv) readDaemonLog(t *testing.T) *daemonLog {
 	prev := strings.Repeat("0", 64)
 	var seq uint64
 	var lastLine []byte
+	kseqs := map[string][]uint64{}
+	defer func() { checkKseqs(t, kseqs) }()
 	for i, file := range files {
 		if numbers[i] != i+1 {
 			t.Fatalf("segments %v: numbers %v are not 1..%d", files, numbers, len(files))
@@ -637,7 +640,15 @@ func (e *daemonEnv) readDaemonLog(t *testing.T) *daemonLog {
 			prev = sha256Of(append(line[:len(line):len(line)], '\n'))
 			seg = append(seg, r)
 		}
-		checkDaemonSegment(t, file, seg)
+		segKseqs := checkDaemonSegment(t, file, seg)
+		// kseq counts on across an adopted kernel side's daemons.
+		if seg[1].Start == nil || seg[1].Start.KernelState != "adopted" {
+			checkKseqs(t, kseqs)
+			kseqs = map[string][]uint64{}
+		}
+		for k, v := range segKseqs {
+			kseqs[k] = append(kseqs[k], v...)
+		}
 		if h := seg[0].Header; h != nil && i > 0 {
 			want := &continuesBody{SegmentFile: filepath.Base(files[i-1]), LastSeq: seg[0].Seq - 1, LastHash: sha256Of(append(lastLine, '\n'))}
 			if h.Continues == nil {
@@ -657,7 +668,9 @@ func (e *daemonEnv) readDaemonLog(t *testing.T) *daemonLog {
 	return l
 }
 
-func checkDaemonSegment(t *testing.T, file string, seg []*dRec) {
+// checkDaemonSegment checks one segment and returns its kernel records'
+// kseq values by type and CPU.
+func checkDaemonSegment(t *testing.T, file string, seg []*dRec) map[string][]uint64 {
 	t.Helper()
 	name := filepath.Base(file)
 	if len(seg) < 4 || seg[0].Header == nil || seg[1].Start == nil || seg[1].Start.Mode != "daemon" {
@@ -694,11 +707,19 @@ func checkDaemonSegment(t *testing.T, file string, seg []*dRec) {
 			t.Errorf("%s: the stop record counts %d %s records, the segment has %d", name, n, typ, counts[typ])
 		}
 	}
+	return kseqs
+}
+
+// checkKseqs checks that the kseq values of one kernel side's life (its
+// daemons' segments) are 1, 2, 3… for every type and CPU: nothing missing,
+// nothing twice.
+func checkKseqs(t *testing.T, kseqs map[string][]uint64) {
+	t.Helper()
 	for key, ks := range kseqs {
 		slices.Sort(ks)
 		for i, k := range ks {
 			if k != uint64(i+1) {
-				t.Errorf("%s: %s: kseq values %v are not 1..%d: a record is missing", name, key, ks, len(ks))
+				t.Errorf("%s: kseq values %v are not 1..%d: a record is missing or twice", key, ks, len(ks))
 				break
 			}
 		}
