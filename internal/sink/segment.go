@@ -293,13 +293,13 @@ func writeUnwritten(f *os.File, c *unwrittenCounts) error {
 }
 
 // countLines counts the complete lines in b by record type.
-func countLines(b []byte, into record.Counts) {
+func countLines(b []byte, into record.Counts, kernel bool) {
 	for len(b) > 0 {
 		i := bytes.IndexByte(b, '\n')
 		if i < 0 {
 			i = len(b) - 1
 		}
-		if env, err := record.ParseEnvelope(b[:i+1]); err == nil {
+		if env, err := record.ParseEnvelope(b[:i+1]); err == nil && (kernel || !record.IsKernel(env.Type)) {
 			into[env.Type]++
 		}
 		b = b[i+1:]

@@ -123,6 +123,10 @@ type Writer struct {
 	lastRetry    time.Time
 	refused      record.Counts // own records refused while blocked, by type
 
+	// kernelKept: the kernel records in buf are still in a pinned ring
+	// buffer, uncommitted (KeepKernelRecords): not lost at Close.
+	kernelKept bool
+
 	lock       *os.File      // the log's lock, held until Close
 	unwritten  *os.File      // where Close counts what it could not write
 	notWritten record.Counts // counted by the caller (AddUnwritten), for the same file
@@ -599,7 +603,7 @@ func (w *Writer) Close() error {
 	if err == nil && w.blocked != nil {
 		// Count what is lost, for the next writer's gap record.
 		lost := record.Counts{}
-		countLines(w.buf, lost)
+		countLines(w.buf, lost, !w.kernelKept)
 		for typ, n := range w.notWritten {
 			lost[typ] += n
 		}
@@ -616,6 +620,17 @@ func (w *Writer) Close() error {
 	w.unwritten.Close()
 	w.lock.Close()
 	return err
+}
+
+// KeepKernelRecords says that the kernel records not yet written are not
+// lost if Close cannot write them: they are still in a pinned ring buffer
+// whose space was not handed back (the daemon handing its kernel side
+// over), and its next reader reads them again. Close counts only
+// agenttrace's own records as unwritten then.
+func (w *Writer) KeepKernelRecords() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.kernelKept = true
 }
 
 // AddUnwritten counts events the caller could not even count in a gap

@@ -170,6 +170,7 @@ func (t *Tracer) stop(timeout time.Duration, handOver bool) (pipeline.Stats, err
 	t.SetFailClosed(nil)
 	if handOver {
 		t.Pipe.HandOver()
+		t.Log.KeepKernelRecords()
 	} else {
 		if err := t.Kernel.Release(); err != nil {
 			t.pipeErr = fmt.Errorf("unpinning the kernel side: %w", err)

@@ -303,30 +303,60 @@ func TestDaemonDiskFull(t *testing.T) {
 	d2.waitLog(t, 0, "tracing", 60*time.Second)
 	e.runIn(t, "agent-1", "repeat-open", target, "10")
 	time.Sleep(500 * time.Millisecond)
-	d2.stop(t)
+	// Stopped for good: the kernel side's whole life is in the log.
+	if out, err := exec.Command(agentBin, "daemon", "stop", "--config", e.cfgPath).CombinedOutput(); err != nil {
+		t.Fatalf("agenttrace daemon stop: %v\n%s", err, out)
+	}
+	<-d2.done
 
 	base := filepath.Join(e.logDir, "audit.jsonl")
 	if out, err := exec.Command(agentBin, "verify", "--pubkey", e.pubPath, base).CombinedOutput(); err != nil {
 		t.Fatalf("agenttrace verify: %v\n%s", err, out)
 	}
+	// Exact, over every open of the traced cgroup (the helpers' own too):
+	// the kseq values of the open records per CPU are 1..max with holes,
+	// never twice, and the holes are exactly the opens counted in gaps.
 	var opens, counted uint64
+	kseqs := map[uint32]map[uint64]bool{}
+	var holes uint64
 	for _, r := range decodeLog(t, base) {
 		switch b := r.Body.(type) {
 		case *record.Open:
 			if b.Path == target {
 				opens++
 			}
+			if kseqs[r.CPU] == nil {
+				kseqs[r.CPU] = map[uint64]bool{}
+			}
+			if kseqs[r.CPU][r.Kseq] {
+				t.Errorf("cpu %d open kseq %d is in the log twice", r.CPU, r.Kseq)
+			}
+			kseqs[r.CPU][r.Kseq] = true
 		case *record.Gap:
 			counted += b.Lost["open"]
 		}
 	}
-	// Counted opens may include other opens of the helpers (of their
-	// binary, libraries): the identity is on the target's opens only when
-	// nothing else was lost; what matters is that none is missing.
+	for _, seen := range kseqs {
+		var max uint64
+		for k := range seen {
+			max = maxU(max, k)
+		}
+		holes += max - uint64(len(seen))
+	}
+	if holes != counted {
+		t.Errorf("%d opens missing from the kseq sequences, %d counted in gap records: want equal", holes, counted)
+	}
 	if opens+counted < burst+10 {
 		t.Fatalf("%d open records of %s + %d opens counted in gaps < %d made", opens, target, counted, burst+10)
 	}
-	t.Logf("%d open records of the target, %d opens counted in gaps", opens, counted)
+	t.Logf("%d open records of the target, %d opens counted in gaps, %d kseq holes", opens, counted, holes)
+}
+
+func maxU(a, b uint64) uint64 {
+	if a > b {
+		return a
+	}
+	return b
 }
 
 // startProc starts a daemon process reading its stderr lines.
