@@ -183,7 +183,7 @@ func TestDaemonKillFloodExact(t *testing.T) {
 	e.writeConfig(t, e.daemonConfig([]string{e.pattern("agent-*")}, ""))
 	d := e.startDaemon(t)
 	e.mkdir(t, "agent-1")
-	const opens = 3_000_000
+	const opens = 600_000
 	fl := e.startFlood(t, "agent-1", opens)
 	floodDone := make(chan error, 1)
 	go func() { floodDone <- fl.Wait() }()
