@@ -108,7 +108,7 @@ var (
 	descLost = prometheus.NewDesc("agenttrace_events_lost_total",
 		"Events lost, by kind and stage: ringbuf and pairing_map as the kernel counts them; recorded: every loss counted in a gap record of the log (all stages); counted: every loss counted so far, also those waiting for the log to take writes again.",
 		[]string{"kind", "stage"}, nil)
-	descRingUsed = prometheus.NewDesc("agenttrace_ring_buffer_used_bytes", "Bytes waiting in the ring buffer.", nil, nil)
+	descRingUsed = prometheus.NewDesc("agenttrace_ring_buffer_used_bytes", "Bytes of the ring buffer the kernel cannot reuse yet: not read, or read and not yet in the log.", nil, nil)
 	descRingSize = prometheus.NewDesc("agenttrace_ring_buffer_size_bytes", "Ring buffer size.", nil, nil)
 	descCPAge    = prometheus.NewDesc("agenttrace_checkpoint_age_seconds",
 		"Time since the last signed checkpoint (since start if none yet).", nil, nil)
@@ -149,7 +149,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descLost, prometheus.CounterValue, float64(gapped[kind]), name, "recorded")
 		ch <- prometheus.MustNewConstMetric(descLost, prometheus.CounterValue, float64(counted[kind]), name, "counted")
 	}
-	ch <- prometheus.MustNewConstMetric(descRingUsed, prometheus.GaugeValue, float64(d.rt.Kernel.Pending()))
+	ch <- prometheus.MustNewConstMetric(descRingUsed, prometheus.GaugeValue, float64(d.rt.Kernel.Used()))
 	ch <- prometheus.MustNewConstMetric(descRingSize, prometheus.GaugeValue, float64(d.rt.Kernel.RingSize()))
 	{
 		last := d.rt.Log.LastCheckpoint()

@@ -158,11 +158,11 @@ func identityOf(settings map[string]any, cfg *Config, cpus int) [32]byte {
 	return id
 }
 
-// mountBPFFS mounts bpffs at BPFFS unless it is there already.
-func mountBPFFS() error {
+// BPFFSMounted reports whether bpffs is mounted at BPFFS.
+func BPFFSMounted() (bool, error) {
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer f.Close()
 	s := bufio.NewScanner(f)
@@ -172,8 +172,17 @@ func mountBPFFS() error {
 		fields := strings.Fields(s.Text())
 		sep := slices.Index(fields, "-")
 		if len(fields) > 4 && sep > 0 && sep+1 < len(fields) && fields[4] == BPFFS && fields[sep+1] == "bpf" {
-			return nil
+			return true, nil
 		}
+	}
+	return false, s.Err()
+}
+
+// mountBPFFS mounts bpffs at BPFFS unless it is there already.
+func mountBPFFS() error {
+	mounted, err := BPFFSMounted()
+	if err != nil || mounted {
+		return err
 	}
 	if err := unix.Mount("bpf", BPFFS, "bpf", 0, "mode=0700"); err != nil {
 		return classify(fmt.Errorf("mounting bpffs at %s: %w", BPFFS, err))

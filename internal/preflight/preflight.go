@@ -204,6 +204,19 @@ func Requirements() []Requirement {
 			}
 			return found, nil
 		}, "upgrade to Linux 5.17 or later for agenttrace daemon"},
+		{"bpffs", ModeDaemon, func(h *Host) (string, error) {
+			mounted, err := loader.BPFFSMounted()
+			switch {
+			case err != nil:
+				return "", err
+			case mounted:
+				return "mounted at " + loader.BPFFS + ": the daemon's kernel side is pinned there and outlives it", nil
+			}
+			if st, err := os.Stat(loader.BPFFS); err != nil || !st.IsDir() {
+				return "", fmt.Errorf("%s is not mounted and is not a directory to mount it on", loader.BPFFS)
+			}
+			return "not mounted: the daemon mounts it at " + loader.BPFFS + " (in a container, mount the host's there)", nil
+		}, "mount -t bpf bpf /sys/fs/bpf (a container needs the host's: -v /sys/fs/bpf:/sys/fs/bpf)"},
 		{"load eBPF programs", ModeAll, func(h *Host) (string, error) {
 			if _, err := h.probeHooks(); err != nil {
 				return "", err
