@@ -118,11 +118,13 @@ func (d *hostDaemon) start(ctx context.Context) (*daemonRun, error) {
 	r := &daemonRun{opLog: d.opLog, from: st.Size()}
 	r.cmd = exec.CommandContext(ctx, d.bin, "daemon", "--config", d.cfgPath)
 	r.cmd.Stderr = opLog
-	// Stopped by SIGTERM (it drains, writes its stop record and exits 0);
-	// if the harness dies, the daemon ends the same way instead of staying
-	// loaded on the host.
-	r.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	r.cmd.Cancel = func() error { return r.cmd.Process.Signal(syscall.SIGTERM) }
+	// Stopped by SIGUSR1, what `agenttrace daemon stop` sends: it detaches
+	// and releases its pinned kernel side, drains, writes its stop record
+	// and exits 0 (SIGTERM would leave the kernel side recording for a next
+	// daemon). If the harness dies, the daemon ends the same way instead of
+	// staying loaded on the host.
+	r.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGUSR1}
+	r.cmd.Cancel = func() error { return r.cmd.Process.Signal(syscall.SIGUSR1) }
 	r.cmd.WaitDelay = time.Minute
 	if err := r.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting agenttrace daemon: %w", err)
@@ -176,14 +178,14 @@ func (r *daemonRun) tail() string {
 func (r *daemonRun) Pid() int { return r.cmd.Process.Pid }
 
 func (r *daemonRun) kill() {
-	r.cmd.Process.Signal(syscall.SIGTERM)
+	r.cmd.Process.Signal(syscall.SIGUSR1)
 	r.cmd.Wait()
 }
 
-// stop sends SIGTERM, waits for a clean exit and for the kernel to free
-// the daemon's programs.
+// stop sends SIGUSR1 (release), waits for a clean exit and for the kernel
+// to free the daemon's programs.
 func (r *daemonRun) stop() error {
-	r.cmd.Process.Signal(syscall.SIGTERM)
+	r.cmd.Process.Signal(syscall.SIGUSR1)
 	if err := r.cmd.Wait(); err != nil {
 		return fmt.Errorf("agenttrace daemon: %w: %s", err, r.tail())
 	}
