@@ -256,6 +256,6 @@ func (d *hostDaemon) detail() string {
 			"but no metrics endpoint, its configuration, key and log in the scratch directory",
 		fmt.Sprintf("target pattern %s, matching one empty cgroup of the harness; the workload runs in the harness's untraced cgroup, "+
 			"a sibling of that cgroup", d.pattern),
-		"started for each of its slices and stopped (SIGTERM, drained) after, so that no other condition pays its filter",
+		"started for each of its slices and stopped (SIGUSR1: drained, its kernel side released) after, so that no other condition pays its filter",
 	}, "; ")
 }
