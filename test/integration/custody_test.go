@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -359,7 +360,8 @@ func maxU(a, b uint64) uint64 {
 	return b
 }
 
-// startProc starts a daemon process reading its stderr lines.
+// startProc starts a daemon process reading its stderr lines; it is
+// killed at the end of the test if it still runs.
 func startProc(t *testing.T, d *daemonProc) {
 	t.Helper()
 	stderr, err := d.cmd.StderrPipe()
@@ -371,11 +373,13 @@ func startProc(t *testing.T, d *daemonProc) {
 	}
 	go func() {
 		s := bufio.NewScanner(stderr)
+		s.Buffer(nil, 1<<20)
 		for s.Scan() {
 			d.mu.Lock()
 			d.lines = append(d.lines, s.Text())
 			d.mu.Unlock()
 		}
+		io.Copy(io.Discard, stderr)
 		d.err = d.cmd.Wait()
 		close(d.done)
 	}()

@@ -284,33 +284,7 @@ type daemonProc struct {
 func (e *daemonEnv) startDaemon(t *testing.T) *daemonProc {
 	t.Helper()
 	d := &daemonProc{cmd: exec.Command(agentBin, "daemon", "--config", e.cfgPath), done: make(chan struct{})}
-	stderr, err := d.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		s := bufio.NewScanner(stderr)
-		s.Buffer(nil, 1<<20)
-		for s.Scan() {
-			d.mu.Lock()
-			d.lines = append(d.lines, s.Text())
-			d.mu.Unlock()
-		}
-		io.Copy(io.Discard, stderr)
-		d.err = d.cmd.Wait()
-		close(d.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-d.done:
-		default:
-			d.cmd.Process.Kill()
-			<-d.done
-		}
-	})
+	startProc(t, d)
 	d.waitLog(t, 0, "tracing", 30*time.Second)
 	return d
 }

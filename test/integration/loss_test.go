@@ -380,19 +380,7 @@ func TestRotationUnderLoad(t *testing.T) {
 	if len(segments) < 5 {
 		t.Fatalf("%d segments, want at least 5", len(segments))
 	}
-	total := accounting{records: map[string]uint64{}, gapped: map[string]uint64{}, stages: map[string]uint64{}, types: map[string]int{}}
-	for _, seg := range segments {
-		a := account(t, seg)
-		for k, n := range a.records {
-			total.records[k] += n
-		}
-		for k, n := range a.gapped {
-			total.gapped[k] += n
-		}
-		for k, n := range a.types {
-			total.types[k] += n
-		}
-	}
+	total := accountLog(t, log)
 	if total.types["header"] != len(segments) {
 		t.Fatalf("%d headers in %d segments", total.types["header"], len(segments))
 	}
