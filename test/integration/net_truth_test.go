@@ -24,6 +24,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agenttrace/agenttrace/tools"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -676,6 +678,7 @@ type dnsNetns struct {
 
 func startDNSNetns(t *testing.T) *dnsNetns {
 	t.Helper()
+	tools.Require(t, "iproute2")
 	name := fmt.Sprintf("agenttrace-dns-%d-%d", os.Getpid(), time.Now().UnixNano()%1e9)
 	ip := func(args ...string) {
 		t.Helper()
