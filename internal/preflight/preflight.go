@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -226,6 +227,14 @@ func Requirements() []Requirement {
 	}
 	rows = append(rows, hookRequirements()...)
 	return append(rows,
+		Requirement{"pinned kernel sides", 0, func(*Host) (string, error) {
+			dirs, _ := filepath.Glob(filepath.Join(loader.BPFFS, "agenttrace", "*", "*"))
+			if len(dirs) == 0 {
+				return "none: no daemon's kernel side is recording without it", nil
+			}
+			return fmt.Sprintf("%d recording (a daemon's, or one left for the next daemon; agenttrace daemon stop --config … releases it): %s",
+				len(dirs), strings.Join(dirs, ", ")), nil
+		}, ""},
 		Requirement{"tracefs", 0, func(*Host) (string, error) {
 			return "not needed: agenttrace uses BTF tracepoints (tp_btf), which do not go through tracefs", nil
 		}, ""},
