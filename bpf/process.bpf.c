@@ -96,21 +96,25 @@ static __always_inline void exec_from_enter(struct exec_event *e, struct exec_en
 
 /*
  * A failed exec: argv is still the caller's, so read it through the
- * pointer array. Each argument is capped at PATH_BYTES here.
+ * pointer array. Each argument is capped at PATH_BYTES here. What cannot be
+ * read is flagged, never taken for the end of argv.
  */
 static __always_inline void read_failed_argv(struct exec_event *e, __u64 argv, bool ptr32)
 {
 	char *args = EXEC_ARGS(e);
 	__u32 off = 0;
 
-	for (__u32 i = 0; i < MAX_FAILED_ARGS; i++) {
+	for (__u32 i = 0; argv && i < MAX_FAILED_ARGS; i++) {
 		__u64 p = 0;
 		if (ptr32) {
 			__u32 p32 = 0;
-			if (bpf_probe_read_user(&p32, sizeof(p32), (void *)(argv + i * 4)))
+			if (bpf_probe_read_user(&p32, sizeof(p32), (void *)(argv + i * 4))) {
+				e->hdr.flags |= EF_ARGS_FAULT;
 				break;
+			}
 			p = p32;
 		} else if (bpf_probe_read_user(&p, sizeof(p), (void *)(argv + i * 8))) {
+			e->hdr.flags |= EF_ARGS_FAULT;
 			break;
 		}
 		if (!p)
@@ -138,14 +142,17 @@ static __always_inline void read_failed_argv(struct exec_event *e, __u64 argv, b
 	/* The loop's bound, not the caller's NULL, ended argv: say it is cut. */
 	if (e->argc == MAX_FAILED_ARGS && !(e->hdr.flags & (EF_ARGS_TRUNCATED | EF_ARGS_FAULT))) {
 		__u64 p = 0;
+		long err;
 		if (ptr32) {
 			__u32 p32 = 0;
-			bpf_probe_read_user(&p32, sizeof(p32), (void *)(argv + MAX_FAILED_ARGS * 4));
+			err = bpf_probe_read_user(&p32, sizeof(p32), (void *)(argv + MAX_FAILED_ARGS * 4));
 			p = p32;
 		} else {
-			bpf_probe_read_user(&p, sizeof(p), (void *)(argv + MAX_FAILED_ARGS * 8));
+			err = bpf_probe_read_user(&p, sizeof(p), (void *)(argv + MAX_FAILED_ARGS * 8));
 		}
-		if (p)
+		if (err)
+			e->hdr.flags |= EF_ARGS_FAULT;
+		else if (p)
 			e->hdr.flags |= EF_ARGS_TRUNCATED;
 	}
 	if (off > max_arg_bytes) {

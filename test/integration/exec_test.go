@@ -48,7 +48,8 @@ func b64s(args []string) []string {
 // TestExec: a successful execve (argv element by element, filename, exe,
 // exe_file, argc), failures with ENOENT, EACCES (not executable) and the
 // errno the kernel gives for an executable file of garbage (ENOEXEC), with
-// the failed call's argv.
+// the failed call's argv, and one whose argv pointer cannot be read (EFAULT):
+// argv_unreadable, never an argv that merely ends there.
 func TestExec(t *testing.T) {
 	requireRoot(t)
 	t.Parallel()
@@ -87,6 +88,21 @@ func TestExec(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run(execArgvFault, func(t *testing.T) {
+		op := wantOp(t, all, execArgvFault, unix.EFAULT)
+		r := s.one(t, "exec", func(r *rec) bool { return r.Proc.Pid == pid && r.Exec.Ret == -int(unix.EFAULT) })
+		wantBody(t, r, obj{
+			"syscall":         "execve",
+			"filename":        helperBin,
+			"argv":            []string{},
+			"argc":            0,
+			"argv_unreadable": true,
+			"argv_empty":      true, // argv[0] could not be read at entry either
+			"ret":             op.Ret,
+			"errno":           "EFAULT",
+		})
+	})
 
 	t.Run("success", func(t *testing.T) {
 		argv := []string{"exec-ok", "a b", "", "c\"d", "\xff"}

@@ -319,6 +319,8 @@ const (
 	execNoExec   = "not-executable" // mode 0644
 	execGarbage  = "garbage"        // mode 0755, not a known binary format
 	execFailArgv = "exec-fails"
+	// Not a file: this binary exec'ed with an argv pointer nobody can read.
+	execArgvFault = "argv-fault"
 )
 
 func helperExecFailures(dir string) []helperOp {
@@ -331,6 +333,13 @@ func helperExecFailures(dir string) []helperOp {
 		runtime.KeepAlive(p)
 		runtime.KeepAlive(argv)
 		ops = append(ops, helperOp{Op: name, Ret: ret(r, e)})
+	}
+	// argv at an address that is never mapped: the kernel fails with EFAULT.
+	if self, err := os.Executable(); err == nil {
+		p := bytePtr(self)
+		r, _, e := unix.Syscall(unix.SYS_EXECVE, uintptr(unsafe.Pointer(p)), 8, uintptr(unsafe.Pointer(&env[0])))
+		runtime.KeepAlive(p)
+		ops = append(ops, helperOp{Op: execArgvFault, Ret: ret(r, e)})
 	}
 	runtime.KeepAlive(env)
 	return ops
