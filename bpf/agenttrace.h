@@ -180,6 +180,17 @@ enum event_flag {
 	 * io_uring_params. It is never read again later.
 	 */
 	EF_ARG_FAULT = 1 << 10,
+	/*
+	 * A failed exec that had passed the point of no return: the kernel had
+	 * already replaced the caller's memory (and, further on, its comm,
+	 * exec_id and credentials) when the exec failed, e.g. a fatal signal
+	 * that arrived while the new image was being loaded, or an ELF file
+	 * the kernel rejects only then. The program that called exec is gone,
+	 * the kernel kills the process, and its argv is not recorded: it was in
+	 * the memory that is gone (EF_ARGS_FAULT is set too). The record's exe
+	 * is the file the kernel was executing.
+	 */
+	EF_PAST_NO_RETURN = 1 << 11,
 };
 
 enum file_flag {

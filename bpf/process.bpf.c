@@ -58,6 +58,7 @@ static __always_inline void enter_exec(__u32 tid, __u32 sc, __u32 abi, struct sy
 		e->argv = args->a[1];
 	}
 	e->flags |= abi;
+	e->mm = (__u64)KREAD(struct task_struct, (struct task_struct *)bpf_get_current_task(), mm);
 	e->filename_len = read_user_path(e->filename, filename, &e->flags);
 
 	/* An empty argv is replaced by {""} in the kernel: remember it was empty. */
@@ -95,9 +96,10 @@ static __always_inline void exec_from_enter(struct exec_event *e, struct exec_en
 }
 
 /*
- * A failed exec: argv is still the caller's, so read it through the
- * pointer array. Each argument is capped at PATH_BYTES here. What cannot be
- * read is flagged, never taken for the end of argv.
+ * A failed exec before the point of no return: argv is still in the
+ * caller's memory, so read it through the pointer array. Each argument is
+ * capped at PATH_BYTES here. What cannot be read is flagged, never taken for
+ * the end of argv.
  */
 static __always_inline void read_failed_argv(struct exec_event *e, __u64 argv, bool ptr32)
 {
@@ -163,6 +165,30 @@ static __always_inline void read_failed_argv(struct exec_event *e, __u64 argv, b
 	e->args_size = off;
 }
 
+/*
+ * The file the kernel executed (bprm->file: for a #! script, the
+ * interpreter), resolved like an opened file: fileless for a memfd, deleted
+ * for an unlinked one, its change time for the image's hash in user space.
+ */
+static __always_inline void read_exe(struct exec_event *e, struct file *file)
+{
+	struct path_scratch *s = path_scratch();
+
+	if (!s || !file)
+		return;
+	struct task_root none = {};
+	resolve_file(s, &e->exe, file, &none, EXEC_EXE(e));
+	struct inode *inode = KREAD(struct file, file, f_inode);
+	if (KREAD(struct inode, inode, i_writecount.counter) < 0)
+		e->exe.flags |= FF_WRITE_DENIED;
+	if (e->exe.flags & FF_PATH_TRUNCATED)
+		e->hdr.flags |= EF_EXE_TRUNCATED;
+}
+
+/*
+ * A failed exec, at the syscall's exit (a successful one ended its entry at
+ * sched_process_exec). ret is the syscall's own result, nothing else.
+ */
 static __always_inline void exit_exec(__u32 tid, struct inflight_rec *rec, long ret)
 {
 	struct exec_event *e = exec_scratch();
@@ -176,7 +202,26 @@ static __always_inline void exit_exec(__u32 tid, struct inflight_rec *rec, long 
 	fill_header(&e->hdr, KIND_EXEC);
 	exec_from_enter(e, in);
 	e->ret = ret;
-	read_failed_argv(e, rec->exec.argv, rec->exec.flags & (EF_COMPAT | EF_X32));
+
+	struct mm_struct *mm = KREAD(struct task_struct, (struct task_struct *)bpf_get_current_task(), mm);
+	if ((__u64)mm != in->mm) {
+		/*
+		 * The caller's memory is gone: what is at argv's address now belongs
+		 * to the new image. Not read: the record says argv is unknown, and
+		 * names the file the kernel was executing. A failure here is past
+		 * the point of no return (a fatal signal while the new image was
+		 * loaded, an ELF file the kernel rejects only then): proc is the
+		 * process as the kernel left it, about to be killed. (A success
+		 * comes here only when sched_process_exec no longer saw the task
+		 * traced.)
+		 */
+		e->hdr.flags |= EF_ARGS_FAULT;
+		if (ret < 0)
+			e->hdr.flags |= EF_PAST_NO_RETURN;
+		read_exe(e, mm ? KREAD(struct mm_struct, mm, exe_file) : NULL);
+	} else {
+		read_failed_argv(e, in->argv, in->flags & (EF_COMPAT | EF_X32));
+	}
 	stamp(&e->hdr);
 	__u32 len = e->args_len;
 	if (len > max_arg_bytes)
@@ -184,29 +229,6 @@ static __always_inline void exit_exec(__u32 tid, struct inflight_rec *rec, long 
 	emit(e, sizeof(*e) + 2 * PATH_BYTES + len, KIND_EXEC);
 out:
 	end_inflight(rec);
-}
-
-/*
- * The file the kernel executed (bprm->file: for a #! script, the
- * interpreter), resolved like an opened file: fileless for a memfd, deleted
- * for an unlinked one, its change time for the image's hash in user space.
- */
-static __always_inline void read_exe(struct exec_event *e, struct linux_binprm *bprm)
-{
-	struct path_scratch *s = path_scratch();
-
-	if (!s)
-		return;
-	struct file *file = BPF_CORE_READ(bprm, file);
-
-	struct task_root none = {};
-	resolve_file(s, &e->exe, file, &none, EXEC_EXE(e));
-	struct inode *inode = KREAD(struct file, file, f_inode);
-	if (KREAD(struct inode, inode, i_writecount.counter) < 0)
-		e->exe.flags |= FF_WRITE_DENIED;
-	if (e->exe.flags & FF_PATH_TRUNCATED)
-		e->hdr.flags |= EF_EXE_TRUNCATED;
-
 }
 
 SEC("tp_btf/sched_process_exec")
@@ -247,7 +269,7 @@ int BPF_PROG(handle_sched_process_exec, struct task_struct *task, pid_t old_pid,
 	} else {
 		e->hdr.flags |= EF_NO_ENTER;
 	}
-	read_exe(e, bprm);
+	read_exe(e, BPF_CORE_READ(bprm, file));
 
 	/* argv as the new program sees it: its own stack, after the exec committed. */
 	struct mm_struct *mm = BPF_CORE_READ(task, mm);

@@ -162,6 +162,7 @@
 /* What an exec's syscall entry passed; the record is built at commit or failure. */
 struct exec_enter {
 	__u64 argv;
+	__u64 mm; /* the caller's memory: at exit, another one means the point of no return was passed */
 	__u32 syscall;
 	__s32 dirfd;
 	__u32 at_flags;

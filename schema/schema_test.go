@@ -153,6 +153,13 @@ func TestInvalidLines(t *testing.T) {
 		{"exec: renamed argv", []string{`"type":"exec"`, `"syscall":"execve"`, `"ret":0`}, func(m map[string]any) { rename(obj(m, "exec"), "argv", "args") }},
 		{"exec: success without exe_file", []string{`"type":"exec"`, `"syscall":"execve"`, `"ret":0`}, func(m map[string]any) { delete(obj(m, "exec"), "exe_file") }},
 		{"exec: failure with exe", []string{`"type":"exec"`, `"filename_b64"`}, func(m map[string]any) { obj(m, "exec")["exe"] = "/bin/x" }},
+		{"exec: past_point_of_no_return without argv_unreadable", []string{`"past_point_of_no_return":true`}, func(m map[string]any) { delete(obj(m, "exec"), "argv_unreadable") }},
+		{"exec: past_point_of_no_return on a success", []string{`"type":"exec"`, `"syscall":"execve"`, `"ret":0`}, func(m map[string]any) {
+			obj(m, "exec")["past_point_of_no_return"] = true
+			obj(m, "exec")["argv_unreadable"] = true
+		}},
+		{"exec: past_point_of_no_return false", []string{`"past_point_of_no_return":true`}, func(m map[string]any) { obj(m, "exec")["past_point_of_no_return"] = false }},
+		{"exec: exe without exe_file", []string{`"past_point_of_no_return":true`}, func(m map[string]any) { delete(obj(m, "exec"), "exe_file") }},
 		{"exec: failure without errno", []string{`"type":"exec"`, `"filename_b64"`}, func(m map[string]any) { delete(obj(m, "exec"), "errno") }},
 		{"exec: errno lowercase", []string{`"type":"exec"`, `"filename_b64"`}, func(m map[string]any) { obj(m, "exec")["errno"] = "enoent" }},
 		{"exec: success with errno", []string{`"type":"exec"`, `"syscall":"execve"`, `"ret":0`}, func(m map[string]any) { obj(m, "exec")["errno"] = "ENOENT" }},

@@ -183,6 +183,9 @@ func decodeExec(raw []byte, flags uint32, e *record.Exec) error {
 	if uint64(r.ArgsLen) > uint64(len(args)) {
 		return malformed("exec argv length %d, record holds %d", r.ArgsLen, len(args))
 	}
+	if flags&loader.FlagPastNoReturn != 0 && r.Ret >= 0 {
+		return malformed("exec past the point of no return with result %d", r.Ret)
+	}
 	names := raw[ExecSize:]
 	noEnter := flags&loader.FlagNoEnter != 0
 	*e = record.Exec{
@@ -204,6 +207,7 @@ func decodeExec(raw []byte, flags uint32, e *record.Exec) error {
 		ArgsSize:       r.ArgsSize,
 		ArgsUnreadable: flags&loader.FlagArgsFault != 0,
 		ArgvEmpty:      flags&loader.FlagArgvEmpty != 0,
+		PastNoReturn:   flags&loader.FlagPastNoReturn != 0,
 		Ret:            r.Ret,
 	}
 	return nil

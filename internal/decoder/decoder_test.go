@@ -443,6 +443,22 @@ func TestDecodeValid(t *testing.T) {
 			t.Errorf("x32: %v, abi %q, exec %+v", err, ev.Proc.ABI, ev.Exec)
 		}
 	})
+	t.Run("exec past the point of no return", func(t *testing.T) {
+		raw := rawExec("/bin/x", "/usr/bin/x", "", 0, 0)
+		binary.NativeEndian.PutUint32(raw[100:], loader.FlagPastNoReturn|loader.FlagArgsFault)
+		var ev record.Event
+		if err := Decode(raw, &ev); err != nil {
+			t.Fatal(err)
+		}
+		if x := ev.Exec; !x.PastNoReturn || !x.ArgsUnreadable || x.Ret != -2 || x.Exe != "/usr/bin/x" {
+			t.Errorf("exec = %+v", x)
+		}
+		// Only a failure can be past the point of no return.
+		(*loader.ExecEvent)(unsafe.Pointer(&raw[0])).Ret = 0
+		if err := Decode(raw, &ev); err == nil {
+			t.Error("Decode accepted a successful exec past the point of no return")
+		}
+	})
 	t.Run("open", func(t *testing.T) {
 		raw := rawOpen("/etc/hostname", 13)
 		var ev record.Event

@@ -145,6 +145,7 @@ const (
 	bpfEventFlagEF_NO_ENTER       bpfEventFlag = 256
 	bpfEventFlagEF_X32            bpfEventFlag = 512
 	bpfEventFlagEF_ARG_FAULT      bpfEventFlag = 1024
+	bpfEventFlagEF_PAST_NO_RETURN bpfEventFlag = 2048
 )
 
 type bpfEventHeader struct {

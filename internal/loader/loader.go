@@ -262,6 +262,7 @@ const (
 	FlagNoEnter       = uint32(bpfEventFlagEF_NO_ENTER)
 	FlagX32           = uint32(bpfEventFlagEF_X32)
 	FlagArgFault      = uint32(bpfEventFlagEF_ARG_FAULT)
+	FlagPastNoReturn  = uint32(bpfEventFlagEF_PAST_NO_RETURN)
 )
 
 // Limits, as in enum limit of bpf/agenttrace.h.

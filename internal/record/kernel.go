@@ -231,7 +231,8 @@ func appendSyscall(b []byte, name string) []byte {
 }
 
 // Exec is an exec: a successful one (the image it committed to, argv as the
-// new program sees it) or a failed one (argv as the caller passed it).
+// new program sees it) or a failed one (argv as the caller passed it; none
+// when it failed past the point of no return, the caller's memory gone).
 type Exec struct {
 	Syscall string // "execve" or "execveat"; "" if the exec was seen without its syscall entry
 	Dirfd   int32  // execveat
@@ -242,9 +243,9 @@ type Exec struct {
 	Filename           string // as passed by the caller
 	FilenameTruncated  bool
 	FilenameUnreadable bool
-	Exe                string // as resolved by the kernel; successful execs only
+	Exe                string // as resolved by the kernel; successful execs and PastNoReturn only
 	ExeTruncated       bool
-	ExeFile            ExeFile // successful execs only
+	ExeFile            ExeFile // with Exe
 	// Args is argv, each argument terminated by a NUL except a last one
 	// cut by ArgsTruncated.
 	Args           string
@@ -253,7 +254,13 @@ type Exec struct {
 	ArgsSize       uint32 // argv's full size in bytes, when truncated
 	ArgsUnreadable bool
 	ArgvEmpty      bool // the caller passed an empty argv
-	Ret            int64
+	// PastNoReturn: the exec failed after the kernel had replaced the
+	// caller's memory (the point of no return; then also comm, exec_id and
+	// credentials, as proc shows): the caller is gone and the kernel kills
+	// the process. argv is unknown (ArgsUnreadable); Exe, when known, is the
+	// file the kernel was executing.
+	PastNoReturn bool
+	Ret          int64
 }
 
 // ExeFile is the executed file: its inode, change time, whether it has a
@@ -312,7 +319,7 @@ func (x *Exec) appendBody(b []byte) []byte {
 		}
 		b = appendPathFlags(b, x.FilenameTruncated, x.FilenameUnreadable)
 	}
-	if x.Ret == 0 {
+	if x.Ret == 0 || x.PastNoReturn && x.Exe != "" {
 		b = AppendString(b, "exe", x.Exe)
 		if x.ExeTruncated {
 			b = appendBool(b, "exe_truncated", true)
@@ -330,6 +337,9 @@ func (x *Exec) appendBody(b []byte) []byte {
 	}
 	if x.ArgvEmpty {
 		b = appendBool(b, "argv_empty", true)
+	}
+	if x.PastNoReturn {
+		b = appendBool(b, "past_point_of_no_return", true)
 	}
 	return appendResult(b, x.Ret)
 }
@@ -362,6 +372,7 @@ func (x *Exec) decode(r *reader) {
 	x.Argc = r.uint32("argc")
 	x.ArgsSize = r.uint32("argv_size")
 	x.ArgsUnreadable, x.ArgvEmpty = r.bool("argv_unreadable"), r.bool("argv_empty")
+	x.PastNoReturn = r.bool("past_point_of_no_return")
 	x.Ret = r.int("ret")
 }
 

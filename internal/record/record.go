@@ -247,9 +247,11 @@ func (e *Encoder) AppendEvent(b []byte, seq uint64, prev *[32]byte, ev *Event) [
 	// Learn executables before the proc object so an exec names its new image.
 	switch ev.Kind {
 	case KindExec:
-		if ev.Exec.Ret == 0 && ev.Exec.Exe != "" {
+		if (ev.Exec.Ret == 0 || ev.Exec.PastNoReturn) && ev.Exec.Exe != "" {
 			// The exec bumped self_exec_id: the image it replaced is gone,
-			// and no later record can name it.
+			// and no later record can name it. (One that failed past the
+			// point of no return left the process with the new file as its
+			// exe, whether or not it got as far as the bump.)
 			old := e.exes[process]
 			e.exes[process] = exeOf{seq: self.Seq, exe: append(old.exe[:0], ev.Exec.Exe...)}
 		}
@@ -282,7 +284,7 @@ func (e *Encoder) AppendEvent(b []byte, seq uint64, prev *[32]byte, ev *Event) [
 		if e.attr.active && ev.Exec.Ret == 0 && e.attr.exec(process, member) {
 			tag = TagToolCallCommand
 		}
-		if x := &ev.Exec; x.Ret == 0 && e.Hasher != nil {
+		if x := &ev.Exec; (x.Ret == 0 || x.PastNoReturn && x.Exe != "") && e.Hasher != nil {
 			x.ExeFile.SHA256, x.ExeFile.SHA256Error = e.Hasher.Sum(p.Pid, p.ExecID.Start, x.Exe, &x.ExeFile)
 		}
 	case KindOpen:

@@ -243,6 +243,35 @@ var recordCases = []struct {
 		},
 	},
 	{
+		// A child of the shell failed its exec past the point of no return
+		// (killed while the kernel loaded the new image): its comm and
+		// exec_id are the new image's, argv is not known, exe is the file the
+		// kernel was executing, and the exit that follows names it too.
+		name: "exec_failed_past_no_return",
+		events: []Event{
+			execEv(shell, 0, Exec{Ret: 0, Syscall: "execve", Dirfd: -100, Filename: "/bin/sh", Exe: "/usr/bin/dash",
+				ExeFile: ExeFile{Ino: 1, Dev: 254 << 20, Mode: 0o100755}, Argc: 1, Args: "sh\x00", ArgsSize: 3}),
+			forkEv(shell, child),
+			func() Event {
+				e := childEv(KindExec)
+				e.Proc.Comm, e.Proc.ExecID.Seq = "sleep", 6
+				e.Exec = Exec{Ret: -14, Syscall: "execve", Dirfd: -100, Filename: "/usr/bin/sleep", Exe: "/usr/bin/sleep",
+					ExeFile: ExeFile{Ino: 9, Dev: 254 << 20, Mode: 0o100755}, ArgsUnreadable: true, PastNoReturn: true}
+				return e
+			}(),
+			func() Event {
+				e := childEv(KindExit)
+				e.Proc.Comm, e.Proc.ExecID.Seq = "sleep", 6
+				e.Exit = Exit{Status: 9}
+				return e
+			}(),
+		},
+		want: []string{
+			`"comm":"sleep","exe":"/usr/bin/sleep","cgroup_id":4242,"cgroup":"/agenttrace/run-1","exec_id":"101-900500000000-6","parent_exec_id":"100-900000000000-5"},"exec":{"syscall":"execve","filename":"/usr/bin/sleep","exe":"/usr/bin/sleep","exe_file":{"ino":9,"dev":"254:0","mode":"0100755","uid":0,"gid":0,"ctime":0},"argv":[],"argc":0,"argv_unreadable":true,"past_point_of_no_return":true,"ret":-14,"errno":"EFAULT"}}`,
+			`"comm":"sleep","exe":"/usr/bin/sleep","cgroup_id":4242,"cgroup":"/agenttrace/run-1","exec_id":"101-900500000000-6","parent_exec_id":"100-900000000000-5"},"exit":{"status":9,"signal":"SIGKILL","signal_num":9}}`,
+		},
+	},
+	{
 		name: "exec_no_enter_args_fault",
 		events: []Event{execEv(shell, loader.FlagNoEnter|loader.FlagArgsFault, Exec{
 			Ret: 0, Exe: "/usr/bin/ls", ExeFile: ExeFile{Ino: 5, Dev: 1<<20 | 2, Mode: 0o100755}, Argc: 2, ArgsSize: 8,
