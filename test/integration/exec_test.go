@@ -2,10 +2,13 @@ package integration
 
 import (
 	"encoding/base64"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -130,6 +133,145 @@ func TestExec(t *testing.T) {
 		}
 		wantBody(t, exit, obj{"status": 0, "code": 0})
 	})
+}
+
+// badEntryELF is an x86-64 executable the kernel accepts up to the point of
+// no return and rejects after it: its entry point is not a user address
+// (load_elf_binary checks it only once the new image is mapped), so execve
+// fails with EINVAL when the caller's image is already gone, and the kernel
+// kills the process with SIGSEGV.
+func badEntryELF() []byte {
+	b := make([]byte, 64+56) // the ELF header, one program header
+	le := binary.LittleEndian
+	copy(b, "\x7fELF\x02\x01\x01") // 64-bit, little endian, version 1
+	le.PutUint16(b[16:], 2)        // ET_EXEC
+	le.PutUint16(b[18:], 62)       // EM_X86_64
+	le.PutUint32(b[20:], 1)        // EV_CURRENT
+	le.PutUint64(b[24:], 1<<47)    // e_entry: above the highest user address
+	le.PutUint64(b[32:], 64)       // e_phoff
+	le.PutUint16(b[52:], 64)       // e_ehsize
+	le.PutUint16(b[54:], 56)       // e_phentsize
+	le.PutUint16(b[56:], 1)        // e_phnum
+	ph := b[64:]
+	le.PutUint32(ph[0:], 1)               // PT_LOAD
+	le.PutUint32(ph[4:], 5)               // PF_R | PF_X
+	le.PutUint64(ph[16:], 0x400000)       // p_vaddr
+	le.PutUint64(ph[24:], 0x400000)       // p_paddr
+	le.PutUint64(ph[32:], uint64(len(b))) // p_filesz
+	le.PutUint64(ph[40:], uint64(len(b))) // p_memsz
+	le.PutUint64(ph[48:], 0x1000)         // p_align
+	return b
+}
+
+// TestExecPastPointOfNoReturn: an execve that fails after the kernel has
+// replaced the caller's image (the point of no return), made by Go's
+// os/exec (vfork, execve in the child). The record is a failure (ret,
+// errno) that says it came past the point of no return: no argv (it was in
+// the caller's memory, which is gone; what is at its address now belongs to
+// the new image), exe the file the kernel was executing, proc what the
+// kernel left (the new comm, exec_id bumped by one). The exit that follows
+// is the kernel's SIGSEGV under the same exec_id.
+func TestExecPastPointOfNoReturn(t *testing.T) {
+	requireRoot(t)
+	t.Parallel()
+	dir := testDir(t)
+	path := filepath.Join(dir, "bad-entry")
+	if err := os.WriteFile(path, badEntryELF(), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := agent(t, dir, runOpts{helper: "exec-past-no-return"}, helperBin, path)
+	if s.exit != 0 {
+		t.Fatalf("agenttrace exited %d:\n%s", s.exit, s.stderr)
+	}
+	res := s.result(t)
+	pid, child := num(t, res, "pid"), num(t, res, "child")
+	fork := s.one(t, "fork", func(r *rec) bool { return r.Proc.Pid == pid && r.Fork.ChildPid == child })
+	r := s.one(t, "exec", byPid(child))
+	wantBody(t, r, obj{
+		"syscall":                 "execve",
+		"filename":                path,
+		"exe":                     path,
+		"exe_file":                exeFile(t, path),
+		"argv":                    []string{},
+		"argc":                    0,
+		"argv_unreadable":         true,
+		"past_point_of_no_return": true,
+		"ret":                     -int(unix.EINVAL),
+		"errno":                   "EINVAL",
+	})
+	process, seq := execIDParts(t, fork.Fork.ChildExecID)
+	if want := fmt.Sprintf("%s-%d", process, seq+1); r.Proc.ExecID != want || r.Proc.Comm != "bad-entry" || r.Proc.Exe != path {
+		t.Errorf("exec past the point of no return: proc exec_id %q comm %q exe %q, want %q %q %q", r.Proc.ExecID, r.Proc.Comm, r.Proc.Exe, want, "bad-entry", path)
+	}
+	exit := s.one(t, "exit", byPid(child))
+	if exit.Proc.ExecID != r.Proc.ExecID || body(exit)["signal"] != "SIGSEGV" {
+		t.Errorf("exit of the child: want exec_id %q and SIGSEGV, got:\n%s", r.Proc.ExecID, exit.line)
+	}
+}
+
+// TestExecKilledWhileLoading: the race behind a flaky TestProcessAccess,
+// made frequent. Go's os/exec returns from Start once the child's exec has
+// closed its close-on-exec descriptors, past the point of no return; a
+// SIGKILL sent then can land while the kernel still loads the new image
+// (here: waits for the disk, the program having been dropped from the page
+// cache), and the execve then fails (EFAULT: a page fault the fatal signal
+// cut short) with the caller's image gone. Every child's exec is recorded
+// once, with the exec_id bump: a success with ret 0 and its argv, or a
+// failure that says it came past the point of no return, its argv unknown
+// (never [] as if the caller had passed none). Then the exit: SIGKILL, or a
+// normal one for a child that finished first.
+func TestExecKilledWhileLoading(t *testing.T) {
+	requireRoot(t)
+	t.Parallel()
+	dir := testDir(t)
+	prog := filepath.Join(dir, "true")
+	data, err := os.ReadFile("/usr/bin/true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(prog, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	const n = 100
+	s := agent(t, dir, runOpts{helper: "exec-killed-loading"}, helperBin, prog, strconv.Itoa(n))
+	if s.exit != 0 {
+		t.Fatalf("agenttrace exited %d:\n%s", s.exit, s.stderr)
+	}
+	res := s.result(t)
+	pid := num(t, res, "pid")
+	children, _ := res["children"].([]any)
+	if len(children) != n {
+		t.Fatalf("helper reported %d children, want %d", len(children), n)
+	}
+	file := exeFile(t, prog)
+	failed := 0
+	for i, c := range children {
+		child := int(c.(float64))
+		fork := s.one(t, "fork", func(r *rec) bool { return r.Proc.Pid == pid && r.Fork.ChildPid == child })
+		r := s.one(t, "exec", byPid(child))
+		want := obj{"syscall": "execve", "filename": prog, "exe": prog, "exe_file": file,
+			"argv": []string{"killed-while-loading", strconv.Itoa(i)}, "argc": 2, "ret": 0}
+		if r.Exec.Ret != 0 {
+			failed++
+			want = obj{"syscall": "execve", "filename": prog, "exe": prog, "exe_file": file,
+				"argv": []string{}, "argc": 0, "argv_unreadable": true, "past_point_of_no_return": true,
+				"ret": r.Exec.Ret, "errno": unix.ErrnoName(syscall.Errno(-r.Exec.Ret))}
+		}
+		wantBody(t, r, want)
+		process, seq := execIDParts(t, fork.Fork.ChildExecID)
+		if want := fmt.Sprintf("%s-%d", process, seq+1); r.Proc.ExecID != want || r.Proc.Comm != "true" {
+			t.Errorf("exec of child %d: exec_id %q comm %q, want %q %q:\n%s", i, r.Proc.ExecID, r.Proc.Comm, want, "true", r.line)
+		}
+		exit := s.one(t, "exit", byPid(child))
+		killed := body(exit)["signal"] == "SIGKILL"
+		if exit.Proc.ExecID != r.Proc.ExecID || !killed && (r.Exec.Ret != 0 || exit.Exit.Status != 0) {
+			t.Errorf("exit of child %d: want exec_id %q and SIGKILL (or status 0 after a success), got:\n%s", i, r.Proc.ExecID, exit.line)
+		}
+	}
+	t.Logf("%d of %d execs failed past the point of no return", failed, n)
+	if failed == 0 && !t.Failed() {
+		t.Skipf("no SIGKILL landed while the kernel loaded the image (is %s on a file system whose page cache fadvise can drop?): the failure was not exercised", dir)
+	}
 }
 
 // TestExecveat execs an open fd with AT_EMPTY_PATH.

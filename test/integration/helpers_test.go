@@ -83,6 +83,11 @@ func runHelper(action string, args []string) int {
 		runtime.KeepAlive(argv)
 		runtime.KeepAlive(env)
 		ops = append(ops, helperOp{Op: "execve", Ret: ret(r, e)})
+	case "exec-past-no-return":
+		err = helperExecPastNoReturn(args[0], extra)
+	case "exec-killed-loading":
+		n, _ := strconv.Atoi(args[1])
+		err = helperExecKilledLoading(args[0], n, extra)
 	case "threads":
 		err = onNonLeaderThread(func() error { return helperThreads(extra) })
 	case "unfaulted":
@@ -343,6 +348,53 @@ func helperExecFailures(dir string) []helperOp {
 	}
 	runtime.KeepAlive(env)
 	return ops
+}
+
+// helperExecPastNoReturn runs path, which the kernel rejects only past the
+// point of no return, as Go's os/exec does (clone(CLONE_VM|CLONE_VFORK),
+// execve in the child): argv {"past-no-return", "a b"}. The child never
+// returns from its execve: the kernel kills it with SIGSEGV.
+func helperExecPastNoReturn(path string, extra map[string]any) error {
+	c := exec.Command(path, "a b")
+	c.Args[0] = "past-no-return"
+	if err := c.Start(); err != nil {
+		return err
+	}
+	err := c.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGSEGV {
+		return fmt.Errorf("%s: %v, want killed by SIGSEGV", path, err)
+	}
+	extra["child"] = c.Process.Pid
+	return nil
+}
+
+// helperExecKilledLoading starts path n times through os/exec with argv
+// {"killed-while-loading", i} and sends each child SIGKILL as soon as Start
+// returns: when the child's exec has closed its close-on-exec descriptors,
+// past the point of no return. path is dropped from the page cache first,
+// so the kernel is still loading the image (waiting for the disk) when the
+// signal comes: then the execve fails (EFAULT) instead of succeeding. Each
+// child's pid is in extra["children"].
+func helperExecKilledLoading(path string, n int, extra map[string]any) error {
+	var children []int
+	for i := range n {
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED)
+		f.Close()
+		c := exec.Command(path, strconv.Itoa(i))
+		c.Args[0] = "killed-while-loading"
+		if err := c.Start(); err != nil {
+			return err
+		}
+		unix.Kill(c.Process.Pid, unix.SIGKILL)
+		c.Wait()
+		children = append(children, c.Process.Pid)
+	}
+	extra["children"] = children
+	return nil
 }
 
 // helperExecveat execs this binary through an fd: execveat(fd, "", argv,

@@ -72,6 +72,8 @@ type execObj struct {
 	ArgvB64  []string `json:"argv_b64"`
 	Argc     int      `json:"argc"`
 	Ret      int      `json:"ret"`
+	// The exec failed after the kernel had replaced the caller's image.
+	PastNoReturn bool `json:"past_point_of_no_return"`
 }
 
 type openObj struct {
@@ -263,7 +265,10 @@ func execIDParts(t *testing.T, id string) (process string, seq uint64) {
 // fork records: after "fork" with child_exec_id C, every record of that
 // child carries parent_exec_id equal to the forking record's exec_id (even
 // after the child is reparented), and exec_id C until its first successful
-// exec, which bumps only the last part of exec_id by one. Processes with no
+// exec, which bumps only the last part of exec_id by one. An exec that failed
+// past the point of no return bumped it too, unless it failed before the
+// kernel got that far (exec_task_namespaces, unshare_sighand): its record and
+// the process's later ones carry what the kernel left. Processes with no
 // fork record were started by agenttrace, whose pid is their parent's.
 func checkTree(t *testing.T, recs []*rec) {
 	t.Helper()
@@ -301,6 +306,13 @@ func checkTree(t *testing.T, recs []*rec) {
 			_, prev := execIDParts(t, c.execID)
 			if r.Proc.ExecID != process+"-"+strconv.FormatUint(prev+1, 10) {
 				t.Errorf("exec record has exec_id %q, want %s-%d (the forked image %q plus one exec):\n%s", r.Proc.ExecID, process, prev+1, c.execID, r.line)
+			}
+			c.execID = r.Proc.ExecID
+		case r.Type == "exec" && r.Exec.PastNoReturn:
+			_, prev := execIDParts(t, c.execID)
+			if r.Proc.ExecID != process+"-"+strconv.FormatUint(prev+1, 10) && r.Proc.ExecID != c.execID {
+				t.Errorf("exec record past the point of no return has exec_id %q, want %s-%d or %q (the image %q, bumped or not yet):\n%s",
+					r.Proc.ExecID, process, prev+1, c.execID, c.execID, r.line)
 			}
 			c.execID = r.Proc.ExecID
 		default:
