@@ -105,8 +105,9 @@ func (t *textWriter) compact(r *record.Record, toolCall string) (kind, text stri
 		case b.Ret == 0:
 			return compactKind("exec"), fmt.Sprintf("pid %d %s%s%s", r.Proc.Pid, argvText(argv), exeText(argv, record.Readable(b.Exe)), suffix)
 		}
+		failure := ExecFailure{Argv: argv, ArgvUnreadable: b.ArgsUnreadable, PastNoReturn: b.PastNoReturn}
 		return t.style(styleYellow, compactKind("exec")), fmt.Sprintf("%s %s %s %s%s", who, t.style(styleYellow, "failed "+display(record.Errno(b.Ret))),
-			display(record.Readable(b.Filename)), argvText(argv), suffix)
+			display(record.Readable(b.Filename)), failure.ArgvText(), suffix)
 	case *record.Open:
 		path, errno := display(requestedPath(b)), record.Errno(b.Ret)
 		if opened := openedPath(r, b); opened != "" {

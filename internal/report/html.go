@@ -272,7 +272,7 @@ document.querySelectorAll("button[data-open]").forEach(function (b) {
 </table>
 {{- end}}
 {{- range .ExecFailed}}
-<div class="failed">exec failed {{.Errno}} <code>{{display .Filename}}</code> <code>{{argv .Argv}}</code></div>
+<div class="failed">exec failed {{.Errno}} <code>{{display .Filename}}</code> <code>{{.ArgvText}}</code></div>
 {{- end}}
 {{- range .Actions}}
 <div{{if or .Alert .Tags}} class="cred-line"{{end}}>{{.Type}} <code>{{display .Text}}</code>{{if .Errno}} <span class="failed">(failed: {{.Errno}})</span>{{end}}</div>

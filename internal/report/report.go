@@ -256,10 +256,25 @@ type Connect struct {
 
 // ExecFailure is a failed exec.
 type ExecFailure struct {
-	Filename string   `json:"filename"`
-	Argv     []string `json:"argv"`
-	Errno    string   `json:"errno"`
-	Seq      uint64   `json:"seq"`
+	Filename       string   `json:"filename"`
+	Argv           []string `json:"argv"`
+	ArgvUnreadable bool     `json:"argv_unreadable,omitempty"` // Argv is empty or partial
+	// PastNoReturn: the exec failed after the kernel had replaced the
+	// caller's image (argv unknown); the kernel killed the process.
+	PastNoReturn bool   `json:"past_point_of_no_return,omitempty"`
+	Errno        string `json:"errno"`
+	Seq          uint64 `json:"seq"`
+}
+
+// ArgvText is the failed exec's argv as text, saying when it is not known.
+func (x *ExecFailure) ArgvText() string {
+	switch {
+	case x.PastNoReturn:
+		return "(past the point of no return: argv unknown)"
+	case x.ArgvUnreadable:
+		return strings.TrimLeft(argvText(x.Argv)+" (argv unreadable)", " ")
+	}
+	return argvText(x.Argv)
 }
 
 // Exit is how a process ended.
@@ -564,7 +579,8 @@ func (b *builder) kernel(r *record.Record, attr record.Attribution) {
 	case *record.Exec:
 		if body.Ret != 0 {
 			if sel {
-				p.ExecFailed = append(p.ExecFailed, &ExecFailure{Filename: record.Readable(body.Filename), Argv: readables(body.Argv()), Errno: record.Errno(body.Ret), Seq: r.Seq})
+				p.ExecFailed = append(p.ExecFailed, &ExecFailure{Filename: record.Readable(body.Filename), Argv: readables(body.Argv()),
+					ArgvUnreadable: body.ArgsUnreadable, PastNoReturn: body.PastNoReturn, Errno: record.Errno(body.Ret), Seq: r.Seq})
 			}
 			break
 		}

@@ -395,3 +395,21 @@ func mustTime(t *testing.T, s string) time.Time {
 	}
 	return v
 }
+
+// TestExecFailureArgv: a failed exec whose argv is not known never shows as
+// a command run with no arguments.
+func TestExecFailureArgv(t *testing.T) {
+	for _, tc := range []struct {
+		x    ExecFailure
+		want string
+	}{
+		{ExecFailure{Argv: []string{"ls", "-l"}}, "ls -l"},
+		{ExecFailure{Argv: []string{"ls"}, ArgvUnreadable: true}, "ls (argv unreadable)"},
+		{ExecFailure{ArgvUnreadable: true}, "(argv unreadable)"},
+		{ExecFailure{ArgvUnreadable: true, PastNoReturn: true}, "(past the point of no return: argv unknown)"},
+	} {
+		if got := tc.x.ArgvText(); got != tc.want {
+			t.Errorf("%+v: ArgvText() = %q, want %q", tc.x, got, tc.want)
+		}
+	}
+}

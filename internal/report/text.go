@@ -256,7 +256,7 @@ func (t *textWriter) process(p *Process, indent int) {
 	}
 	t.files(p.Files, indent+1)
 	for _, x := range p.ExecFailed {
-		t.line(indent+1, t.style(styleYellow, "exec failed "+x.Errno), " ", display(x.Filename), " ", argvText(x.Argv))
+		t.line(indent+1, t.style(styleYellow, "exec failed "+x.Errno), " ", display(x.Filename), " ", x.ArgvText())
 	}
 	for _, a := range p.Actions {
 		text := display(a.Text) + failure(a.Errno)
