@@ -104,6 +104,22 @@ struct {
 	__uint(max_entries, 16 << 20);
 } events SEC(".maps");
 
+/*
+ * Nonzero while the reader sleeps in epoll, waiting for a wakeup; user
+ * space writes it through a shared mapping around the wait (ring.go). A
+ * wakeup is an interrupt the emitting CPU sends itself (irq_work): on a
+ * virtual machine a trap to the hypervisor, the costliest step of an
+ * emit. While the reader is awake (reading, or holding records it has not
+ * committed yet, which the kernel counts as available data) none is sent.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, __u32);
+} reader SEC(".maps");
+
 /* The creating process of each traced process, recorded at fork. */
 struct parent_id {
 	__u64 start_time;
@@ -363,9 +379,20 @@ static __always_inline void count_lost_inflight(__u32 kind)
 	}
 }
 
-/* Batch wakeups, but never let a large backlog wait for the reader's poll. */
+/*
+ * Batch wakeups, but never let a large backlog wait for the reader's poll:
+ * a reader asleep (reader) is woken once wakeup_bytes are pending; one that
+ * is awake will find the record without. The reader sleeps only when it
+ * has read and committed everything, so the available data is then exactly
+ * what it has not read.
+ */
 static __always_inline __u64 wakeup_flags(void)
 {
+	__u32 zero = 0;
+	__u32 *waiting = bpf_map_lookup_elem(&reader, &zero);
+
+	if (waiting && !*waiting)
+		return BPF_RB_NO_WAKEUP;
 	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
 		return BPF_RB_FORCE_WAKEUP;
 	return BPF_RB_NO_WAKEUP;

@@ -731,6 +731,7 @@ const (
 	bpfMapParents                   = "parents"
 	bpfMapPathbuf                   = "pathbuf"
 	bpfMapPatterns                  = "patterns"
+	bpfMapReader                    = "reader"
 	bpfMapSocks                     = "socks"
 	bpfMapStatesGen                 = "states_gen"
 	bpfMapTargetIds                 = "target_ids"
@@ -900,6 +901,7 @@ type bpfMapSpecs struct {
 	Parents         *ebpf.MapSpec `ebpf:"parents"`
 	Pathbuf         *ebpf.MapSpec `ebpf:"pathbuf"`
 	Patterns        *ebpf.MapSpec `ebpf:"patterns"`
+	Reader          *ebpf.MapSpec `ebpf:"reader"`
 	Socks           *ebpf.MapSpec `ebpf:"socks"`
 	StatesGen       *ebpf.MapSpec `ebpf:"states_gen"`
 	TargetIds       *ebpf.MapSpec `ebpf:"target_ids"`
@@ -999,6 +1001,7 @@ type bpfMaps struct {
 	Parents         *ebpf.Map `ebpf:"parents"`
 	Pathbuf         *ebpf.Map `ebpf:"pathbuf"`
 	Patterns        *ebpf.Map `ebpf:"patterns"`
+	Reader          *ebpf.Map `ebpf:"reader"`
 	Socks           *ebpf.Map `ebpf:"socks"`
 	StatesGen       *ebpf.Map `ebpf:"states_gen"`
 	TargetIds       *ebpf.Map `ebpf:"target_ids"`
@@ -1030,6 +1033,7 @@ func (m *bpfMaps) Close() error {
 		m.Parents,
 		m.Pathbuf,
 		m.Patterns,
+		m.Reader,
 		m.Socks,
 		m.StatesGen,
 		m.TargetIds,

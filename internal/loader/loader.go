@@ -454,7 +454,7 @@ func Load(cfg Config) (*Tracer, error) {
 		}
 		if adopted {
 			t.state = StateAdopted
-			if t.ring, err = newRing(t.objs.Events); err != nil {
+			if t.ring, err = newRing(t.objs.Events, t.objs.Reader); err != nil {
 				t.closeAdopted()
 				return nil, err
 			}
@@ -484,7 +484,7 @@ func Load(cfg Config) (*Tracer, error) {
 		}
 		return nil, classify(fmt.Errorf("loading eBPF programs: %w", err))
 	}
-	if t.ring, err = newRing(t.objs.Events); err != nil {
+	if t.ring, err = newRing(t.objs.Events, t.objs.Reader); err != nil {
 		t.objs.Close()
 		return nil, err
 	}
@@ -576,7 +576,9 @@ func (t *Tracer) Freeze() error {
 	if t.Adopted() {
 		return nil // frozen by the daemon that created it
 	}
-	writable := map[*ebpf.Map]bool{t.objs.Events: true}
+	// The reader map is the reader's to write (see ring.wait); at worst a
+	// write costs the hooks a wakeup, or the reader one (it also polls).
+	writable := map[*ebpf.Map]bool{t.objs.Events: true, t.objs.Reader: true}
 	if t.cfg.Globs {
 		writable[t.objs.Patterns] = true
 		writable[t.objs.CgroupStates] = true

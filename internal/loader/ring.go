@@ -33,6 +33,10 @@ type ring struct {
 	data     []byte
 	mask     uint64
 	read     atomic.Uint64 // the next record to read; cons <= read <= prod
+	// waitPage maps the reader map (bpf/common.h): *waiting is nonzero
+	// while the reader sleeps in epoll, the only time a wakeup is of use.
+	waitPage []byte
+	waiting  *uint32
 
 	epfd, efd int
 	events    [2]unix.EpollEvent
@@ -60,16 +64,24 @@ const (
 	uncommittedWait = time.Millisecond
 )
 
-func newRing(m *ebpf.Map) (*ring, error) {
+// newRing maps the ring buffer m and the reader map (an array of one
+// __u32, BPF_F_MMAPABLE) through which the reader says when it sleeps.
+func newRing(m, reader *ebpf.Map) (*ring, error) {
 	size := int(m.MaxEntries())
 	page := os.Getpagesize()
 	fd := m.FD()
+	waitPage, err := unix.Mmap(reader.FD(), 0, page, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return nil, fmt.Errorf("mapping the ring's reader state: %w", err)
+	}
 	consPage, err := unix.Mmap(fd, 0, page, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
+		unix.Munmap(waitPage)
 		return nil, fmt.Errorf("mapping the ring's consumer page: %w", err)
 	}
 	prodData, err := unix.Mmap(fd, int64(page), page+2*size, unix.PROT_READ, unix.MAP_SHARED)
 	if err != nil {
+		unix.Munmap(waitPage)
 		unix.Munmap(consPage)
 		return nil, fmt.Errorf("mapping the ring's data: %w", err)
 	}
@@ -77,7 +89,10 @@ func newRing(m *ebpf.Map) (*ring, error) {
 		consPage: consPage, prodData: prodData,
 		cons: (*uint64)(unsafe.Pointer(&consPage[0])), prod: (*uint64)(unsafe.Pointer(&prodData[0])),
 		data: prodData[page:], mask: uint64(size - 1), epfd: -1, efd: -1,
+		waitPage: waitPage, waiting: (*uint32)(unsafe.Pointer(&waitPage[0])),
 	}
+	// Awake: a reader before this one (pinned ring) may have died asleep.
+	atomic.StoreUint32(r.waiting, 0)
 	r.read.Store(atomic.LoadUint64(r.cons))
 	if err := r.setupPoll(fd); err != nil {
 		r.unmap()
@@ -182,7 +197,14 @@ func (r *ring) wait(busy, uncommitted bool) error {
 		time.Sleep(max(d, 0))
 		return nil
 	}
+	// Records emitted while the reader is awake send no wakeup: asleep,
+	// it says so, then looks once more for one emitted before the kernel
+	// could see that.
+	if !r.setWaiting(true) {
+		return nil
+	}
 	n, err := unix.EpollWait(r.epfd, r.events[:], timeout)
+	r.setWaiting(false)
 	if err != nil && !errors.Is(err, unix.EINTR) {
 		return fmt.Errorf("waiting for the ring buffer: %w", err)
 	}
@@ -193,6 +215,27 @@ func (r *ring) wait(busy, uncommitted bool) error {
 		}
 	}
 	return nil
+}
+
+// setWaiting says whether the reader sleeps in epoll; going to sleep, it
+// reports false (and stays awake) when a record is there to read or the
+// ring is closed.
+func (r *ring) setWaiting(asleep bool) bool {
+	r.maps.RLock()
+	defer r.maps.RUnlock()
+	if r.waitPage == nil {
+		return false
+	}
+	if !asleep {
+		atomic.StoreUint32(r.waiting, 0)
+		return true
+	}
+	atomic.StoreUint32(r.waiting, 1)
+	if atomic.LoadUint64(r.prod) != r.read.Load() {
+		atomic.StoreUint32(r.waiting, 0)
+		return false
+	}
+	return true
 }
 
 func (r *ring) wake() {
@@ -286,5 +329,9 @@ func (r *ring) unmap() {
 		unix.Munmap(r.consPage)
 		unix.Munmap(r.prodData)
 		r.consPage, r.prodData = nil, nil
+	}
+	if r.waitPage != nil {
+		unix.Munmap(r.waitPage)
+		r.waitPage, r.waiting = nil, nil
 	}
 }
