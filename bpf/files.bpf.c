@@ -70,11 +70,11 @@ static __always_inline void reset_open(struct open_event *e, __u32 sc)
 	e->file.flags = 0;
 }
 
-static __always_inline void enter_open(__u32 tid, __u32 sc, __u32 abi, struct sys_args *args)
+static __always_inline void enter_open(__u32 sc, __u32 abi, struct sys_args *args)
 {
 	const char *path = NULL;
 
-	struct inflight_rec *rec = start_inflight(tid, KIND_OPEN);
+	struct inflight_rec *rec = start_inflight(KIND_OPEN);
 	if (!rec)
 		return;
 	struct open_event *e = &rec->open;

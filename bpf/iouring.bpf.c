@@ -41,7 +41,7 @@ struct {
 	__type(value, __u64);
 } uring_by_user_data SEC(".maps");
 
-static __always_inline void enter_uring_setup(__u32 tid, __u32 sc, __u32 abi, struct sys_args *args)
+static __always_inline void enter_uring_setup(__u32 sc, __u32 abi, struct sys_args *args)
 {
 	struct {
 		__u32 sq_entries;
@@ -49,7 +49,7 @@ static __always_inline void enter_uring_setup(__u32 tid, __u32 sc, __u32 abi, st
 		__u32 flags;
 	} p;
 
-	struct inflight_rec *rec = start_inflight(tid, KIND_IO_URING);
+	struct inflight_rec *rec = start_inflight(KIND_IO_URING);
 	if (!rec)
 		return;
 	struct io_uring_event *e = &rec->uring;

@@ -128,7 +128,7 @@ static __always_inline void read_user_msg_name(struct net_event *e, __u64 umsg, 
 	read_user_addr(e, name, namelen);
 }
 
-static __always_inline void enter_net(__u32 tid, __u32 sc, __u32 abi, struct sys_args *args)
+static __always_inline void enter_net(__u32 sc, __u32 abi, struct sys_args *args)
 {
 	__u64 a[6];
 	__u32 call = sc, nargs = 0;
@@ -149,7 +149,7 @@ static __always_inline void enter_net(__u32 tid, __u32 sc, __u32 abi, struct sys
 	}
 
 	__u32 kind = net_kind(call);
-	struct inflight_rec *rec = start_inflight(tid, kind);
+	struct inflight_rec *rec = start_inflight(kind);
 	if (!rec)
 		return;
 	struct net_event *e = &rec->net;
@@ -274,8 +274,7 @@ static __always_inline void net_hook(struct bpf_sock_addr *ctx, __u32 hook)
 	__u32 n = BPF_CORE_READ(k, uaddrlen);
 	if (n > SOCKADDR_BYTES)
 		n = SOCKADDR_BYTES;
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct inflight_rec *rec = bpf_map_lookup_elem(&inflight, &tid);
+	struct inflight_rec *rec = current_inflight();
 	if (!rec || !rec->kind) {
 		/* No syscall in flight: an io_uring request's issue (see net_iouring.bpf.c). */
 		__u32 zero = 0;
@@ -417,8 +416,7 @@ int BPF_PROG(handle_sock_send_length, struct sock *sk, int ret, int flags)
 {
 	if (!traced())
 		return 0;
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct inflight_rec *rec = bpf_map_lookup_elem(&inflight, &tid);
+	struct inflight_rec *rec = current_inflight();
 	if (!rec || rec->kind != KIND_SEND)
 		return 0;
 	struct net_event *e = &rec->net;

@@ -34,11 +34,11 @@ struct {
 	__uint(max_entries, 1); /* set to the number of possible CPUs */
 } heap SEC(".maps");
 
-static __always_inline void enter_exec(__u32 tid, __u32 sc, __u32 abi, struct sys_args *args)
+static __always_inline void enter_exec(__u32 sc, __u32 abi, struct sys_args *args)
 {
 	const char *filename;
 
-	struct inflight_rec *rec = start_inflight(tid, KIND_EXEC);
+	struct inflight_rec *rec = start_inflight(KIND_EXEC);
 	if (!rec)
 		return;
 	struct exec_enter *e = &rec->exec;
@@ -189,7 +189,7 @@ static __always_inline void read_exe(struct exec_event *e, struct file *file)
  * A failed exec, at the syscall's exit (a successful one ended its entry at
  * sched_process_exec). ret is the syscall's own result, nothing else.
  */
-static __always_inline void exit_exec(__u32 tid, struct inflight_rec *rec, long ret)
+static __always_inline void exit_exec(struct inflight_rec *rec, long ret)
 {
 	struct exec_event *e = exec_scratch();
 	if (!e)
@@ -244,8 +244,8 @@ int BPF_PROG(handle_sched_process_exec, struct task_struct *task, pid_t old_pid,
 	__builtin_memset(e, 0, sizeof(*e));
 	fill_header(&e->hdr, KIND_EXEC);
 
-	__u32 tid = old_pid;
-	struct inflight_rec *rec = bpf_map_lookup_elem(&inflight, &tid);
+	/* The thread that called exec: it keeps its entry, whatever its tid is now. */
+	struct inflight_rec *rec = current_inflight();
 	if (rec && rec->kind == KIND_EXEC) {
 		struct exec_enter *in = &rec->exec;
 		/*
@@ -261,11 +261,7 @@ int BPF_PROG(handle_sched_process_exec, struct task_struct *task, pid_t old_pid,
 			}
 		}
 		exec_from_enter(e, in);
-		/* A thread other than the leader took over the leader's pid: its old id is gone. */
-		if (old_pid != BPF_CORE_READ(task, pid))
-			bpf_map_delete_elem(&inflight, &tid);
-		else
-			end_inflight(rec);
+		end_inflight(rec);
 	} else {
 		e->hdr.flags |= EF_NO_ENTER;
 	}
@@ -348,12 +344,11 @@ int BPF_PROG(handle_sched_process_exit, struct task_struct *task)
 {
 	/*
 	 * Before the filter: a thread whose process left the targets must not
-	 * leave its pairing entry behind. Thread exits are rare enough.
+	 * leave an escape entry behind (its inflight entry, task storage, goes
+	 * with it).
 	 */
-	__u32 tid = BPF_CORE_READ(task, pid);
-	bpf_map_delete_elem(&inflight, &tid);
 	if (escapes_live())
-		end_escape(tid);
+		end_escape(BPF_CORE_READ(task, pid));
 
 	if (!traced())
 		return 0;

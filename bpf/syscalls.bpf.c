@@ -28,10 +28,8 @@ int BPF_PROG(handle_sys_enter, struct pt_regs *regs, long id)
 	__u32 abi = compat ? EF_COMPAT : (id & X32_BIT) ? EF_X32 : 0;
 	struct sys_args args;
 	syscall_args(regs, compat, &args);
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-
 	if (sc == SC_UNKNOWN || escape_sc(sc)) {
-		enter_escape(tid, id, compat, sc, abi, &args);
+		enter_escape((__u32)bpf_get_current_pid_tgid(), id, compat, sc, abi, &args);
 		return 0;
 	}
 	switch (sc) {
@@ -44,10 +42,10 @@ int BPF_PROG(handle_sys_enter, struct pt_regs *regs, long id)
 	case SC_OPEN_BY_HANDLE_AT:
 	case SC_PIDFD_GETFD:
 	case SC_MEMFD_CREATE:
-		enter_open(tid, sc, abi, &args);
+		enter_open(sc, abi, &args);
 		break;
 	case SC_IO_URING_SETUP:
-		enter_uring_setup(tid, sc, abi, &args);
+		enter_uring_setup(sc, abi, &args);
 		break;
 	case SC_CONNECT:
 	case SC_SOCKETCALL:
@@ -58,10 +56,10 @@ int BPF_PROG(handle_sys_enter, struct pt_regs *regs, long id)
 	case SC_LISTEN:
 	case SC_ACCEPT:
 	case SC_ACCEPT4:
-		enter_net(tid, sc, abi, &args);
+		enter_net(sc, abi, &args);
 		break;
 	default:
-		enter_exec(tid, sc, abi, &args);
+		enter_exec(sc, abi, &args);
 		break;
 	}
 	return 0;
@@ -77,14 +75,13 @@ int BPF_PROG(handle_sys_exit, struct pt_regs *regs, long ret)
 	bool compat = is_compat();
 	if (!interesting_on(id, compat))
 		return 0;
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	enum pairing pairing = pairing_of(id, compat);
-	if (pairing != PAIR_INFLIGHT && exit_escape(tid, ret))
+	if (pairing != PAIR_INFLIGHT && exit_escape((__u32)bpf_get_current_pid_tgid(), ret))
 		return 0;
 	if (pairing == PAIR_ESCAPES)
 		return 0;
 
-	struct inflight_rec *rec = bpf_map_lookup_elem(&inflight, &tid);
+	struct inflight_rec *rec = current_inflight();
 	if (!rec || !rec->kind)
 		return 0;
 
@@ -104,7 +101,7 @@ int BPF_PROG(handle_sys_exit, struct pt_regs *regs, long ret)
 		break;
 	case KIND_EXEC:
 		/* Still in flight after the syscall: the exec failed. */
-		exit_exec(tid, rec, ret);
+		exit_exec(rec, ret);
 		return 0;
 	}
 	end_inflight(rec);

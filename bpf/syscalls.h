@@ -208,13 +208,25 @@ struct inflight_rec {
 	};
 };
 
+/*
+ * Task storage: the entry hangs off the thread's task_struct, so finding it
+ * is a pointer chase, not a hash of the tid and a bucket walk (at both
+ * entry and exit of every traced syscall), and it goes with the thread:
+ * nothing to delete at exit, no tid to reuse, and an exec by a thread other
+ * than the leader (which takes over the leader's tid) keeps its own.
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, __u32); /* tid */
+	__type(key, int);
 	__type(value, struct inflight_rec);
 } inflight SEC(".maps");
+
+/* The current thread's pairing entry, or NULL if it has none. */
+static __always_inline struct inflight_rec *current_inflight(void)
+{
+	return bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0, 0);
+}
 
 /*
  * fill_header for open and connect, whose header lives in the thread's
@@ -574,23 +586,20 @@ static __always_inline bool escape_sc(__u32 sc)
 
 /*
  * This thread's pairing entry, marked in flight for kind, or NULL (counted)
- * when the map is full. An entry lives as long as its thread: creating,
- * zeroing and freeing a 9 KiB entry at every syscall cost more than the rest
- * of the record. So every field a syscall does not set must be reset by
- * its enter_* function.
+ * when it could not be created (no memory). An entry lives as long as its
+ * thread: creating, zeroing and freeing a 9 KiB entry at every syscall cost
+ * more than the rest of the record. So every field a syscall does not set
+ * must be reset by its enter_* function.
  */
-static __always_inline struct inflight_rec *start_inflight(__u32 tid, __u32 kind)
+static __always_inline struct inflight_rec *start_inflight(__u32 kind)
 {
-	static const struct inflight_rec zero;
-	struct inflight_rec *rec = bpf_map_lookup_elem(&inflight, &tid);
+	/* Created zeroed. */
+	struct inflight_rec *rec =
+		bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 
 	if (!rec) {
-		bpf_map_update_elem(&inflight, &tid, &zero, BPF_NOEXIST);
-		rec = bpf_map_lookup_elem(&inflight, &tid);
-		if (!rec) {
-			count_lost_inflight(kind);
-			return NULL;
-		}
+		count_lost_inflight(kind);
+		return NULL;
 	}
 	rec->kind = kind;
 	rec->uptr2 = 0;
