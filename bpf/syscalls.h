@@ -259,9 +259,24 @@ static __always_inline void fill_header_cached(struct inflight_rec *rec, struct 
 		hdr->ktime = bpf_ktime_get_boot_ns();
 		hdr->kind = kind;
 		hdr->auid = auid; /* settable once, outside cred */
-		hdr->cgroup_id = bpf_get_current_cgroup_id();
 		hdr->flags = 0;
-		bpf_get_current_comm(hdr->comm, sizeof(hdr->comm));
+		if (HAVE_TASK_BTF) {
+			/*
+			 * The cgroup and the name (prctl, /proc/PID/comm, exec)
+			 * change without telling: read at every syscall, with
+			 * loads instead of two helper calls. The kernel keeps comm
+			 * NUL-padded (strscpy_pad), so its 16 bytes are what
+			 * bpf_get_current_comm would copy.
+			 */
+			struct task_struct *t = bpf_get_current_task_btf();
+			__u64 *comm = (__u64 *)t->comm;
+			hdr->cgroup_id = t->cgroups->dfl_cgrp->kn->id;
+			((__u64 *)hdr->comm)[0] = comm[0];
+			((__u64 *)hdr->comm)[1] = comm[1];
+		} else {
+			hdr->cgroup_id = bpf_get_current_cgroup_id();
+			bpf_get_current_comm(hdr->comm, sizeof(hdr->comm));
+		}
 		return;
 	}
 	fill_header(hdr, kind);
