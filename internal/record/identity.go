@@ -220,7 +220,13 @@ func (e *Encoder) openSensitive(o *Open) bool {
 	if !f.Present || f.Fileless {
 		return match
 	}
-	resolved := set.Match(unsafeBytes(f.Path)) || f.HasPathInNS && set.Match(unsafeBytes(f.PathInNS))
+	// Most opens pass the absolute path the kernel resolves: the same bytes
+	// match alike.
+	resolved := match
+	if !requested || f.Path != o.Path {
+		resolved = set.Match(unsafeBytes(f.Path))
+	}
+	resolved = resolved || f.HasPathInNS && set.Match(unsafeBytes(f.PathInNS))
 	files := e.sensitiveFiles.Load()
 	if resolved {
 		files.Add(f.Dev, f.Ino)
