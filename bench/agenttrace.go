@@ -18,6 +18,8 @@ import (
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
+
+	"github.com/agenttrace/agenttrace/internal/record"
 )
 
 // session is one `agenttrace run -- sleep infinity`: the tracer loaded and
@@ -178,8 +180,6 @@ func (l *sessionLog) LostTotal() int64 {
 	return n
 }
 
-var kernelTypes = map[string]bool{"exec": true, "open": true, "connect": true, "fork": true, "exit": true}
-
 // parseSessionLog reads a log and attributes every kernel record to the
 // workload whose process (or child of it) made it: pids maps a workload's
 // pid to its key. Only the fields it needs are read, by their unique
@@ -228,7 +228,7 @@ func parseSessionLog(path string, pids map[int]string) (*sessionLog, error) {
 func (l *sessionLog) add(line []byte, owner map[int]string) error {
 	typ := fieldString(line, `"type":"`)
 	switch {
-	case kernelTypes[typ]:
+	case record.IsKernel(typ):
 		pid, ok := fieldInt(line, `"proc":{"pid":`)
 		if !ok {
 			return fmt.Errorf("%s record without proc.pid", typ)

@@ -184,9 +184,10 @@ func (a *auditDaemon) newAUID() int64 {
 func auditRules(auid int64) []string {
 	sel := fmt.Sprintf(" -F auid=%d -k %s", auid, auditKey)
 	return []string{
-		"-a always,exit -F arch=b64 -S open,openat,creat,openat2,connect,execve,execveat" + sel,
-		"-a always,exit -F arch=b32 -S open,openat,creat,openat2,connect,execve,execveat" + sel,
-		"-a always,exit -F arch=b32 -S socketcall -F a0=3" + sel,
+		"-a always,exit -F arch=b64 -S open,openat,creat,openat2,connect,execve,execveat,bind,listen,accept,accept4,sendto,sendmsg,sendmmsg" + sel,
+		"-a always,exit -F arch=b32 -S open,openat,creat,openat2,connect,execve,execveat,bind,listen,accept4,sendto,sendmsg,sendmmsg" + sel,
+		// i386's socketcall multiplexes the socket calls: all of them.
+		"-a always,exit -F arch=b32 -S socketcall" + sel,
 	}
 }
 

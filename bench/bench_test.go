@@ -74,16 +74,24 @@ func TestSmoke(t *testing.T) {
 			if s.Events.Written == 0 || s.Events.Lost != 0 {
 				t.Errorf("%s traced: %d written, %d lost; want some written, 0 lost", s.Workload, s.Events.Written, s.Events.Lost)
 			}
-			// Every workload's own process: its exec and its exit. Then one
-			// record per operation; fork-exec's children also open what
+			// Every workload's own process: its exec and its exit. Then the
+			// records of each operation; fork-exec's children also open what
 			// /bin/true's dynamic loader opens, which depends on the host.
 			want := map[string]int64{"exec": 1, "exit": 1}
 			got := maps.Clone(s.Events.ByType)
 			switch s.Workload {
 			case WorkloadOpenat:
 				want["open"] = s.Ops + 1 // and the open that checks the file first
-			case WorkloadConnectListener, WorkloadConnectRefused:
-				want["connect"] = s.Ops
+			case WorkloadConnectListener:
+				// Its listener's bind and listen; per operation the connect,
+				// the connection's state change and the accept.
+				maps.Copy(want, map[string]int64{"bind": 1, "listen": 1, "connect": s.Ops, "sock_state": s.Ops, "accept": s.Ops})
+			case WorkloadConnectRefused:
+				// The bind that found a free port; the connect and its refusal.
+				maps.Copy(want, map[string]int64{"bind": 1, "connect": s.Ops, "sock_state": s.Ops})
+			case WorkloadUDPSend:
+				// The receiver's bind; one send per datagram (the recv is not a record).
+				maps.Copy(want, map[string]int64{"bind": 1, "send": s.Ops})
 			case WorkloadForkExec:
 				want = map[string]int64{"fork": s.Ops, "exec": s.Ops + 1, "exit": s.Ops + 1}
 				delete(got, "open")

@@ -343,7 +343,7 @@ func (h *harness) setup(ctx context.Context) error {
 			h.audit = a
 			h.onCleanup(func() error { return a.stop(context.Background()) })
 			h.conds[CondAuditd].Detail = fmt.Sprintf("%s; its own auditd.conf (Debian's defaults, log in the scratch directory); "+
-				"rules on exit of open, openat, creat, openat2, connect, execve, execveat (b64 and b32) and socketcall(SYS_CONNECT), "+
+				"rules on exit of open, openat, creat, openat2, connect, execve, execveat, bind, listen, accept, accept4, sendto, sendmsg, sendmmsg (b64 and b32) and socketcall, "+
 				"selected by the workload's login uid, loaded with backlog limit %d and auditing enabled only during its slices",
 				a.Version, auditBacklog)
 		}

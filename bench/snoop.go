@@ -98,6 +98,9 @@ func (t *snoopTools) canTrace(w *workload) bool {
 
 // whyNot is why libbpf-tools cannot trace w, "" if they can.
 func (t *snoopTools) whyNot(w *workload) string {
+	if w.NoSnoop != "" {
+		return w.NoSnoop
+	}
 	for _, tool := range w.snoopTools() {
 		if t.paths[tool] == "" {
 			return t.missing[tool]

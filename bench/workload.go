@@ -28,8 +28,9 @@ type workload struct {
 	Title   string   // what one operation is
 	Program string   // source workload/<Program>.c
 	Args    []string // operands; targetArg is replaced by the file to open
-	// Snoop is the libbpf-tools program that traces this operation.
-	Snoop string
+	// Snoop is the libbpf-tools program that traces this operation;
+	// NoSnoop says why there is none.
+	Snoop, NoSnoop string
 	// Tree: the workload is a process tree (a real-work command run by the
 	// runner), traced as a whole.
 	Tree bool
@@ -39,6 +40,9 @@ type workload struct {
 func (w *workload) snoopTools() []string {
 	if w.Tree {
 		return []string{"execsnoop", "opensnoop"}
+	}
+	if w.Snoop == "" {
+		return nil
 	}
 	return []string{w.Snoop}
 }
@@ -51,6 +55,7 @@ const (
 	WorkloadOpenat          = "openat"
 	WorkloadConnectListener = "connect-listener"
 	WorkloadConnectRefused  = "connect-refused"
+	WorkloadUDPSend         = "udp-send"
 	WorkloadForkExec        = "fork-exec"
 )
 
@@ -58,6 +63,8 @@ var workloads = []workload{
 	{Name: WorkloadOpenat, Title: "openat + close of an existing file", Program: "open", Args: []string{targetArg}, Snoop: "opensnoop"},
 	{Name: WorkloadConnectListener, Title: "socket + connect to a loopback listener + accept + close", Program: "connect", Args: []string{"listener"}, Snoop: "tcpconnect"},
 	{Name: WorkloadConnectRefused, Title: "socket + connect to a closed loopback port (ECONNREFUSED) + close", Program: "connect", Args: []string{"refused"}, Snoop: "tcpconnect"},
+	{Name: WorkloadUDPSend, Title: "sendto of a 64-byte datagram to a loopback UDP socket + recv of it", Program: "connect", Args: []string{"udp"},
+		NoSnoop: "libbpf-tools has no program that traces UDP sends"},
 	{Name: WorkloadForkExec, Title: "fork + execve /bin/true + wait", Program: "forkexec", Snoop: "execsnoop"},
 }
 
