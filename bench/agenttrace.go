@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -19,6 +18,7 @@ import (
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
+	"github.com/agenttrace/agenttrace/internal/logfile"
 	"github.com/agenttrace/agenttrace/internal/record"
 )
 
@@ -186,41 +186,32 @@ func (l *sessionLog) LostTotal() int64 {
 // spelling: JSON strings escape '"', so `"proc":{"pid":` cannot occur inside
 // one.
 func parseSessionLog(path string, pids map[int]string) (*sessionLog, error) {
-	f, err := os.Open(path)
+	r, err := logfile.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer r.Close()
 	l := &sessionLog{ByKey: map[string]map[string]int64{}}
 	owner := map[int]string{}
 	for pid, key := range pids {
 		owner[pid] = key
 		l.ByKey[key] = map[string]int64{}
 	}
-	r := bufio.NewReaderSize(f, 1<<20)
-	var long []byte
 	for {
-		line, err := r.ReadSlice('\n')
-		if errors.Is(err, bufio.ErrBufferFull) {
-			long = append(long, line...)
-			continue
-		}
-		if long != nil {
-			line = append(long, line...)
-			long = nil
-		}
-		if len(line) > 0 {
-			l.Lines++
-			if perr := l.add(line, owner); perr != nil {
-				return nil, fmt.Errorf("%s line %d: %w", path, l.Lines, perr)
-			}
-		}
-		if err == io.EOF {
+		line, err := r.Next()
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
 			return nil, err
 		}
+		l.Lines++
+		if perr := l.add(line, owner); perr != nil {
+			return nil, fmt.Errorf("%s line %d: %w", path, l.Lines, perr)
+		}
+	}
+	if n := len(r.Pending()); n > 0 {
+		return nil, fmt.Errorf("%s ends in a line without its newline (%d bytes)", path, n)
 	}
 	return l, nil
 }
