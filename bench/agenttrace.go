@@ -180,40 +180,64 @@ func (l *sessionLog) LostTotal() int64 {
 	return n
 }
 
-// parseSessionLog reads a log and attributes every kernel record to the
-// workload whose process (or child of it) made it: pids maps a workload's
-// pid to its key. Only the fields it needs are read, by their unique
-// spelling: JSON strings escape '"', so `"proc":{"pid":` cannot occur inside
-// one.
+// parseSessionLog reads a log, every segment of it (a sustained slice
+// writes more than a segment holds), and attributes every kernel record to
+// the workload whose process (or child of it) made it: pids maps a
+// workload's pid to its key. Only the fields it needs are read, by their
+// unique spelling: JSON strings escape '"', so `"proc":{"pid":` cannot occur
+// inside one.
 func parseSessionLog(path string, pids map[int]string) (*sessionLog, error) {
-	r, err := logfile.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
 	l := &sessionLog{ByKey: map[string]map[string]int64{}}
 	owner := map[int]string{}
 	for pid, key := range pids {
 		owner[pid] = key
 		l.ByKey[key] = map[string]int64{}
 	}
+	files, _ := logfile.Segments(path)
+	if len(files) == 0 {
+		return nil, fmt.Errorf("no log at %s", path)
+	}
+	for _, file := range files {
+		if err := l.addSegment(file, owner); err != nil {
+			return nil, err
+		}
+	}
+	return l, nil
+}
+
+// addSegment adds the records of one segment file.
+func (l *sessionLog) addSegment(path string, owner map[int]string) error {
+	r, err := logfile.Open(path)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
 	for {
 		line, err := r.Next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return nil, err
+			return err
 		}
 		l.Lines++
 		if perr := l.add(line, owner); perr != nil {
-			return nil, fmt.Errorf("%s line %d: %w", path, l.Lines, perr)
+			return fmt.Errorf("%s offset %d: %w", path, r.Offset()-int64(len(line)), perr)
 		}
 	}
 	if n := len(r.Pending()); n > 0 {
-		return nil, fmt.Errorf("%s ends in a line without its newline (%d bytes)", path, n)
+		return fmt.Errorf("%s ends in a line without its newline (%d bytes)", path, n)
 	}
-	return l, nil
+	return nil
+}
+
+// removeLog removes every segment of the log at path and its key.
+func removeLog(path string) {
+	files, _ := logfile.Segments(path)
+	for _, f := range files {
+		os.Remove(f)
+	}
+	os.Remove(path + ".pub")
 }
 
 func (l *sessionLog) add(line []byte, owner map[int]string) error {
@@ -293,9 +317,12 @@ func fieldInt(line []byte, key string) (int, bool) {
 	return n, err == nil
 }
 
-// readStop reads only the stop record of a log, from its end: the rate
-// search's logs are hundreds of megabytes.
+// readStop reads only the stop record of a log, from the end of its last
+// segment: the rate search's logs are hundreds of megabytes.
 func readStop(path string) (*sessionLog, error) {
+	if files, _ := logfile.Segments(path); len(files) > 0 {
+		path = files[len(files)-1]
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err

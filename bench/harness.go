@@ -526,8 +526,7 @@ func (h *harness) agenttraceUnit(ctx context.Context, run sliceRun, conds []stri
 		return fmt.Errorf("agenttrace's log %s has no stop record", logPath)
 	}
 	if !h.cfg.Keep {
-		os.Remove(logPath)
-		os.Remove(logPath + ".pub")
+		removeLog(logPath)
 	}
 	for c, s := range ran {
 		ev := &SliceEvents{ByType: l.ByKey[c]}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -50,8 +49,7 @@ func (h *harness) profileWorkload(ctx context.Context, w *workload) (*Profile, e
 		return nil, err
 	}
 	defer func() {
-		os.Remove(logPath)
-		os.Remove(logPath + ".pub")
+		removeLog(logPath)
 	}()
 	p := &Profile{Workload: w.Name}
 	for _, cond := range []string{CondTraced, CondUntraced} {
@@ -193,8 +191,7 @@ func (h *harness) rateSearch(ctx context.Context) (*RateSearch, error) {
 func (h *harness) rateTrial(ctx context.Context, n int, rate float64) (RateTrial, error) {
 	logPath := filepath.Join(h.dir, "sessions", fmt.Sprintf("rate-%d.jsonl", n))
 	defer func() {
-		os.Remove(logPath)
-		os.Remove(logPath + ".pub")
+		removeLog(logPath)
 	}()
 	w := lookupWorkload(WorkloadOpenat)
 	spec := runSpec{CgroupFD: -1, AUID: -1, Duration: h.cfg.RateTrial, MaxOps: h.cfg.MaxOps, Rate: rate}

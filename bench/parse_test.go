@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/agenttrace/agenttrace/internal/logfile"
 )
 
 func TestParseWorkloadResult(t *testing.T) {
@@ -63,9 +65,15 @@ const sessionLogText = `{"seq":1,"type":"header","header":{}}
 {"seq":13,"type":"checkpoint","checkpoint":{}}
 `
 
+// TestParseSessionLog reads a log split in two segments (the stop record in
+// the second), as a session that rotates writes it.
 func TestParseSessionLog(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "x.jsonl")
-	if err := os.WriteFile(path, []byte(sessionLogText), 0o600); err != nil {
+	lines := strings.SplitAfter(sessionLogText, "\n")
+	if err := os.WriteFile(path, []byte(strings.Join(lines[:6], "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(logfile.SegmentPath(path, 2), []byte(strings.Join(lines[6:], "")), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	l, err := parseSessionLog(path, map[int]string{20: "traced", 30: "untraced"})
@@ -86,6 +94,10 @@ func TestParseSessionLog(t *testing.T) {
 	stop, err := readStop(path)
 	if err != nil || !maps.Equal(stop.StopRecords, map[string]int64{"exec": 3, "open": 2, "connect": 0, "fork": 1, "exit": 2}) {
 		t.Errorf("readStop: %+v, %v", stop, err)
+	}
+	removeLog(path)
+	if left, _ := logfile.Segments(path); len(left) != 0 {
+		t.Errorf("removeLog left %v", left)
 	}
 }
 

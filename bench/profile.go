@@ -127,8 +127,7 @@ func (h *harness) runSustainedProfile(ctx context.Context) (*SustainedProfile, e
 		return nil, err
 	}
 	defer func() {
-		os.Remove(logPath)
-		os.Remove(logPath + ".pub")
+		removeLog(logPath)
 	}()
 	before, err := hookStats(sess.Pid())
 	if err != nil {
