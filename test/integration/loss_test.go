@@ -191,12 +191,18 @@ func TestFloodZeroLossDefault(t *testing.T) {
 	}
 }
 
-// TestFailClosed: with the tiny ring and the slowed writer of the flood
+// TestFailClosed: with a small ring and the slowed writer of the flood
 // test, fail-closed mode freezes the generator instead of losing events.
+// The ring (1 MiB) leaves three quarters above the freeze watermark for
+// what the generator makes before the freeze takes hold: its 50 execs
+// alone take 420 KiB (8.4 KiB each), and on a loaded machine (CI runs a
+// second suite beside this one) the guard's 1 ms poll can be late by
+// several milliseconds. With 256 KiB that burst overflowed the ring now and
+// then (20 exec, fork and exit records, counted in a gap).
 func TestFailClosed(t *testing.T) {
 	requireRoot(t)
 	log := filepath.Join(testDir(t), "flood.jsonl")
-	runFlood(t, log, []string{"--fail-closed", "--ring-size", "262144", "--debug-write-delay", "20us"}, "10000", "50", "1000", "1")
+	runFlood(t, log, []string{"--fail-closed", "--ring-size", "1048576", "--debug-write-delay", "20us"}, "10000", "50", "1000", "1")
 	a := account(t, log)
 	checkIdentity(t, a, floodExpect(10000, 50, 1000))
 	if a.types["gap"] != 0 {
