@@ -96,17 +96,7 @@ func (h *harness) summariseWorkload(w *workload) WorkloadResult {
 			}
 		}
 		cr.Ran = cr.Slices > 0
-		c := h.conds[id]
-		switch {
-		case id == CondSnoop && h.snoop != nil && !h.snoop.canTrace(w):
-			cr.Reason = h.snoop.whyNot(w)
-		case !cr.Ran && c.Reason != "":
-			cr.Reason = c.Reason
-		case !cr.Ran:
-			cr.Reason = "no measured slice completed"
-		case c.Reason != "":
-			cr.Reason = "stopped during the run: " + c.Reason
-		}
+		cr.Reason = h.conditionReason(id, w, cr.Ran)
 		if cr.Ran {
 			cr.MedianNsPerOp, cr.MinNsPerOp, cr.MaxNsPerOp = median(ns), slices.Min(ns), slices.Max(ns)
 			cr.MedianCPUNsPerOp = median(cpu)
@@ -394,17 +384,7 @@ func (h *harness) summarisePhase(phase string, w *workload) PhaseResult {
 			}
 		}
 		pc.Ran = pc.Slices > 0
-		c := h.conds[id]
-		switch {
-		case id == CondSnoop && h.snoop != nil && !h.snoop.canTrace(w):
-			pc.Reason = h.snoop.whyNot(w)
-		case !pc.Ran && c.Reason != "":
-			pc.Reason = c.Reason
-		case !pc.Ran:
-			pc.Reason = "no measured slice completed"
-		case c.Reason != "":
-			pc.Reason = "stopped during the run: " + c.Reason
-		}
+		pc.Reason = h.conditionReason(id, w, pc.Ran)
 		if pc.Ran {
 			pc.NsPerOp, pc.CPUNsPerOp, pc.DrainMs = median(ns), median(cpu), median(drain)
 			if id != CondNone {
@@ -434,4 +414,21 @@ func (pr *PhaseResult) condition(id string) *PhaseCondition {
 		}
 	}
 	return nil
+}
+
+// conditionReason says why condition id has no result, or only a partial one,
+// for workload w ("" when it ran throughout).
+func (h *harness) conditionReason(id string, w *workload, ran bool) string {
+	c := h.conds[id]
+	switch {
+	case id == CondSnoop && h.snoop != nil && !h.snoop.canTrace(w):
+		return h.snoop.whyNot(w)
+	case !ran && c.Reason != "":
+		return c.Reason
+	case !ran:
+		return "no measured slice completed"
+	case c.Reason != "":
+		return "stopped during the run: " + c.Reason
+	}
+	return ""
 }
