@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -390,6 +392,23 @@ func hookStats(pid int) (map[string]ebpf.ProgramStats, error) {
 		return nil, fmt.Errorf("no eBPF programs found in process %d", pid)
 	}
 	return stats, nil
+}
+
+// hookDeltas is each program's runs and run time between two hookStats
+// readings, by program name, and their eBPF time per operation in all.
+func hookDeltas(before, after map[string]ebpf.ProgramStats, ops int64) ([]ProfileHook, float64) {
+	var hooks []ProfileHook
+	var perOp float64
+	for _, n := range slices.Sorted(maps.Keys(after)) {
+		hk := ProfileHook{Program: n, Runs: int64(after[n].RunCount - before[n].RunCount), Ns: int64(after[n].Runtime - before[n].Runtime)}
+		if hk.Runs > 0 {
+			hk.NsPerRun = float64(hk.Ns) / float64(hk.Runs)
+		}
+		hk.NsPerOp = float64(hk.Ns) / float64(ops)
+		perOp += hk.NsPerOp
+		hooks = append(hooks, hk)
+	}
+	return hooks, perOp
 }
 
 // loadedPrograms counts the loaded eBPF programs called name, host-wide.

@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -104,20 +103,7 @@ func (h *harness) profileSlice(ctx context.Context, run sliceRun, pid int) (*Pro
 		return nil, err
 	}
 	pc := &ProfileCond{Condition: cond, Ops: s.Ops, NsPerOp: s.NsPerOp}
-	names := make([]string, 0, len(after))
-	for n := range after {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		hk := ProfileHook{Program: n, Runs: int64(after[n].RunCount - before[n].RunCount), Ns: int64(after[n].Runtime - before[n].Runtime)}
-		if hk.Runs > 0 {
-			hk.NsPerRun = float64(hk.Ns) / float64(hk.Runs)
-		}
-		hk.NsPerOp = float64(hk.Ns) / float64(s.Ops)
-		pc.BPFNsPerOp += hk.NsPerOp
-		pc.Hooks = append(pc.Hooks, hk)
-	}
+	pc.Hooks, pc.BPFNsPerOp = hookDeltas(before, after, s.Ops)
 	h.logf("profile     %-16s %-26s %12.1f ns/op, of which eBPF %.1f ns/op", w.Name, cond, pc.NsPerOp, pc.BPFNsPerOp)
 	return pc, nil
 }

@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -167,20 +166,7 @@ func (h *harness) runSustainedProfile(ctx context.Context) (*SustainedProfile, e
 	if sp.Records > 0 {
 		sp.UserNsPerRecord = float64(s.TracerCPUNs) / float64(sp.Records)
 	}
-	names := make([]string, 0, len(after))
-	for n := range after {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		hk := ProfileHook{Program: n, Runs: int64(after[n].RunCount - before[n].RunCount), Ns: int64(after[n].Runtime - before[n].Runtime)}
-		if hk.Runs > 0 {
-			hk.NsPerRun = float64(hk.Ns) / float64(hk.Runs)
-		}
-		hk.NsPerOp = float64(hk.Ns) / float64(s.Ops)
-		sp.BPFNsPerOp += hk.NsPerOp
-		sp.Hooks = append(sp.Hooks, hk)
-	}
+	sp.Hooks, sp.BPFNsPerOp = hookDeltas(before, after, s.Ops)
 	h.logf("sustained profile: %.0f ns/op, eBPF %.0f ns/op, agenttrace %.0f ns CPU per record (%d records)", sp.NsPerOp, sp.BPFNsPerOp, sp.UserNsPerRecord, sp.Records)
 	if ferr != nil {
 		sp.PprofError = ferr.Error()
