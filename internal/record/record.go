@@ -173,39 +173,18 @@ func BootTime() uint64 {
 }
 
 // appendEnvelope starts a record: `{"v":..,"seq":..,"prev":..,"time":..,"ktime":..,"host":..,"boot_id":..,"type":..`.
-func appendEnvelope(b []byte, seq uint64, prev *[32]byte, time []byte, ktime uint64, host, bootID, typ string) []byte {
-	b = append(b, '{')
-	b = appendUint(b, "v", SchemaVersion)
-	b = appendUint(b, "seq", seq)
-	b = append(appendKey(b, "prev"), '"')
-	b = append(hex.AppendEncode(b, prev[:]), '"')
-	b = append(appendKey(b, "time"), '"')
-	b = append(append(b, time...), '"')
-	b = appendUint(b, "ktime", ktime)
-	b = AppendString(b, "host", host)
-	b = appendASCII(b, "boot_id", bootID)
-	return appendASCII(b, "type", typ)
-}
-
-// envelope is appendEnvelope for a record of this encoder, written in
-// runs of constant text: what is the same in every line (the keys, host
-// and boot_id) is copied, not formatted (TestDecodeRoundTrip checks that the
-// two agree byte for byte).
-func (e *Encoder) envelope(b []byte, seq uint64, prev *[32]byte, ktime uint64, typ string) []byte {
-	if e.hostBoot == nil || e.hostBootOf != [2]string{e.Host, e.BootID} {
-		e.hostBoot = appendASCII(AppendString(append(e.hostBoot[:0], '{'), "host", e.Host), "boot_id", e.BootID)
-		e.hostBoot[0] = ','
-		e.hostBootOf = [2]string{e.Host, e.BootID}
-	}
+// It is written in runs of constant text; hostBoot is the part that is the
+// same in every line of a writer (appendHostBoot), which the Encoder keeps.
+func appendEnvelope(b []byte, seq uint64, prev *[32]byte, time []byte, ktime uint64, hostBoot []byte, typ string) []byte {
 	b = append(b, envelopeStart...)
 	b = strconv.AppendUint(b, seq, 10)
 	b = append(b, `,"prev":"`...)
 	b = hex.AppendEncode(b, prev[:])
 	b = append(b, `","time":"`...)
-	b = e.appendTime(b, int64(ktime)+e.WallOffset)
+	b = append(b, time...)
 	b = append(b, `","ktime":`...)
 	b = strconv.AppendUint(b, ktime, 10)
-	b = append(b, e.hostBoot...)
+	b = append(b, hostBoot...)
 	b = append(b, `,"type":"`...)
 	b = append(b, typ...)
 	return append(b, '"')
@@ -213,6 +192,27 @@ func (e *Encoder) envelope(b []byte, seq uint64, prev *[32]byte, ktime uint64, t
 
 // envelopeStart is the start of every line, up to seq's value.
 var envelopeStart = `{"v":` + strconv.Itoa(SchemaVersion) + `,"seq":`
+
+// appendHostBoot appends the envelope's `,"host":..,"boot_id":..`.
+func appendHostBoot(b []byte, host, bootID string) []byte {
+	// Written after a '{' (appendKey puts no comma there), which then
+	// becomes the comma.
+	n := len(b)
+	b = appendASCII(AppendString(append(b, '{'), "host", host), "boot_id", bootID)
+	b[n] = ','
+	return b
+}
+
+// envelope is appendEnvelope for a record of this encoder, with its host
+// and boot_id formatted once.
+func (e *Encoder) envelope(b []byte, seq uint64, prev *[32]byte, ktime uint64, typ string) []byte {
+	if e.hostBoot == nil || e.hostBootOf != [2]string{e.Host, e.BootID} {
+		e.hostBoot = appendHostBoot(e.hostBoot[:0], e.Host, e.BootID)
+		e.hostBootOf = [2]string{e.Host, e.BootID}
+	}
+	var tbuf [40]byte
+	return appendEnvelope(b, seq, prev, e.appendTime(tbuf[:0], int64(ktime)+e.WallOffset), ktime, e.hostBoot, typ)
+}
 
 // appendTime appends unixNano as RFC 3339 UTC with nanoseconds
 // (2006-01-02T15:04:05.000000000Z).
@@ -437,7 +437,7 @@ func (e *Encoder) cgroupMove(m *CgroupMove) {
 // (Decode(AppendRecord(r)) is r). Writers use an Encoder; this is for tools
 // and tests that re-encode what they read.
 func AppendRecord(b []byte, r *Record) []byte {
-	b = appendEnvelope(b, r.Seq, &r.Prev, []byte(r.Time), r.Ktime, r.Host, r.BootID, r.Type)
+	b = appendEnvelope(b, r.Seq, &r.Prev, []byte(r.Time), r.Ktime, appendHostBoot(nil, r.Host, r.BootID), r.Type)
 	if r.Proc != nil {
 		b = appendUint(b, "cpu", uint64(r.CPU))
 		b = appendUint(b, "kseq", r.Kseq)
