@@ -210,24 +210,31 @@ func opNamed(t *testing.T, all map[string]helperOp, name string) helperOp {
 	return op
 }
 
+// runEscape runs helper as the agent with a cgroup outside the session and a
+// key to read, as root; the session's end kills what is left after 1 s.
+func runEscape(t *testing.T, helper string) (s *session, out outside, key string) {
+	requireRoot(t)
+	t.Parallel()
+	dir := testDir(t)
+	out = outsideCgroup(t)
+	key = filepath.Join(dir, "key")
+	if err := os.WriteFile(key, []byte("secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s = agent(t, dir, runOpts{helper: helper, flags: []string{"--grace", "1s"}}, helperBin, out.path, key)
+	if s.exit != 0 {
+		t.Fatalf("agenttrace exited %d:\n%s", s.exit, s.stderr)
+	}
+	return s, out, key
+}
+
 // TestEscapeCloneIntoCgroup: as root, the agent starts a child directly in
 // a cgroup outside the session (clone3 with CLONE_INTO_CGROUP: no write to
 // any cgroup.procs) and exits; the child reads a key and keeps running. The
 // fork record names the child's cgroup, the child stays traced, the session
 // end kills it and counts it, and show has it.
 func TestEscapeCloneIntoCgroup(t *testing.T) {
-	requireRoot(t)
-	t.Parallel()
-	dir := testDir(t)
-	out := outsideCgroup(t)
-	key := filepath.Join(dir, "key")
-	if err := os.WriteFile(key, []byte("secret\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	s := agent(t, dir, runOpts{helper: "escape-clone3", flags: []string{"--grace", "1s"}}, helperBin, out.path, key)
-	if s.exit != 0 {
-		t.Fatalf("agenttrace exited %d:\n%s", s.exit, s.stderr)
-	}
+	s, out, key := runEscape(t, "escape-clone3")
 	parent := s.resultWithout(t, "role")
 	agentPid, childPid := num(t, parent, "pid"), num(t, parent, "child")
 
@@ -248,18 +255,7 @@ func TestEscapeCloneIntoCgroup(t *testing.T) {
 // moved whom, from, to), the child stays traced, the session end kills it
 // and counts it.
 func TestEscapeCgroupProcs(t *testing.T) {
-	requireRoot(t)
-	t.Parallel()
-	dir := testDir(t)
-	out := outsideCgroup(t)
-	key := filepath.Join(dir, "key")
-	if err := os.WriteFile(key, []byte("secret\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	s := agent(t, dir, runOpts{helper: "escape-procs", flags: []string{"--grace", "1s"}}, helperBin, out.path, key)
-	if s.exit != 0 {
-		t.Fatalf("agenttrace exited %d:\n%s", s.exit, s.stderr)
-	}
+	s, out, key := runEscape(t, "escape-procs")
 	parent := s.resultWithout(t, "role")
 	agentPid, childPid := num(t, parent, "pid"), num(t, parent, "child")
 	// The child execs in the session, then the agent moves it out.
