@@ -115,6 +115,30 @@ func account(t *testing.T, path string) accounting {
 	return a
 }
 
+// accountLog is account over every segment of the log at base.
+func accountLog(t *testing.T, base string) accounting {
+	t.Helper()
+	total := accounting{records: map[string]uint64{}, gapped: map[string]uint64{}, stages: map[string]uint64{}, types: map[string]int{}}
+	files, _ := logfile.Segments(base)
+	for _, f := range files {
+		a := account(t, f)
+		for k, n := range a.records {
+			total.records[k] += n
+		}
+		for k, n := range a.gapped {
+			total.gapped[k] += n
+		}
+		for k, n := range a.stages {
+			total.stages[k] += n
+		}
+		for k, n := range a.types {
+			total.types[k] += n
+		}
+		total.gaps = append(total.gaps, a.gaps...)
+	}
+	return total
+}
+
 // floodExpect is what `flood OPENS EXECS CONNECTS` makes, per record kind,
 // counting the exec of flood itself and its exit. Every connect is refused:
 // its outcome is a sock_state record.
@@ -364,19 +388,7 @@ func TestRotationUnderLoad(t *testing.T) {
 	if len(segments) < 5 {
 		t.Fatalf("%d segments, want at least 5", len(segments))
 	}
-	total := accounting{records: map[string]uint64{}, gapped: map[string]uint64{}, stages: map[string]uint64{}, types: map[string]int{}}
-	for _, seg := range segments {
-		a := account(t, seg)
-		for k, n := range a.records {
-			total.records[k] += n
-		}
-		for k, n := range a.gapped {
-			total.gapped[k] += n
-		}
-		for k, n := range a.types {
-			total.types[k] += n
-		}
-	}
+	total := accountLog(t, log)
 	if total.types["header"] != len(segments) {
 		t.Fatalf("%d headers in %d segments", total.types["header"], len(segments))
 	}

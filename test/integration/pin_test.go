@@ -15,7 +15,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/agenttrace/agenttrace/internal/loader"
-	"github.com/agenttrace/agenttrace/internal/logfile"
 	"github.com/agenttrace/agenttrace/internal/record"
 )
 
@@ -144,30 +143,6 @@ func (e *daemonEnv) startFlood(t *testing.T, rel string, opens int) *exec.Cmd {
 	}
 	t.Cleanup(func() { cmd.Process.Kill() })
 	return cmd
-}
-
-// accountLog is account over every segment of the log at base.
-func accountLog(t *testing.T, base string) accounting {
-	t.Helper()
-	total := accounting{records: map[string]uint64{}, gapped: map[string]uint64{}, stages: map[string]uint64{}, types: map[string]int{}}
-	files, _ := logfile.Segments(base)
-	for _, f := range files {
-		a := account(t, f)
-		for k, n := range a.records {
-			total.records[k] += n
-		}
-		for k, n := range a.gapped {
-			total.gapped[k] += n
-		}
-		for k, n := range a.stages {
-			total.stages[k] += n
-		}
-		for k, n := range a.types {
-			total.types[k] += n
-		}
-		total.gaps = append(total.gaps, a.gaps...)
-	}
-	return total
 }
 
 // TestDaemonKillFloodExact: the daemon is killed (SIGKILL) ten times at
