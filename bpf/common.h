@@ -13,13 +13,6 @@
 #include <bpf/bpf_tracing.h>
 #include "agenttrace.h"
 
-/*
- * Kernels with bpf_get_current_task_btf (5.11+) let the hot paths read the
- * task with plain loads instead of one bpf_probe_read_kernel call per field;
- * on older kernels the branch is dead code the verifier never visits.
- */
-#define HAVE_TASK_BTF bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf)
-
 #define PATH_MASK (PATH_BYTES - 1)
 #define MAX_PATH_COMPONENTS 64
 

@@ -238,45 +238,27 @@ static __always_inline struct inflight_rec *current_inflight(void)
  */
 static __always_inline void fill_header_cached(struct inflight_rec *rec, struct event_header *hdr, __u32 kind)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	__u64 cred, parent, exec_seq;
-	__u32 auid;
-
-	if (HAVE_TASK_BTF) {
-		struct task_struct *t = bpf_get_current_task_btf();
-		cred = (__u64)t->cred;
-		parent = (__u64)t->real_parent;
-		exec_seq = t->self_exec_id;
-		auid = t->loginuid.val;
-	} else {
-		cred = (__u64)BPF_CORE_READ(task, cred);
-		parent = (__u64)BPF_CORE_READ(task, real_parent);
-		exec_seq = BPF_CORE_READ(task, self_exec_id);
-		auid = BPF_CORE_READ(task, loginuid.val);
-	}
+	struct task_struct *t = bpf_get_current_task_btf();
+	__u64 cred = (__u64)t->cred;
+	__u64 parent = (__u64)t->real_parent;
+	__u64 exec_seq = t->self_exec_id;
 
 	if (rec->hdr_valid && rec->hdr_cred == cred && rec->hdr_parent == parent && rec->hdr_exec_seq == exec_seq) {
 		hdr->ktime = bpf_ktime_get_boot_ns();
 		hdr->kind = kind;
-		hdr->auid = auid; /* settable once, outside cred */
+		hdr->auid = t->loginuid.val; /* settable once, outside cred */
 		hdr->flags = 0;
-		if (HAVE_TASK_BTF) {
-			/*
-			 * The cgroup and the name (prctl, /proc/PID/comm, exec)
-			 * change without telling: read at every syscall, with
-			 * loads instead of two helper calls. The kernel keeps comm
-			 * NUL-padded (strscpy_pad), so its 16 bytes are what
-			 * bpf_get_current_comm would copy.
-			 */
-			struct task_struct *t = bpf_get_current_task_btf();
-			__u64 *comm = (__u64 *)t->comm;
-			hdr->cgroup_id = t->cgroups->dfl_cgrp->kn->id;
-			((__u64 *)hdr->comm)[0] = comm[0];
-			((__u64 *)hdr->comm)[1] = comm[1];
-		} else {
-			hdr->cgroup_id = bpf_get_current_cgroup_id();
-			bpf_get_current_comm(hdr->comm, sizeof(hdr->comm));
-		}
+		/*
+		 * The cgroup and the name (prctl, /proc/PID/comm, exec) change
+		 * without telling: read at every syscall, with loads instead of
+		 * two helper calls. The kernel keeps comm NUL-padded
+		 * (strscpy_pad), so its 16 bytes are what bpf_get_current_comm
+		 * would copy.
+		 */
+		__u64 *comm = (__u64 *)t->comm;
+		hdr->cgroup_id = t->cgroups->dfl_cgrp->kn->id;
+		((__u64 *)hdr->comm)[0] = comm[0];
+		((__u64 *)hdr->comm)[1] = comm[1];
 		return;
 	}
 	fill_header(hdr, kind);
@@ -288,10 +270,7 @@ static __always_inline void fill_header_cached(struct inflight_rec *rec, struct 
 
 static __always_inline bool is_compat(void)
 {
-	if (HAVE_TASK_BTF)
-		return bpf_get_current_task_btf()->thread_info.status & TS_COMPAT;
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	return BPF_CORE_READ(task, thread_info.status) & TS_COMPAT;
+	return bpf_get_current_task_btf()->thread_info.status & TS_COMPAT;
 }
 
 struct sys_args {
