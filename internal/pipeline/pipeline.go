@@ -137,6 +137,12 @@ var (
 	gapInflightFull = gapKey{"kernel", "syscall pairing map full", -1}
 )
 
+// on is k for the losses of one CPU.
+func (k gapKey) on(cpu int) gapKey {
+	k.cpu = cpu
+	return k
+}
+
 type gap struct {
 	lost     [loader.KindMax]uint64 // kernel events, by kind
 	own      record.Counts          // agenttrace's own records, by type
@@ -433,10 +439,10 @@ func (p *Pipeline) accountKernel() {
 		for kind := range counters[cpu] {
 			cur, seen := &counters[cpu][kind], &p.accounted[cpu][kind]
 			if d := cur.LostRingbuf - seen.LostRingbuf; d > 0 {
-				p.loseWindow(gapKey{gapRingFull.stage, gapRingFull.reason, cpu}, uint32(kind), d, p.lastAccount, now)
+				p.loseWindow(gapRingFull.on(cpu), uint32(kind), d, p.lastAccount, now)
 			}
 			if d := cur.LostInflight - seen.LostInflight; d > 0 {
-				p.loseWindow(gapKey{gapInflightFull.stage, gapInflightFull.reason, cpu}, uint32(kind), d, p.lastAccount, now)
+				p.loseWindow(gapInflightFull.on(cpu), uint32(kind), d, p.lastAccount, now)
 			}
 			*seen = *cur
 		}
